@@ -1,0 +1,1 @@
+"""confkit: parse settings from environment variables and command-line strings."""

@@ -1,0 +1,1 @@
+"""shop: pricing helpers for a small web shop. Prices are integer cents."""

@@ -1,0 +1,1 @@
+"""money: helpers for amounts stored as integer cents."""

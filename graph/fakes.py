@@ -1,0 +1,134 @@
+"""Recording fake chat models: the same registry path as real ones, no network.
+
+Used by the test suite, the benchmarks and anyone who wants to dry-run a config. A fake answers from a
+script (a list of replies) or a responder function; with neither, it returns a minimal valid instance of
+the JSON schema it was asked for, so a whole pipeline can run unscripted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import ConfigDict, Field, PrivateAttr
+
+Responder = Callable[[list[BaseMessage], dict[str, Any]], str]
+
+
+def schema_of(kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema a call asked for via ``response_format``, if any."""
+    fmt = kwargs.get("response_format") or {}
+    return (fmt.get("json_schema") or {}).get("schema") if isinstance(fmt, dict) else None
+
+
+def minimal_instance(schema: dict[str, Any], root: dict[str, Any] | None = None) -> Any:
+    """A small value that validates against ``schema`` (enough for unscripted runs)."""
+    root = root or schema
+    if "$ref" in schema:
+        name = schema["$ref"].split("/")[-1]
+        return minimal_instance(root.get("$defs", {})[name], root)
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            options = [s for s in schema[key] if s.get("type") != "null"] or schema[key]
+            return minimal_instance(options[0], root)
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "default" in schema:
+        return schema["default"]
+    kind = schema.get("type", "object")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {k: minimal_instance(props[k], root) for k in schema.get("required", []) if k in props}
+    if kind == "array":
+        return [minimal_instance(schema.get("items", {}), root) for _ in range(max(1, schema.get("minItems", 0)))]
+    return {"string": "x", "integer": 1, "number": 1.0, "boolean": True, "null": None}.get(kind, "x")
+
+
+class FakeChatModel(BaseChatModel):
+    """A chat model that records every call and reports its own name as the served model."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model: str = "fake-model"
+    served_model: str | None = Field(None, description="Report this instead of `model` (routing mismatch tests).")
+    replies: list[str | BaseException] = Field(default_factory=list)
+    responder: Responder | None = None
+    latency_s: float = 0.0
+    _calls: list[list[BaseMessage]] = PrivateAttr(default_factory=list)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def _llm_type(self) -> str:
+        return "fake-chat"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model": self.model}
+
+    def _get_invocation_params(self, stop: Sequence[str] | None = None, **kwargs: Any) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "_type": self._llm_type,
+            **{k: v for k, v in kwargs.items() if k != "stop"},
+        }
+
+    @property
+    def calls(self) -> list[list[BaseMessage]]:
+        return list(self._calls)
+
+    def _reply_text(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:
+        with self._lock:
+            self._calls.append(list(messages))
+            scripted = self.replies.pop(0) if self.replies else None
+        if isinstance(scripted, BaseException):
+            raise scripted
+        if scripted is not None:
+            return scripted
+        if self.responder is not None:
+            return self.responder(messages, kwargs)
+        schema = schema_of(kwargs)
+        return json.dumps(minimal_instance(schema)) if schema else "ok"
+
+    def _result(self, messages: list[BaseMessage], text: str) -> ChatResult:
+        prompt_chars = sum(len(str(m.content)) for m in messages)
+        usage = {"input_tokens": max(1, prompt_chars // 4), "output_tokens": max(1, len(text) // 4)}
+        usage["total_tokens"] = usage["input_tokens"] + usage["output_tokens"]
+        message = AIMessage(
+            content=text,
+            usage_metadata=usage,
+            response_metadata={"model_name": self.served_model or self.model, "finish_reason": "stop"},
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self.latency_s:
+            import time
+
+            time.sleep(self.latency_s)
+        return self._result(messages, self._reply_text(messages, kwargs))
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        return self._result(messages, self._reply_text(messages, kwargs))

@@ -1,0 +1,203 @@
+"""What a phase module receives, and the adapter that turns a phase module into a graph node.
+
+A phase module (``nodes/<phase>.py``) exports ``async def run(ctx: PhaseContext) -> dict`` and
+``def check(ctx: GateContext) -> list[str]``. Everything generic — timing, call recording, attempts,
+progress events, turning model/edit failures into gate feedback — lives here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from pydantic import BaseModel
+
+from graph.artifacts import ChangePaths
+from graph.config import HarnessConfig, RunSettings
+from graph.context import Context
+from graph.llm import ModelOutputError, ask_structured
+from graph.models import ModelRegistry
+from graph.openspec import ArchiveError
+from graph.state import SDDState
+from graph.usage import CallRecorder, Pricer
+from graph.workspace import Workspace, WorkspaceError
+
+T = TypeVar("T", bound=BaseModel)
+DEFAULT_VERBOSITY = ["Be terse: no preamble, no restating the task, no tutorial comments."]
+
+
+@cache
+def _builtin_prompt(name: str) -> str:
+    return resources.files("prompts").joinpath(f"{name}.md").read_text(encoding="utf-8")
+
+
+@dataclass
+class Harness:
+    """Config plus the model registry: everything nodes share across runs of one compiled graph."""
+
+    config: HarnessConfig
+    registry: ModelRegistry
+    prompt_dir: Path | None = None
+    pricer: Pricer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pricer = Pricer(self.config)
+
+    def prompt(self, name: str) -> str:
+        if self.prompt_dir and (self.prompt_dir / f"{name}.md").is_file():
+            return (self.prompt_dir / f"{name}.md").read_text(encoding="utf-8")
+        return _builtin_prompt(name)
+
+    def verbosity(self, role: str) -> list[str]:
+        """Output rules: global '*', then per phase, then per model, then the binding's own."""
+        binding = self.registry.binding(role)
+        rules = list(self.config.verbosity.get("*", DEFAULT_VERBOSITY))
+        rules += self.config.verbosity.get(role, []) + self.config.verbosity.get(binding.model, [])
+        return rules + (binding.verbosity or [])
+
+    def settings(self, context: Context) -> RunSettings:
+        update = {
+            k: v
+            for k, v in (
+                ("budget_usd", context.budget_usd),
+                ("token_budget", context.token_budget),
+                ("max_attempts", context.max_attempts),
+            )
+            if v is not None
+        }
+        if context.approval_gates is not None:
+            update["approval_gates"] = context.approval_gates
+        return self.config.run.model_copy(update=update)
+
+
+@dataclass
+class GateContext:
+    """What a deterministic gate check may look at."""
+
+    state: SDDState
+    workspace: Workspace
+    paths: ChangePaths
+    settings: RunSettings
+
+
+@dataclass
+class PhaseContext(GateContext):
+    """What a phase module may use: models through ``ask``, files through ``workspace``."""
+
+    phase: str = ""
+    harness: Harness | None = None
+    recorder: CallRecorder | None = None
+    emit: Callable[[dict[str, Any]], None] = lambda event: None
+
+    @property
+    def feedback(self) -> str:
+        return (self.state.get("feedback") or {}).get(self.phase, "")
+
+    @property
+    def request(self) -> str:
+        return self.state.get("request", "")
+
+    def output(self, phase: str) -> dict[str, Any]:
+        return (self.state.get("outputs") or {}).get(phase) or {}
+
+    def system_prompt(self, role: str | None = None) -> str:
+        role = role or self.phase
+        assert self.harness is not None
+        rules = "\n".join(f"- {rule}" for rule in self.harness.verbosity(role))
+        return f"{self.harness.prompt(role).strip()}\n\n## Output rules\n{rules}\n"
+
+    async def ask(
+        self, schema: type[T], user: str, *, role: str | None = None, repairs: int = 2, feedback: bool = True
+    ) -> T:
+        """One structured model call for this phase (or ``role``), recorded and repaired."""
+        assert self.harness is not None and self.recorder is not None
+        role = role or self.phase
+        registry = self.harness.registry
+        provider = self.harness.config.providers.get(self.harness.config.provider_name(registry.binding(role)))
+        mode = provider.structured_output if provider else "json_schema"
+        if feedback and self.feedback and role == self.phase:
+            user = f"{user}\n\n## Feedback from the previous attempt (fix this)\n{self.feedback}"
+        messages = [SystemMessage(self.system_prompt(role)), HumanMessage(user)]
+        return await ask_structured(
+            registry.runnable(role),
+            schema,
+            messages,
+            mode=mode,
+            repairs=repairs,
+            config={"callbacks": [self.recorder]},
+        )
+
+    async def io(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run blocking file work off the event loop (langgraph dev forbids blocking calls in async nodes)."""
+        return await asyncio.to_thread(fn, *args)
+
+    async def write_artifact(self, name: str, text: str) -> str:
+        rel = self.paths.rel(name)
+        await self.io(self.workspace.write, rel, text)
+        return rel
+
+
+PhaseRun = Callable[[PhaseContext], Awaitable[dict[str, Any]]]
+
+
+def change_paths(state: SDDState, workspace: Workspace, settings: RunSettings) -> ChangePaths:
+    return ChangePaths(workspace.root, state.get("change_id") or "change", settings.openspec_root)
+
+
+def phase_node(harness: Harness, phase: str, run: PhaseRun) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """Wrap a phase module's ``run`` as a LangGraph node ``(state, runtime) -> update``."""
+
+    async def node(state: SDDState, runtime: Any) -> dict[str, Any]:
+        context: Context = runtime.context or Context()
+        settings = harness.settings(context)
+        workspace = Workspace(context.repo)
+        writer = runtime.stream_writer or (lambda event: None)
+        recorder = CallRecorder(phase, harness.pricer, harness.registry.lookup)
+        attempt = (state.get("attempts") or {}).get(phase, 0) + 1
+        ctx = PhaseContext(
+            state=state,
+            workspace=workspace,
+            paths=change_paths(state, workspace, settings),
+            settings=settings,
+            phase=phase,
+            harness=harness,
+            recorder=recorder,
+            emit=writer,
+        )
+        writer({"event": "phase_start", "phase": phase, "attempt": attempt})
+        started = time.perf_counter()
+        error = ""
+        try:
+            update = await run(ctx)
+        except (ModelOutputError, WorkspaceError, ArchiveError) as err:
+            update, error = {}, f"{type(err).__name__}: {err}"
+        seconds = round(time.perf_counter() - started, 3)
+        calls = [r.model_dump() for r in recorder.records]
+        writer(
+            {
+                "event": "phase_end",
+                "phase": phase,
+                "seconds": seconds,
+                "error": error,
+                "cost_usd": sum(c["cost_usd"] or 0 for c in calls),
+                "calls": len(calls),
+            }
+        )
+        return {
+            **update,
+            "calls": calls,
+            "attempts": {phase: attempt},
+            "errors": {phase: error},
+            "last_phase": phase,
+            "timings": {phase: seconds},
+        }
+
+    node.__name__ = phase.replace("-", "_")
+    return node

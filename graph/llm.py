@@ -1,0 +1,93 @@
+"""Structured answers from any chat model, repaired by a bounded re-ask instead of crashing.
+
+We bind ``response_format`` ourselves and parse the text, rather than use ``with_structured_output``:
+the same path then works for OpenAI-style servers, llama.cpp grammars, json_object-only providers and
+fakes, and a bad answer can be shown back to the model with the exact validation error.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, TypeVar
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.runnables import Runnable, RunnableConfig
+from pydantic import BaseModel, ValidationError
+
+T = TypeVar("T", bound=BaseModel)
+_FENCED_JSON = re.compile(r"```(?:json)?\s*(\{.*\})\s*```", re.DOTALL)
+
+
+class ModelOutputError(Exception):
+    """The model kept answering with something that is not a valid instance of the schema."""
+
+
+def response_format(schema: type[BaseModel], mode: str) -> dict[str, Any]:
+    if mode == "json_object":
+        return {"type": "json_object"}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": False},
+    }
+
+
+def schema_hint(schema: type[BaseModel]) -> str:
+    """A compact schema for providers that only promise *some* JSON object."""
+    return "Reply with one JSON object matching this JSON schema:\n" + json.dumps(
+        schema.model_json_schema(), separators=(",", ":")
+    )
+
+
+def extract_json(text: str) -> Any:
+    """Parse a JSON object out of a reply, tolerating fences and chatter around it."""
+    text = text.strip()
+    if not text:
+        raise ValueError("the reply was empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    fenced = _FENCED_JSON.search(text)
+    if fenced:
+        return json.loads(fenced.group(1))
+    start, end = text.find("{"), text.rfind("}")
+    if start >= 0 and end > start:
+        return json.loads(text[start : end + 1])
+    raise ValueError("the reply contained no JSON object")
+
+
+def _problem(err: Exception) -> str:
+    if isinstance(err, ValidationError):
+        parts = [f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in err.errors()[:5]]
+        return "; ".join(parts)
+    return str(err)[:500]
+
+
+async def ask_structured(
+    model: Runnable,
+    schema: type[T],
+    messages: list[BaseMessage],
+    *,
+    mode: str = "json_schema",
+    repairs: int = 2,
+    config: RunnableConfig | None = None,
+) -> T:
+    """Ask ``model`` for a ``schema`` instance; re-ask with the validation error up to ``repairs`` times."""
+    if mode == "json_object":
+        messages = [*messages[:-1], HumanMessage(f"{messages[-1].content}\n\n{schema_hint(schema)}")]
+    bound = model.bind(response_format=response_format(schema, mode))
+    conversation = list(messages)
+    last_error = "no answer"
+    for _ in range(repairs + 1):
+        reply = await bound.ainvoke(conversation, config=config)
+        text = reply.content if isinstance(reply.content, str) else json.dumps(reply.content)
+        try:
+            return schema.model_validate(extract_json(text))
+        except (ValueError, ValidationError) as err:
+            last_error = _problem(err)
+        conversation += [
+            AIMessage(content=text[:2000]),
+            HumanMessage(f"That reply was invalid: {last_error}. Reply again with only the corrected JSON object."),
+        ]
+    raise ModelOutputError(f"{schema.__name__}: still invalid after {repairs} repair(s): {last_error}")

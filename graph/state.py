@@ -1,0 +1,51 @@
+"""Graph state: what flows between phases and survives in checkpoints.
+
+Everything here is plain JSON-able data (dicts of pydantic dumps) so checkpoints stay small and portable.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, TypedDict
+
+RunStatus = Literal["running", "done", "failed", "stopped", "budget_exceeded", "rejected"]
+
+
+def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+    """Shallow-merge reducer: a phase updates its own keys without clobbering others."""
+    return {**(left or {}), **(right or {})}
+
+
+def add_numbers(left: dict[str, float] | None, right: dict[str, float] | None) -> dict[str, float]:
+    """Accumulating reducer: a phase that runs twice reports its total time."""
+    merged = dict(left or {})
+    for key, value in (right or {}).items():
+        merged[key] = round(merged.get(key, 0.0) + value, 3)
+    return merged
+
+
+class InputState(TypedDict, total=False):
+    """What a caller provides to start a run."""
+
+    request: str
+    spec_template: dict[str, Any]
+    change_id: str
+
+
+class SDDState(InputState, total=False):
+    """The full run state."""
+
+    outputs: Annotated[dict[str, Any], merge_dicts]
+    artifacts: Annotated[dict[str, str], merge_dicts]
+    attempts: Annotated[dict[str, int], merge_dicts]
+    feedback: Annotated[dict[str, str], merge_dicts]
+    errors: Annotated[dict[str, str], merge_dicts]
+    decisions: Annotated[list[dict[str, Any]], operator.add]
+    calls: Annotated[list[dict[str, Any]], operator.add]
+    timings: Annotated[dict[str, float], add_numbers]
+    apply_log: Annotated[list[dict[str, Any]], operator.add]
+    last_phase: str
+    next_phase: str
+    pending_phase: str
+    status: RunStatus
+    status_reason: str

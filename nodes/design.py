@@ -1,0 +1,61 @@
+"""sdd-design: decisions, file changes, interfaces and testing strategy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graph.artifacts import Design
+from graph.harness import GateContext, PhaseContext
+from graph.repomap import signatures
+from nodes.spec import proposal_brief
+
+
+def spec_brief(ctx: PhaseContext) -> str:
+    lines = []
+    for delta in ctx.output("sdd-spec").get("deltas", []):
+        for kind in ("added", "modified"):
+            for req in delta.get(kind, []):
+                lines.append(f"- [{delta['capability']}] {req['name']}: {req['text']}")
+    return "\n".join(lines) or "(no spec)"
+
+
+def file_signatures(ctx: PhaseContext, files: list[str], limit: int = 6) -> str:
+    out = []
+    for rel in files[:limit]:
+        if rel.endswith(".py") and ctx.workspace.exists(rel):
+            sigs = signatures(ctx.workspace.read(rel))
+            out.append(f"{rel}:\n" + "\n".join(f"  {s}" for s in sigs))
+        else:
+            out.append(f"{rel}: (new file)")
+    return "\n".join(out)
+
+
+PHASE = "sdd-design"
+ARTIFACT = "design.md"
+
+
+async def run(ctx: PhaseContext) -> dict[str, Any]:
+    files = ctx.output("sdd-explore").get("affected_files") or ctx.output("sdd-propose").get("affected_files", [])
+    sigs = await ctx.io(file_signatures, ctx, files)
+    user = (
+        f"Change request:\n{ctx.request}\n\nProposal:\n{proposal_brief(ctx)}\n\nRequirements:\n{spec_brief(ctx)}\n\n"
+        f"Signatures of affected files:\n{sigs or '(none)'}"
+    )
+    design = await ctx.ask(Design, user)
+    rel = await ctx.write_artifact(ARTIFACT, design.render())
+    return {"outputs": {PHASE: design.model_dump()}, "artifacts": {PHASE: rel}}
+
+
+def check(ctx: GateContext) -> list[str]:
+    out = (ctx.state.get("outputs") or {}).get(PHASE) or {}
+    problems = []
+    for change in out.get("file_changes", []):
+        path = change.get("path", "")
+        try:
+            target = ctx.workspace.resolve(path)
+        except Exception as err:  # noqa: BLE001
+            problems.append(str(err))
+            continue
+        if change.get("action") in ("modify", "delete") and not target.exists():
+            problems.append(f"design modifies {path!r}, which does not exist (use action 'create' for new files)")
+    return problems

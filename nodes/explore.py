@@ -1,0 +1,64 @@
+"""sdd-explore: read the relevant code (and existing specs) before anything is proposed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from graph.artifacts import Exploration
+from graph.harness import GateContext, PhaseContext
+from graph.repomap import relevant_files, repo_map, slice_file
+
+PHASE = "sdd-explore"
+ARTIFACT = "exploration.md"
+
+
+def existing_specs(openspec_dir: Path, max_chars: int = 1500) -> str:
+    """Capability -> requirement names of the current specs, so deltas target real names."""
+    lines: list[str] = []
+    for spec in sorted((openspec_dir / "specs").glob("*/spec.md")):
+        names = [
+            ln.split(":", 1)[1].strip()
+            for ln in spec.read_text(encoding="utf-8").splitlines()
+            if ln.startswith("### Requirement:")
+        ]
+        lines.append(f"{spec.parent.name}: " + "; ".join(names))
+    return "\n".join(lines)[:max_chars]
+
+
+def code_context(root: Path, request: str, files: int = 3, per_file: int = 1800) -> str:
+    chunks = []
+    for rel in relevant_files(root, request, limit=files):
+        chunks.append(f"### {rel}\n```\n{slice_file((root / rel).read_text(encoding='utf-8'), per_file)}\n```")
+    return "\n\n".join(chunks)
+
+
+async def run(ctx: PhaseContext) -> dict[str, Any]:
+    root = ctx.workspace.root
+    rmap = await ctx.io(repo_map, root, 1500)
+    code = await ctx.io(code_context, root, ctx.request)
+    specs = await ctx.io(existing_specs, ctx.paths.openspec)
+    user = (
+        f"Change request:\n{ctx.request}\n\nRepository map:\n{rmap}\n\nRelevant code:\n{code or '(none)'}\n\n"
+        f"Existing specs (capability: requirements):\n{specs or '(none)'}"
+    )
+    exploration = await ctx.ask(Exploration, user)
+    rel = await ctx.write_artifact(ARTIFACT, exploration.render())
+    return {"outputs": {PHASE: exploration.model_dump()}, "artifacts": {PHASE: rel}}
+
+
+def check(ctx: GateContext) -> list[str]:
+    out = (ctx.state.get("outputs") or {}).get(PHASE) or {}
+    files = out.get("affected_files") or []
+    if not files:
+        return ["exploration lists no affected files"]
+    problems = []
+    for rel in files:
+        try:
+            target = ctx.workspace.resolve(rel)
+        except Exception as err:  # noqa: BLE001 - any refusal is a gate problem
+            problems.append(str(err))
+            continue
+        if not target.exists() and not target.parent.exists():
+            problems.append(f"affected file {rel!r} does not exist and neither does its folder (hallucinated path?)")
+    return problems

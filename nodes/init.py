@@ -1,0 +1,64 @@
+"""sdd-init: detect the stack, test command and conventions; name the change."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from graph.artifacts import ProjectContext
+from graph.harness import GateContext, PhaseContext
+from graph.repomap import repo_map
+
+PHASE = "sdd-init"
+ARTIFACT = "project.md"
+
+
+def detect_stack(root: Path) -> dict[str, str | None]:
+    """Deterministic defaults the model only refines: cheaper and never wrong about what exists."""
+    pyproject = (root / "pyproject.toml").read_text(encoding="utf-8") if (root / "pyproject.toml").is_file() else ""
+    if pyproject or (root / "setup.py").is_file() or any(root.glob("*.py")):
+        lint = "ruff check ." if "[tool.ruff" in pyproject else None
+        return {"language": "python", "test_command": "python -m pytest -q", "lint_command": lint}
+    if (root / "package.json").is_file():
+        return {"language": "javascript", "test_command": "npm test --silent", "lint_command": None}
+    return {"language": "unknown", "test_command": "", "lint_command": None}
+
+
+def change_slug(request: str, openspec_dir: Path) -> str:
+    """A short, unique, kebab-case change id from the request's first words."""
+    words = re.findall(r"[a-z0-9]+", request.lower().split("\n")[0])[:5] or ["change"]
+    slug = "-".join(words)[:48].strip("-") or "change"
+    changes = openspec_dir / "changes"
+    candidate, n = slug, 2
+    while (changes / candidate).exists() or any((changes / "archive").glob(f"*-{candidate}")):
+        candidate, n = f"{slug}-{n}", n + 1
+    return candidate
+
+
+async def run(ctx: PhaseContext) -> dict[str, Any]:
+    root = ctx.workspace.root
+    detected = await ctx.io(detect_stack, root)
+    rmap = await ctx.io(repo_map, root, 2000)
+    change_id = ctx.state.get("change_id") or await ctx.io(change_slug, ctx.request, ctx.paths.openspec)
+    user = (
+        f"Detected: {detected}\n\nRepository map:\n{rmap}\n\n"
+        "Confirm or correct language, test_command and lint_command; list up to 5 conventions you can see."
+    )
+    project = await ctx.ask(ProjectContext, user)
+    if detected["test_command"] and not project.test_command.strip():
+        project.test_command = str(detected["test_command"])
+    ctx.state["change_id"] = change_id
+    rel = ctx.workspace.rel(ctx.paths.openspec / ARTIFACT)
+    await ctx.io(ctx.workspace.write, rel, project.render(rmap))
+    return {"change_id": change_id, "outputs": {PHASE: project.model_dump()}, "artifacts": {PHASE: rel}}
+
+
+def check(ctx: GateContext) -> list[str]:
+    project = (ctx.state.get("outputs") or {}).get(PHASE) or {}
+    problems = []
+    if not project.get("test_command") and not ctx.settings.verify_commands:
+        problems.append("no test command detected; set run.verify_commands in the config")
+    if not ctx.state.get("change_id"):
+        problems.append("no change id")
+    return problems

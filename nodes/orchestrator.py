@@ -1,0 +1,278 @@
+"""The orchestrator: a gate coordinator that writes no code.
+
+After every phase it runs the phase's deterministic checks first; only a failed verification needs its
+model's judgment (code wrong -> apply, requirement wrong -> spec). Obvious passes cost no model call and
+its prompt carries check results and short summaries, never whole artifacts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from langgraph.graph import END
+from langgraph.types import interrupt
+from pydantic import BaseModel, Field
+
+from graph.context import Context
+from graph.harness import GateContext, Harness, change_paths
+from graph.llm import ModelOutputError, ask_structured
+from graph.phases import APPLY, ARCHIVE, ORCHESTRATOR, SPEC, VERIFY
+from graph.report import write_report
+from graph.state import SDDState
+from graph.usage import CallRecorder, totals
+from graph.workspace import Workspace
+
+Check = Callable[[GateContext], list[str]]
+Action = Literal["advance", "retry", "back_to_spec", "back_to_apply", "stop", "done"]
+
+
+class Judgement(BaseModel):
+    """The orchestrator model's call on a failed verification."""
+
+    target: Literal["sdd-apply", "sdd-spec"] = Field(
+        description="sdd-apply if the code is wrong; sdd-spec if a requirement is wrong, ambiguous or untestable."
+    )
+    reason: str = Field(description="One sentence.")
+
+
+class Decision(BaseModel):
+    phase: str
+    action: Action
+    next: str
+    reason: str
+    by: Literal["gate", "model", "human", "budget"] = "gate"
+
+
+def next_in_order(order: list[str], phase: str) -> str:
+    index = order.index(phase)
+    return order[index + 1] if index + 1 < len(order) else END
+
+
+def budget_problem(state: SDDState, settings: Any) -> str | None:
+    spent = totals(state.get("calls") or [])
+    if settings.budget_usd is not None and spent["cost_usd"] > settings.budget_usd:
+        return f"cost ${spent['cost_usd']:.4f} exceeds the budget ${settings.budget_usd:.4f}"
+    tokens = spent["input_tokens"] + spent["output_tokens"]
+    if settings.token_budget is not None and tokens > settings.token_budget:
+        return f"{tokens} tokens exceed the token budget {settings.token_budget}"
+    return None
+
+
+def loopbacks(state: SDDState) -> int:
+    return sum(1 for d in state.get("decisions") or [] if d["action"] in ("back_to_apply", "back_to_spec"))
+
+
+def failure_evidence(verify: dict[str, Any], limit: int = 1800) -> str:
+    failing = [c for c in verify.get("commands", []) if c.get("exit_code") != 0]
+    output = "\n".join(c.get("output", "")[-limit:] for c in failing)
+    return f"Failing tests: {', '.join(verify.get('failing_tests', [])[:10]) or '(see output)'}\n{output[-limit:]}"
+
+
+async def judge(harness: Harness, state: SDDState, recorder: CallRecorder) -> Judgement:
+    verify = (state.get("outputs") or {}).get(VERIFY) or {}
+    requirements = [row["requirement"] for row in verify.get("matrix", [])]
+    user = (
+        f"Verification failed.\nIssues: {'; '.join(verify.get('issues', [])[:6])}\n"
+        f"Requirements: {'; '.join(dict.fromkeys(requirements)) or '(none)'}\n{failure_evidence(verify, 1200)}\n\n"
+        "Is the code wrong (sdd-apply) or a requirement wrong/ambiguous/untestable (sdd-spec)?"
+    )
+    messages = [SystemMessage(harness.prompt(ORCHESTRATOR)), HumanMessage(user)]
+    provider = harness.config.providers[harness.config.provider_name(harness.registry.binding(ORCHESTRATOR))]
+    try:
+        return await ask_structured(
+            harness.registry.runnable(ORCHESTRATOR),
+            Judgement,
+            messages,
+            mode=provider.structured_output,
+            repairs=1,
+            config={"callbacks": [recorder]},
+        )
+    except ModelOutputError as err:
+        return Judgement(target="sdd-apply", reason=f"judgment unavailable ({err}); defaulting to apply")
+
+
+def human_gate(phase: str, artifact: str, workspace: Workspace) -> dict[str, str]:
+    """Pause for a reviewer; returns {'action': approve|reject|stop, 'feedback': ...}."""
+    content = ""
+    for rel in [a.strip() for a in artifact.split(",") if a.strip()][:3]:
+        if workspace.exists(rel):
+            content += f"--- {rel}\n{workspace.read(rel)[:4000]}\n"
+    while True:
+        answer = interrupt(
+            {
+                "phase": phase,
+                "artifact": artifact,
+                "content": content,
+                "options": ["approve", "reject", "stop"],
+            }
+        )
+        parsed = parse_approval(answer)
+        if parsed:
+            return parsed
+
+
+def parse_approval(answer: Any) -> dict[str, str] | None:
+    """Accept 'approve' / 'stop' / 'reject: why' strings or {'action':..., 'feedback':...} dicts."""
+    if isinstance(answer, str):
+        word, _, rest = answer.strip().partition(":")
+        answer = {"action": word.strip().lower(), "feedback": rest.strip()}
+    if not isinstance(answer, dict):
+        return None
+    action = str(answer.get("action", "")).lower()
+    aliases = {
+        "yes": "approve",
+        "y": "approve",
+        "ok": "approve",
+        "no": "reject",
+        "n": "reject",
+        "quit": "stop",
+    }
+    action = aliases.get(action, action)
+    if action not in ("approve", "reject", "stop"):
+        return None
+    return {"action": action, "feedback": str(answer.get("feedback") or "")}
+
+
+def make_orchestrator(harness: Harness, order: list[str], checks: dict[str, Check]) -> Callable[..., Any]:
+    """Build the orchestrator node for a given phase order and gate checks."""
+
+    async def orchestrator(state: SDDState, runtime: Any) -> dict[str, Any]:
+        context: Context = runtime.context or Context()
+        settings = harness.settings(context)
+        workspace = Workspace(context.repo)
+        gate = GateContext(
+            state=state,
+            workspace=workspace,
+            paths=change_paths(state, workspace, settings),
+            settings=settings,
+        )
+        recorder = CallRecorder(ORCHESTRATOR, harness.pricer, harness.registry.lookup)
+        phase = state["last_phase"]
+        decision, feedback = await decide(harness, state, gate, order, checks, recorder, context, phase)
+        update: dict[str, Any] = {
+            "decisions": [decision.model_dump()],
+            "calls": [r.model_dump() for r in recorder.records],
+            "next_phase": decision.next,
+            "feedback": feedback,
+        }
+        if decision.next == END:
+            update["status"], update["status_reason"] = final_status(decision)
+            update["pending_phase"] = "" if decision.action == "done" else decision.phase
+        (runtime.stream_writer or (lambda e: None))({"event": "gate", **decision.model_dump()})
+        if decision.next == END:
+            merged = {
+                **state,
+                **update,
+                "decisions": [*(state.get("decisions") or []), decision.model_dump()],
+                "calls": [*(state.get("calls") or []), *update["calls"]],
+            }
+            await gate_io(write_report, merged, gate.paths, harness)
+        return update
+
+    return orchestrator
+
+
+async def gate_io(fn: Callable[..., Any], *args: Any) -> Any:
+    import asyncio
+
+    return await asyncio.to_thread(fn, *args)
+
+
+def final_status(decision: Decision) -> tuple[str, str]:
+    if decision.action == "done":
+        return "done", decision.reason
+    if decision.by == "budget":
+        return "budget_exceeded", decision.reason
+    if decision.by == "human":
+        return "stopped", decision.reason
+    return "failed", decision.reason
+
+
+async def decide(
+    harness: Harness,
+    state: SDDState,
+    gate: GateContext,
+    order: list[str],
+    checks: dict[str, Check],
+    recorder: CallRecorder,
+    context: Context,
+    phase: str,
+) -> tuple[Decision, dict[str, str]]:
+    settings = gate.settings
+    upcoming = next_in_order(order, phase)
+    over = budget_problem(state, settings)
+    if over:
+        pending = phase if (state.get("errors") or {}).get(phase) else upcoming
+        return Decision(phase=pending, action="stop", next=END, reason=over, by="budget"), {}
+    error = (state.get("errors") or {}).get(phase, "")
+    problems = ([error] if error else []) + await gate_io(checks[phase], gate)
+    if problems:
+        return retry_or_stop(state, phase, problems, settings.max_attempts)
+    if phase == VERIFY:
+        verdict = ((state.get("outputs") or {}).get(VERIFY) or {}).get("verdict")
+        if verdict == "FAIL":
+            return await loop_back(harness, state, recorder, settings.max_attempts)
+    if not context.auto_approve:
+        human = await ask_human(state, gate, phase, upcoming)
+        if human:
+            return human
+    if upcoming == END:
+        return Decision(phase=phase, action="done", next=END, reason="all phases passed their gates"), {}
+    return Decision(phase=phase, action="advance", next=upcoming, reason="checks passed"), {}
+
+
+async def ask_human(state: SDDState, gate: GateContext, phase: str, upcoming: str) -> tuple[Decision, dict] | None:
+    gates = gate.settings.approval_gates
+    before_archive = "before-archive" in gates and upcoming == ARCHIVE
+    if phase not in gates and not before_archive:
+        return None
+    artifact = (state.get("artifacts") or {}).get(phase, "")
+    started = time.perf_counter()
+    answer = human_gate(phase, artifact, gate.workspace)
+    waited = f" after {time.perf_counter() - started:.0f}s" if time.perf_counter() - started > 1 else ""
+    if answer["action"] == "stop":
+        return Decision(phase=phase, action="stop", next=END, reason=f"stopped by reviewer{waited}", by="human"), {}
+    if answer["action"] == "reject":
+        feedback = answer["feedback"] or "The reviewer rejected this; improve it."
+        return Decision(phase=phase, action="retry", next=phase, reason=f"rejected: {feedback}", by="human"), {
+            phase: f"Reviewer feedback: {feedback}"
+        }
+    return None
+
+
+def retry_or_stop(state: SDDState, phase: str, problems: list[str], max_attempts: int) -> tuple[Decision, dict]:
+    attempts = (state.get("attempts") or {}).get(phase, 0)
+    reason = "; ".join(problems)[:1500]
+    if attempts >= max_attempts:
+        return Decision(
+            phase=phase,
+            action="stop",
+            next=END,
+            reason=f"{phase} failed its gate {attempts} time(s): {reason}",
+        ), {}
+    return Decision(phase=phase, action="retry", next=phase, reason=reason), {phase: reason}
+
+
+async def loop_back(
+    harness: Harness, state: SDDState, recorder: CallRecorder, max_attempts: int
+) -> tuple[Decision, dict]:
+    verify = (state.get("outputs") or {}).get(VERIFY) or {}
+    if loopbacks(state) >= max_attempts:
+        return Decision(
+            phase=VERIFY,
+            action="stop",
+            next=END,
+            reason=f"verification still FAIL after {loopbacks(state)} loop-back(s)",
+        ), {}
+    verdict = await judge(harness, state, recorder)
+    evidence = failure_evidence(verify)
+    if verdict.target == SPEC:
+        return Decision(phase=VERIFY, action="back_to_spec", next=SPEC, reason=verdict.reason, by="model"), {
+            SPEC: f"Verification failed and the requirement looks wrong: {verdict.reason}\n{evidence[:800]}"
+        }
+    return Decision(phase=VERIFY, action="back_to_apply", next=APPLY, reason=verdict.reason, by="model"), {
+        APPLY: evidence
+    }

@@ -1,0 +1,50 @@
+"""sdd-tasks: small tasks in the precise-spec template, each naming its file and its check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graph.artifacts import TaskPlan, render_tasks
+from graph.harness import GateContext, PhaseContext
+from nodes.design import spec_brief
+
+PHASE = "sdd-tasks"
+ARTIFACT = "tasks.md"
+
+
+def design_brief(ctx: PhaseContext) -> str:
+    d = ctx.output("sdd-design")
+    files = "\n".join(f"- {f['path']} ({f['action']}): {f['description']}" for f in d.get("file_changes", []))
+    interfaces = "\n".join(d.get("interfaces", []))
+    return (
+        f"Approach: {d.get('approach', '')}\nFiles:\n{files}\nInterfaces:\n{interfaces}\nTests: "
+        f"{d.get('testing_strategy', '')}"
+    )
+
+
+async def run(ctx: PhaseContext) -> dict[str, Any]:
+    test_cmd = ctx.output("sdd-init").get("test_command", "")
+    user = (
+        f"Change request:\n{ctx.request}\n\nRequirements:\n{spec_brief(ctx)}\n\nDesign:\n{design_brief(ctx)}\n\n"
+        f"Test command: {test_cmd}"
+    )
+    plan = await ctx.ask(TaskPlan, user)
+    rel = await ctx.write_artifact(ARTIFACT, render_tasks(plan))
+    return {"outputs": {PHASE: plan.model_dump(), "sdd-apply": {"done": []}}, "artifacts": {PHASE: rel}}
+
+
+def check(ctx: GateContext) -> list[str]:
+    plan = (ctx.state.get("outputs") or {}).get(PHASE) or {}
+    problems = []
+    created: set[str] = set()
+    for index, task in enumerate(plan.get("tasks", []), start=1):
+        path = task.get("file", "")
+        try:
+            target = ctx.workspace.resolve(path)
+        except Exception as err:  # noqa: BLE001
+            problems.append(f"task 1.{index}: {err}")
+            continue
+        if not target.parent.exists() and not any(c.startswith(path.rsplit("/", 1)[0]) for c in created):
+            problems.append(f"task 1.{index}: folder of {path!r} does not exist")
+        created.add(path)
+    return problems

@@ -1,0 +1,102 @@
+"""sdd-verify: run the real test/lint commands, link scenarios to tests, give a verdict. Never fixes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from graph.artifacts import ComplianceRow, ScenarioLinks, VerifyReport, ticked_tasks
+from graph.harness import GateContext, PhaseContext
+from graph.openspec import list_scenarios
+from graph.workspace import CommandResult
+
+PHASE = "sdd-verify"
+ARTIFACT = "verify-report.md"
+_OUTCOME = re.compile(r"^(PASSED|FAILED|ERROR|XPASS|XFAIL|SKIPPED)\s+(\S+::\S+)", re.MULTILINE)
+
+
+def verify_commands(ctx: PhaseContext) -> list[str]:
+    configured = ctx.settings.verify_commands
+    if configured:
+        return configured
+    test = ctx.output("sdd-init").get("test_command")
+    return [test] if test else []
+
+
+def with_outcomes(command: str) -> str:
+    """Ask pytest for one line per test so the matrix can cite real results."""
+    if "pytest" in command and " -r" not in command:
+        return f"{command} -rA"
+    return command
+
+
+def test_outcomes(results: list[CommandResult]) -> dict[str, str]:
+    outcomes: dict[str, str] = {}
+    for result in results:
+        for status, test_id in _OUTCOME.findall(result.output):
+            outcomes[test_id] = "FAILED" if status in ("FAILED", "ERROR") else status
+    return outcomes
+
+
+async def link_scenarios(ctx: PhaseContext, scenarios: list[tuple[str, str, str]], tests: list[str]) -> dict[str, str]:
+    if not scenarios or not tests:
+        return {}
+    listing = "\n".join(f"- {s}" for _, _, s in scenarios)
+    test_list = "\n".join(f"- {t}" for t in tests[:80])
+    links = await ctx.ask(
+        ScenarioLinks,
+        f"Scenarios:\n{listing}\n\nTests:\n{test_list}\n\nFor each scenario pick the one test that checks it, or null.",
+    )
+    known = set(tests)
+    return {link.scenario: link.test for link in links.links if link.test in known}
+
+
+def verdict_for(results: list[CommandResult], done: int, total: int, matrix: list[ComplianceRow]) -> str:
+    if not results or any(not r.ok for r in results) or done < total:
+        return "FAIL"
+    if any(row.result != "COMPLIANT" for row in matrix):
+        return "PASS WITH WARNINGS"
+    return "PASS"
+
+
+async def run(ctx: PhaseContext) -> dict[str, Any]:
+    commands = verify_commands(ctx)
+    results = [await ctx.workspace.run(with_outcomes(c), ctx.settings.command_timeout_s) for c in commands]
+    outcomes = test_outcomes(results)
+    scenarios = await ctx.io(list_scenarios, ctx.paths.dir)
+    links = await link_scenarios(ctx, scenarios, sorted(outcomes))
+    matrix = []
+    for cap, req, scenario in scenarios:
+        test = links.get(scenario)
+        result = "UNTESTED" if not test else ("COMPLIANT" if outcomes.get(test) == "PASSED" else "FAILING")
+        matrix.append(ComplianceRow(capability=cap, requirement=req, scenario=scenario, test=test, result=result))
+    tasks_md = ctx.paths.dir / "tasks.md"
+    done, total = ticked_tasks(tasks_md.read_text(encoding="utf-8")) if tasks_md.is_file() else (0, 0)
+    issues = [
+        f"CRITICAL: `{r.command}` exited {r.exit_code if not r.timed_out else 'on timeout'}"
+        for r in results
+        if not r.ok
+    ]
+    issues += [f"CRITICAL: only {done}/{total} tasks complete"] if done < total else []
+    issues += [f"WARNING: scenario '{row.scenario}' is {row.result}" for row in matrix if row.result != "COMPLIANT"]
+    issues += ["CRITICAL: no verify command configured or detected"] if not results else []
+    report = VerifyReport(
+        verdict=verdict_for(results, done, total, matrix),
+        tasks_done=done,
+        tasks_total=total,
+        commands=[r.model_dump() for r in results],
+        matrix=matrix,
+        failing_tests=[t for t, o in outcomes.items() if o == "FAILED"],
+        issues=issues,
+    )
+    rel = await ctx.write_artifact(ARTIFACT, report.render())
+    return {"outputs": {PHASE: report.model_dump()}, "artifacts": {PHASE: rel}}
+
+
+def check(ctx: GateContext) -> list[str]:
+    out = (ctx.state.get("outputs") or {}).get(PHASE) or {}
+    if not out:
+        return ["verify produced no report"]
+    if not ctx.workspace.exists(ctx.paths.rel(ARTIFACT)):
+        return [f"{ctx.paths.rel(ARTIFACT)} was not written"]
+    return []

@@ -1,0 +1,26 @@
+"""Shared fixtures: the fake OpenAI server plugin and a fresh copy of the demo repo."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["tests.fakes.openai_server"]
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture
+def demo_repo(tmp_path: Path) -> Path:
+    """A scratch copy of examples/demo-repo (the harness writes into it)."""
+    target = tmp_path / "demo-repo"
+    shutil.copytree(EXAMPLES / "demo-repo", target, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    return target
+
+
+@pytest.fixture
+def demo_request() -> str:
+    return (EXAMPLES / "demo-request.md").read_text(encoding="utf-8")

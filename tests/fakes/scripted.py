@@ -1,0 +1,194 @@
+"""A scripted 'team' of fake models that makes one real change to the demo repo.
+
+Each phase's fake answers with plausible structured output; apply returns real code (optionally buggy
+first), so verify runs real pytest on real edits. Tests tweak the script to force loops and failures.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+
+from graph.fakes import FakeChatModel
+from graph.phases import BUILTIN_PHASES, ORCHESTRATOR
+
+SLUGIFY_OK = '''
+
+def slugify(text: str, max_length: int = 50) -> str:
+    """Lowercase ASCII slug of ``text``, at most ``max_length`` characters."""
+    if max_length < 1:
+        raise ValueError("max_length must be at least 1")
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    words = re.findall(r"[a-z0-9]+", ascii_text.lower())
+    return "-".join(words)[:max_length].rstrip("-")
+'''
+
+SLUGIFY_BUGGY = SLUGIFY_OK.replace('.rstrip("-")', "")
+
+SLUGIFY_TESTS = """
+
+def test_slugify_basic():
+    assert slugify("Hello, World!") == "hello-world"
+
+
+def test_slugify_strips_accents():
+    assert slugify("Café au lait") == "cafe-au-lait"
+
+
+def test_slugify_trims_without_trailing_dash():
+    assert slugify("hello world", max_length=6) == "hello"
+
+
+def test_slugify_rejects_bad_max_length():
+    with pytest.raises(ValueError):
+        slugify("x", max_length=0)
+"""
+
+
+def phase_of(messages: list[BaseMessage]) -> str:
+    system = str(messages[0].content) if messages else ""
+    match = re.search(r"You are the (\S+) phase", system)
+    if match:
+        return f"sdd-{match.group(1)}"
+    return ORCHESTRATOR if "gate coordinator" in system else "unknown"
+
+
+@dataclass
+class DemoScript:
+    """Answers for every phase of the slugify change; tweak fields to force behaviours."""
+
+    impl_versions: list[str] = field(default_factory=lambda: [SLUGIFY_OK])
+    judge_target: str = "sdd-apply"
+    requirement_text: str = "The system SHALL turn text into a lowercase ASCII slug joined by '-'."
+    seen: list[str] = field(default_factory=list)
+
+    def __call__(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:
+        phase = phase_of(messages)
+        self.seen.append(phase)
+        user = str(messages[-1].content)
+        return json.dumps(getattr(self, phase.replace("-", "_"), self.unknown)(user))
+
+    def unknown(self, user: str) -> dict:
+        return {}
+
+    def sdd_init(self, user: str) -> dict:
+        return {"language": "python", "test_command": "python -m pytest -q", "conventions": ["type hints"]}
+
+    def sdd_explore(self, user: str) -> dict:
+        return {
+            "current_state": "textkit/strings.py has whitespace helpers.",
+            "affected_files": ["textkit/strings.py", "tests/test_strings.py"],
+            "recommendation": "Add slugify next to truncate.",
+            "approaches": [],
+            "risks": [],
+        }
+
+    def sdd_propose(self, user: str) -> dict:
+        return {
+            "why": "Users need URL-safe slugs built from arbitrary titles, including accented text.",
+            "what_changes": ["Add slugify(text, max_length=50)", "Raise ValueError for max_length < 1"],
+            "approach": "Normalise with unicodedata, keep [a-z0-9] words, join with '-'.",
+            "affected_files": ["textkit/strings.py"],
+            "success_criteria": ["slugify tests pass"],
+        }
+
+    def sdd_spec(self, user: str) -> dict:
+        scenarios = [
+            {
+                "name": "Basic slug",
+                "when": ["slugify('Hello, World!') is called"],
+                "then": ["it returns 'hello-world'"],
+            },
+            {"name": "Rejects bad length", "when": ["max_length is 0"], "then": ["ValueError is raised"]},
+        ]
+        return {
+            "deltas": [
+                {
+                    "capability": "text-slugs",
+                    "purpose": "Turn arbitrary text into URL-safe slugs for links and file names.",
+                    "added": [{"name": "Slugify Text", "text": self.requirement_text, "scenarios": scenarios}],
+                }
+            ]
+        }
+
+    def sdd_design(self, user: str) -> dict:
+        return {
+            "approach": "A pure function in textkit/strings.py.",
+            "file_changes": [
+                {"path": "textkit/strings.py", "action": "modify", "description": "add slugify"},
+                {"path": "tests/test_strings.py", "action": "modify", "description": "tests"},
+            ],
+            "interfaces": ["def slugify(text: str, max_length: int = 50) -> str"],
+            "testing_strategy": "Unit tests in tests/test_strings.py.",
+        }
+
+    def sdd_tasks(self, user: str) -> dict:
+        return {
+            "tasks": [
+                {
+                    "task": "Add slugify",
+                    "file": "textkit/strings.py",
+                    "requirements": ["slug rules", "ValueError"],
+                    "check": "tests/test_strings.py",
+                },
+                {
+                    "task": "Test slugify",
+                    "file": "tests/test_strings.py",
+                    "requirements": ["cover rules"],
+                    "check": "tests/test_strings.py",
+                },
+            ]
+        }
+
+    def sdd_apply(self, user: str) -> dict:
+        path = re.search(r"^file: (\S+)$", user, re.MULTILINE) or re.search(r"\(([\w/]+\.py)\)", user)
+        target = path.group(1) if path else "textkit/strings.py"
+        current = _current_content(user, target)
+        if target.startswith("tests/"):
+            head = current.replace(
+                "from textkit.strings import normalize_whitespace, truncate",
+                "from textkit.strings import normalize_whitespace, slugify, truncate",
+            )
+            body = head if "test_slugify_basic" in head else head.rstrip("\n") + "\n" + SLUGIFY_TESTS
+            return {"edits": [{"op": "replace_file", "path": target, "content": body}]}
+        impl = self.impl_versions.pop(0) if len(self.impl_versions) > 1 else self.impl_versions[0]
+        base = re.sub(r"\n\ndef slugify.*", "", current, flags=re.DOTALL)
+        if "import unicodedata" not in base:
+            base = base.replace("import re\n", "import re\nimport unicodedata\n", 1)
+        return {"edits": [{"op": "replace_file", "path": target, "content": base.rstrip("\n") + "\n" + impl}]}
+
+    def sdd_verify(self, user: str) -> dict:
+        tests = re.findall(r"^- (\S+::\S+)$", user, re.MULTILINE)
+        scenarios = re.findall(r"^- (.+)$", user.split("Tests:")[0], re.MULTILINE)
+        pick = {
+            "Basic slug": "test_slugify_basic",
+            "Rejects bad length": "test_slugify_rejects_bad_max_length",
+        }
+        links = []
+        for s in scenarios:
+            match = next((t for t in tests if t.endswith(pick.get(s, "?"))), None)
+            links.append({"scenario": s, "test": match})
+        return {"links": links}
+
+    def sdd_archive(self, user: str) -> dict:
+        return {"summary": "Added slugify with tests.", "follow_ups": []}
+
+    def orchestrator(self, user: str) -> dict:
+        return {"target": self.judge_target, "reason": "assertion failures in slugify"}
+
+
+def _current_content(user: str, path: str) -> str:
+    match = re.search(rf"### {re.escape(path)} \(current content\)\n```\n(.*?)\n```", user, re.DOTALL)
+    return match.group(1) + "\n" if match else ""
+
+
+def team(script: DemoScript | None = None, names: dict[str, str] | None = None) -> dict[str, FakeChatModel]:
+    """One fake model per role, each with its own name so routing can be asserted."""
+    script = script or DemoScript()
+    names = names or {}
+    roles = [*BUILTIN_PHASES, ORCHESTRATOR]
+    return {role: FakeChatModel(model=names.get(role, f"fake-{role}"), responder=script) for role in roles}
