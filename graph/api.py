@@ -23,7 +23,7 @@ from typing import Any
 
 from graph.config import HarnessConfig, load_config, resolve_config_path
 from graph.context import Context
-from graph.models import ModelOverride
+from graph.models import ModelOverride, ModelRegistry
 
 STATE_DIR = ".sdd"
 Approver = Callable[[dict[str, Any]], Any]
@@ -167,6 +167,9 @@ async def arun_change(
 
     repo = Path(repo).resolve()
     cfg = _load(config)
+    if not repo.is_dir():
+        raise RunError(f"repository {repo} does not exist or is not a folder")
+    ModelRegistry(cfg, models).check_keys()
     run_id = run_id or uuid.uuid4().hex[:12]
     ctx = context or Context(repo=str(repo), auto_approve=auto_approve)
     index = RunIndex(repo)

@@ -57,6 +57,11 @@ def extract_json(text: str) -> Any:
     raise ValueError("the reply contained no JSON object")
 
 
+def _is_truncation(err: Exception) -> bool:
+    """openai raises LengthFinishReasonError when a structured reply runs into max_tokens."""
+    return type(err).__name__ == "LengthFinishReasonError"
+
+
 def _problem(err: Exception) -> str:
     if isinstance(err, ValidationError):
         parts = [f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in err.errors()[:5]]
@@ -80,7 +85,14 @@ async def ask_structured(
     conversation = list(messages)
     last_error = "no answer"
     for _ in range(repairs + 1):
-        reply = await bound.ainvoke(conversation, config=config)
+        try:
+            reply = await bound.ainvoke(conversation, config=config)
+        except Exception as err:  # noqa: BLE001 - only truncation is repairable; everything else propagates
+            if not _is_truncation(err):
+                raise
+            last_error = "the reply hit the output token limit (too long or repeating itself)"
+            conversation += [HumanMessage(f"Your reply was cut off: {last_error}. Reply again, much shorter.")]
+            continue
         text = reply.content if isinstance(reply.content, str) else json.dumps(reply.content)
         try:
             return schema.model_validate(extract_json(text))

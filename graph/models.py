@@ -85,6 +85,19 @@ class ModelRegistry:
         provider = self.config.provider_name(binding)
         return self.config.model_id(binding.model, provider), provider
 
+    def check_keys(self) -> None:
+        """Fail before anything runs if a role's provider key is missing (names the variable)."""
+        for role in self.config.roles():
+            if role in self._instances and role not in self._bindings:
+                continue
+            binding = self.binding(role)
+            name = self.config.provider_name(binding)
+            self._api_key(name, self.config.providers[name], role)
+            for fallback in binding.fallback:
+                source, _, model = fallback.partition(":")
+                if model and source in self.config.providers:
+                    self._api_key(source, self.config.providers[source], role)
+
     def lookup(self, model_id: str) -> tuple[str, str | None]:
         """Map a provider model id back to (catalogue short name, provider)."""
         return self._ids.get(model_id, (model_id, None))

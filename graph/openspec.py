@@ -141,9 +141,11 @@ class Scenario(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(description="Short name of the case, e.g. 'Rejects an expired token'.")
-    given: list[str] = Field(default_factory=list, description="Preconditions (optional), one per entry.")
-    when: list[str] = Field(min_length=1, description="Trigger(s), one per entry; no 'WHEN' prefix.")
-    then: list[str] = Field(min_length=1, description="Observable outcome(s), one per entry; no 'THEN' prefix.")
+    given: list[str] = Field(default_factory=list, max_length=3, description="Preconditions (optional), one per entry.")
+    when: list[str] = Field(min_length=1, max_length=3, description="Trigger(s), one per entry; no 'WHEN' prefix.")
+    then: list[str] = Field(
+        min_length=1, max_length=3, description="Observable outcome(s), one per entry; no 'THEN' prefix."
+    )
 
     @field_validator("name", mode="before")
     @classmethod
@@ -170,7 +172,7 @@ class Requirement(BaseModel):
 
     name: str = Field(description="Short unique name; for MODIFIED it must equal the existing name exactly.")
     text: str = Field(description="One or two sentences stating the behaviour; must contain SHALL or MUST.")
-    scenarios: list[Scenario] = Field(min_length=1, description="At least one scenario that tests it.")
+    scenarios: list[Scenario] = Field(min_length=1, max_length=5, description="At least one scenario that tests it.")
 
     @field_validator("name", mode="before")
     @classmethod
@@ -251,7 +253,7 @@ class CapabilityDelta(BaseModel):
         default="",
         description="Only for a NEW capability: 1-2 sentences (50+ characters) on what it is for.",
     )
-    added: list[Requirement] = Field(default_factory=list, description="New requirements.")
+    added: list[Requirement] = Field(default_factory=list, max_length=8, description="New requirements.")
     modified: list[Requirement] = Field(
         default_factory=list,
         description="Changed requirements: full new text, same name, every existing scenario kept.",
@@ -325,7 +327,7 @@ class SpecDeltaSet(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    deltas: list[CapabilityDelta] = Field(min_length=1, description="One entry per capability touched.")
+    deltas: list[CapabilityDelta] = Field(min_length=1, max_length=4, description="One entry per capability touched.")
 
     @model_validator(mode="after")
     def _unique(self) -> SpecDeltaSet:

@@ -1,0 +1,36 @@
+# sdd-harness — `make demo` and `make test` do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-real test-openspec lint bench clean install
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev,local]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)  ## a real change on the bundled example, with the embedded local models
+	$(BIN)/sdd demo
+
+test: $(STAMP)  ## fast unit + integration tests (fake models, fake HTTP server, real pytest in verify)
+	$(BIN)/python -m pytest -q
+
+test-openspec: $(STAMP)  ## golden tests against the real OpenSpec CLI (npm)
+	$(BIN)/python -m pytest -q -m openspec
+
+test-real: $(STAMP)  ## end to end on the real embedded llama.cpp model
+	$(BIN)/python -m pytest -q -m real_model
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check graph nodes tests
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
