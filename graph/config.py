@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from graph.phases import BUILTIN_PHASES, ORCHESTRATOR
 from graph.providers import BUILTIN_CATALOG, BUILTIN_PROVIDERS, CatalogEntry, Provider
@@ -92,7 +92,11 @@ class HarnessConfig(BaseModel):
     verbosity: dict[str, list[str]] = Field(
         default_factory=dict, description="Output rules per phase name or per model name ('*' = all)."
     )
-    source_file: str = Field("<memory>", exclude=True)
+    _source_file: str = PrivateAttr("<memory>")
+
+    @property
+    def source_file(self) -> str:
+        return self._source_file
 
     @field_validator("providers", mode="before")
     @classmethod
@@ -184,6 +188,10 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         return RunSettings
     if loc[0] == "providers" and len(loc) == 2:
         return Provider
+    if loc[0] == "prices" and len(loc) == 2:
+        return PriceOverride
+    if loc[0] == "models" and len(loc) == 2:
+        return CatalogEntry
     return None
 
 
@@ -238,7 +246,7 @@ def parse_config(data: Any, file: str = "<memory>") -> HarnessConfig:
         config = HarnessConfig.model_validate(dict(data))
     except ValidationError as err:
         raise _from_validation_error(err, file, data) from None
-    config.source_file = file
+    config._source_file = file
     _check_sources(config, file)
     return config
 
@@ -260,7 +268,10 @@ def load_config(name_or_path: str | os.PathLike[str]) -> HarnessConfig:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
-        raise ConfigError(str(path), "<yaml>", str(err).splitlines()[0], "the file must be valid YAML") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "<yaml>"
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(str(path), where, problem, "the file must be valid YAML") from None
     return parse_config(data, str(path))
 
 
@@ -277,14 +288,16 @@ def missing_keys(config: HarnessConfig, env: Mapping[str, str] | None = None) ->
 
 
 def require_keys(config: HarnessConfig, env: Mapping[str, str] | None = None) -> None:
+    """Name every missing key variable at once, with the roles that need it."""
     missing = missing_keys(config, env)
-    if missing:
-        role, provider, var = missing[0]
-        key = "orchestrator.source" if role == ORCHESTRATOR else f"phases.{role}.source"
-        others = f" (also needed by {len(missing) - 1} more role(s))" if len(missing) > 1 else ""
-        raise ConfigError(
-            config.source_file,
-            key,
-            provider,
-            f"environment variable {var} is not set; export it (or put it in .env) to use {provider}{others}",
-        )
+    if not missing:
+        return
+    by_var: dict[str, list[str]] = {}
+    for role, _provider, var in missing:
+        by_var.setdefault(var, []).append(role)
+    role, provider, var = missing[0]
+    key = "orchestrator.source" if role == ORCHESTRATOR else f"phases.{role}.source"
+    needs = "; ".join(f"{v} (needed by {', '.join(roles)})" for v, roles in by_var.items())
+    raise ConfigError(
+        config.source_file, key, provider, f"environment variable(s) not set: {needs}; export them (or use .env)"
+    )

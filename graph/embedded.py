@@ -394,6 +394,13 @@ _all_managers: weakref.WeakSet[EmbeddedServers] = weakref.WeakSet()
 _signal_installed = False
 
 
+@atexit.register
+def _stop_all_managers() -> None:
+    for mgr in list(_all_managers):
+        with contextlib.suppress(Exception):
+            mgr.stop_all()
+
+
 def _on_sigterm(signum, frame):  # pragma: no cover - exercised by the integration test via a subprocess
     for mgr in list(_all_managers):
         mgr._kill_now()
@@ -408,8 +415,12 @@ def _on_sigterm(signum, frame):  # pragma: no cover - exercised by the integrati
 _previous_sigterm: object = None
 
 
-def _install_sigterm_handler() -> None:
-    """Kill children on SIGTERM too (atexit does not run then); chains to any earlier handler."""
+def install_sigterm_handler() -> None:
+    """Kill children on SIGTERM too (atexit does not run then); chains to any earlier handler.
+
+    Called on the first server start when that happens on the main thread; a CLI that starts servers from
+    worker threads may call it early itself. Without it children still exit when our process dies.
+    """
     global _signal_installed, _previous_sigterm
     if _signal_installed or threading.current_thread() is not threading.main_thread():
         return
@@ -444,7 +455,6 @@ class EmbeddedServers:
         self._name_locks: dict[str, threading.Lock] = {}
         self._servers: dict[str, ServerInfo] = {}
         _all_managers.add(self)
-        atexit.register(self._atexit)
 
     # ---- public API -------------------------------------------------------------------------------
 
@@ -510,10 +520,6 @@ class EmbeddedServers:
 
     # ---- internals --------------------------------------------------------------------------------
 
-    def _atexit(self) -> None:
-        with contextlib.suppress(Exception):
-            self.stop_all()
-
     def _kill_now(self) -> None:
         """Signal-handler safe: no locks, no waiting."""
         for info in list(self._servers.values()):
@@ -568,7 +574,7 @@ class EmbeddedServers:
             raise EmbeddedModelError(f"cannot start the embedded server for {name}: {e}") from e
         finally:
             log.close()
-        _install_sigterm_handler()
+        install_sigterm_handler()
         info = ServerInfo(
             name=name,
             base_url="",

@@ -58,9 +58,11 @@ class ModelRegistry:
         self._bindings: dict[str, ModelBinding] = {}
         self._limiters: dict[str, InMemoryRateLimiter] = {}
         self._ids: dict[str, tuple[str, str | None]] = {}
+        self._fakes: set[str] = set()
         for role, value in (overrides or {}).items():
             if isinstance(value, BaseChatModel):
                 self._instances[role] = value
+                self._fakes.add(role)
                 name = _fake_name(value)
                 self._ids.setdefault(name, (name, None))
             else:
@@ -78,9 +80,8 @@ class ModelRegistry:
 
     def describe(self, role: str) -> tuple[str, str]:
         """(requested model id, provider) for the report — what we will ask for."""
-        if role in self._instances and role not in self._bindings:
-            name = _fake_name(self._instances[role])
-            return name, "fake"
+        if role in self._fakes:
+            return _fake_name(self._instances[role]), "fake"
         binding = self.binding(role)
         provider = self.config.provider_name(binding)
         return self.config.model_id(binding.model, provider), provider
@@ -88,7 +89,7 @@ class ModelRegistry:
     def check_keys(self) -> None:
         """Fail before anything runs if a role's provider key is missing (names the variable)."""
         for role in self.config.roles():
-            if role in self._instances and role not in self._bindings:
+            if role in self._fakes:
                 continue
             binding = self.binding(role)
             name = self.config.provider_name(binding)
@@ -112,7 +113,7 @@ class ModelRegistry:
         primary = self.chat_model(role)
         bound = primary.bind(**bind_kwargs) if bind_kwargs else primary
         binding = self.binding(role)
-        if role in self._instances and not binding.fallback:
+        if role in self._fakes and not binding.fallback:
             return bound
         fallbacks = [self._fallback(role, binding, name) for name in binding.fallback]
         if not fallbacks:
@@ -169,9 +170,10 @@ class ModelRegistry:
             return "not-needed"
         key = self.env.get(provider.api_key_env)
         if not key:
+            base_role = role.split("#", 1)[0]
             raise ConfigError(
                 self.config.source_file,
-                f"phases.{role}.source",
+                "orchestrator.source" if base_role == "orchestrator" else f"phases.{base_role}.source",
                 name,
                 f"environment variable {provider.api_key_env} is not set; export it to use {name}",
             )

@@ -106,35 +106,37 @@ class Workspace:
         return target
 
     def check_edit(self, edit: Edit) -> str | None:
-        """Why an edit cannot be applied, or None when it can."""
+        """Why an edit cannot be applied to the current files, or None when it can."""
         try:
             target = self.resolve(edit.path)
         except WorkspaceError as err:
             return str(err)
-        if edit.op == "search_replace":
-            if not target.is_file():
-                return f"{edit.path}: search_replace on a file that does not exist"
-            if not edit.search:
-                return f"{edit.path}: search_replace needs a non-empty search text"
-            count = target.read_text(encoding="utf-8", errors="replace").count(edit.search)
-            if count != 1:
-                return f"{edit.path}: search text found {count} times, it must match exactly once"
-        return None
+        current = target.read_text(encoding="utf-8", errors="replace") if target.is_file() else None
+        return _edited(edit, current)[1]
 
     def apply(self, edits: list[Edit]) -> list[str]:
-        """Apply all edits or none; returns the changed paths."""
-        problems = [p for e in edits if (p := self.check_edit(e))]
+        """Apply all edits or none: each edit is checked against the text the earlier ones produce."""
+        pending: dict[Path, str] = {}
+        problems: list[str] = []
+        for edit in edits:
+            try:
+                target = self.resolve(edit.path)
+            except WorkspaceError as err:
+                problems.append(str(err))
+                continue
+            current = pending.get(target)
+            if current is None and target.is_file():
+                current = target.read_text(encoding="utf-8", errors="replace")
+            text, problem = _edited(edit, current)
+            if problem:
+                problems.append(problem)
+            else:
+                pending[target] = text
         if problems:
             raise WorkspaceError("; ".join(problems))
-        changed: list[str] = []
-        for edit in edits:
-            if edit.op == "search_replace":
-                text = self.read(edit.path).replace(edit.search, edit.replace, 1)
-            else:
-                text = edit.content if edit.content.endswith("\n") or not edit.content else edit.content + "\n"
-            self.write(edit.path, text)
-            changed.append(self.rel(self.resolve(edit.path)))
-        return changed
+        for target, text in pending.items():
+            self.write(self.rel(target), text)
+        return [self.rel(target) for target in pending]
 
     async def run(self, command: str, timeout_s: float) -> CommandResult:
         """Run a shell-free command in the repo with a timeout; the process group is killed on timeout."""
@@ -154,13 +156,17 @@ class Workspace:
             )
         except OSError as err:
             return CommandResult(command=command, exit_code=None, output=f"could not start: {err}")
+        chunks: list[bytes] = []
+        reader = asyncio.create_task(_drain(proc.stdout, chunks))
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
+            await asyncio.wait_for(proc.wait(), timeout_s)
             timed_out = False
         except TimeoutError:
             _kill_group(proc.pid)
-            out, _ = await proc.communicate()
+            await proc.wait()
             timed_out = True
+        await reader
+        out = b"".join(chunks)
         text = (out or b"").decode("utf-8", errors="replace")
         return CommandResult(
             command=command,
@@ -169,6 +175,29 @@ class Workspace:
             seconds=round(time.perf_counter() - start, 3),
             timed_out=timed_out,
         )
+
+
+async def _drain(stream: asyncio.StreamReader | None, chunks: list[bytes]) -> None:
+    """Keep everything a command prints, so a timeout still shows what happened before it."""
+    if stream is None:
+        return
+    while chunk := await stream.read(65536):
+        chunks.append(chunk)
+
+
+def _edited(edit: Edit, current: str | None) -> tuple[str, str | None]:
+    """(new text, problem) for one edit applied to ``current`` (None = file does not exist)."""
+    if edit.op != "search_replace":
+        content = edit.content
+        return (content if content.endswith("\n") or not content else content + "\n"), None
+    if current is None:
+        return "", f"{edit.path}: search_replace on a file that does not exist"
+    if not edit.search:
+        return "", f"{edit.path}: search_replace needs a non-empty search text"
+    count = current.count(edit.search)
+    if count != 1:
+        return "", f"{edit.path}: search text found {count} times, it must match exactly once"
+    return current.replace(edit.search, edit.replace, 1), None
 
 
 def _kill_group(pid: int) -> None:

@@ -244,14 +244,14 @@ async def ask_human(state: SDDState, gate: GateContext, phase: str, upcoming: st
 
 
 def retry_or_stop(state: SDDState, phase: str, problems: list[str], max_attempts: int) -> tuple[Decision, dict]:
-    attempts = (state.get("attempts") or {}).get(phase, 0)
+    """Gate failures (not runs) count against the bound, so a loop-back rerun gets its own retries."""
+    failures = 1 + sum(
+        1 for d in state.get("decisions") or [] if d["phase"] == phase and d["action"] == "retry" and d["by"] == "gate"
+    )
     reason = "; ".join(problems)[:1500]
-    if attempts >= max_attempts:
+    if failures >= max_attempts:
         return Decision(
-            phase=phase,
-            action="stop",
-            next=END,
-            reason=f"{phase} failed its gate {attempts} time(s): {reason}",
+            phase=phase, action="stop", next=END, reason=f"{phase} failed its gate {failures} time(s): {reason}"
         ), {}
     return Decision(phase=phase, action="retry", next=phase, reason=reason), {phase: reason}
 

@@ -3,6 +3,7 @@ whole run over real HTTP (ChatOpenAI -> fake OpenAI server) proving each phase a
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,11 @@ def _binding(**kw: Any) -> ModelBinding:
         ("openai", _binding(mode="thinking"), {"reasoning_effort": "medium"}),
         ("openai", _binding(), {}),
         ("openrouter", _binding(reasoning="high"), {"extra_body": {"reasoning": {"effort": "high", "exclude": False}}}),
-        ("openrouter", _binding(mode="thinking"), {"extra_body": {"reasoning": {"effort": "medium", "exclude": False}}}),
+        (
+            "openrouter",
+            _binding(mode="thinking"),
+            {"extra_body": {"reasoning": {"effort": "medium", "exclude": False}}},
+        ),
         ("openrouter", _binding(reasoning="none"), {"extra_body": {"reasoning": {"enabled": False}}}),
         ("openrouter", _binding(mode="fast"), {"extra_body": {"reasoning": {"enabled": False}}}),
         ("openrouter", _binding(), {}),
@@ -153,11 +158,6 @@ def test_check_keys_skips_roles_served_by_fakes(opencode_go: HarnessConfig) -> N
         ModelRegistry(opencode_go, overrides={**fakes, "sdd-apply": "openrouter:glm-5.1"}, env={}).check_keys()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: graph/models.py ModelRegistry._api_key always reports key 'phases.<role>.source'; for the "
-    "orchestrator that is 'phases.orchestrator.source', a key that does not exist (should be orchestrator.source).",
-)
 def test_missing_orchestrator_key_points_at_the_orchestrator_section(opencode_go: HarnessConfig) -> None:
     registry = ModelRegistry(opencode_go, overrides={"sdd-verify": FakeChatModel()}, env={"OPENCODE_API_KEY": "x"})
     with pytest.raises(ConfigError) as err:
@@ -165,11 +165,6 @@ def test_missing_orchestrator_key_points_at_the_orchestrator_section(opencode_go
     assert err.value.key == "orchestrator.source"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: graph/models.py ModelRegistry.describe treats every role in self._instances as a fake, so once "
-    "a real model was built it reports provider 'fake' (should stay ('qwen/qwen3-coder', 'openrouter')).",
-)
 def test_describe_is_stable_after_the_model_is_built(opencode_go: HarnessConfig) -> None:
     registry = ModelRegistry(opencode_go, env=KEYS)
     before = registry.describe("sdd-verify")
@@ -211,8 +206,13 @@ def test_reasoning_switches_go_over_the_wire(tmp_path: Path, fake_openai_server:
 
 
 def test_full_run_over_http_asks_each_phase_for_its_own_model(
-    tmp_path: Path, demo_repo: Path, demo_request: str, fake_openai_server: FakeOpenAIServer
+    tmp_path: Path,
+    demo_repo: Path,
+    demo_request: str,
+    fake_openai_server: FakeOpenAIServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # the demo repo's pytest needs no plugins (faster)
     server = fake_openai_server
     script = DemoScript()
     misrouted: list[tuple[str, str]] = []
@@ -225,14 +225,10 @@ def test_full_run_over_http_asks_each_phase_for_its_own_model(
             misrouted.append((req.model, asked_by))
         answer = getattr(script, role.replace("-", "_"))(req.last_user_text)  # route by the requested model
         served = impostor if role == "sdd-explore" else req.model
-        import json
-
         return Reply(content=json.dumps(answer), served_model=served)
 
     server.responder = responder
-    config = custom_config(
-        tmp_path, server.base_url, sdd_spec={"reasoning": "high"}, sdd_init={"reasoning": "none"}
-    )
+    config = custom_config(tmp_path, server.base_url, sdd_spec={"reasoning": "high"}, sdd_init={"reasoning": "none"})
     result = run_change(demo_request, demo_repo, config, auto_approve=True)
 
     assert result.status == "done", result.reason

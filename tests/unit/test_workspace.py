@@ -161,11 +161,6 @@ def test_apply_is_all_or_nothing(repo: Path, outside: Path) -> None:
     assert not (repo.parent / "escape.py").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Workspace.apply validates every edit against the files *before* any edit, then applies them in "
-    "order; a later search_replace whose text an earlier edit removed is silently dropped (no error).",
-)
 def test_conflicting_edits_to_one_file_are_refused_not_silently_dropped(repo: Path) -> None:
     ws = Workspace(repo)
     before = snapshot(repo)
@@ -238,11 +233,6 @@ def test_simple_sleep_times_out(repo: Path) -> None:
     assert time.perf_counter() - started < 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Workspace.run loses everything a command printed before its timeout (the cancelled "
-    "communicate() drops the buffered output), so a hung test run reports an empty log.",
-)
 def test_run_timeout_keeps_the_output_printed_so_far(repo: Path) -> None:
     command = "python -c \"import time; print('before the hang', flush=True); time.sleep(30)\""
     result = run(Workspace(repo), command, timeout_s=1.5)

@@ -1,0 +1,398 @@
+"""The whole SDD pipeline with scripted fake models on a real copy of the demo repo (verify runs real pytest).
+
+Each test forces one behaviour a user would notice: routing, the happy path, loop-backs, attempt and budget
+bounds with clean stops and resume, the spec gate, and human approval gates.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from graph.api import RunResult, list_runs, resume_run, run_change
+from graph.artifacts import ticked_tasks
+from graph.config import CONFIGS_DIR
+from graph.context import Context
+from graph.fakes import FakeChatModel
+from graph.phases import ARCHIVE, BUILTIN_PHASES, ORCHESTRATOR, PROPOSE, SPEC
+from tests.fakes.scripted import SLUGIFY_BUGGY, SLUGIFY_OK, DemoScript, team
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE: dict[str, Any] = yaml.safe_load((CONFIGS_DIR / "opencode-go.yaml").read_text(encoding="utf-8"))
+ARCHIVE_DIR = re.compile(r"^openspec/changes/archive/\d{4}-\d{2}-\d{2}-(?P<id>[a-z0-9-]+)$")
+
+
+@pytest.fixture(autouse=True)
+def plain_pytest_in_subprocesses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo repo's own pytest runs need no plugins; auto-loading the venv's (langsmith: ~1-2 s per start)
+    would dominate this file's run time. The harness passes the environment through to its commands."""
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+
+def make_config(folder: Path, run: dict[str, Any] | None = None, prices: dict[str, Any] | None = None) -> Path:
+    """The opencode-go map with run settings / prices changed, written as a user would write it."""
+    data = {**BASE, "run": run or {}, "prices": prices or {}}
+    path = folder / "sdd-config.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def human_prompts(fake: FakeChatModel) -> list[str]:
+    """The last (user) message of every call the fake received."""
+    return [str(call[-1].content) for call in fake.calls]
+
+
+def actions(result: RunResult) -> list[tuple[str, str, str]]:
+    return [(d["phase"], d["action"], d["by"]) for d in result.report["decisions"]]
+
+
+def repo_tests_pass(repo: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+# --------------------------------------------------------------------------- happy path (one run, many checks)
+
+
+@dataclass
+class HappyRun:
+    repo: Path
+    result: RunResult
+    models: dict[str, FakeChatModel]
+
+
+@pytest.fixture(scope="module")
+def happy(tmp_path_factory: pytest.TempPathFactory) -> HappyRun:
+    repo = tmp_path_factory.mktemp("happy") / "demo-repo"
+    shutil.copytree(
+        ROOT / "examples" / "demo-repo", repo, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache")
+    )
+    request = (ROOT / "examples" / "demo-request.md").read_text(encoding="utf-8")
+    models = team()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+        result = run_change(request, repo, "opencode-go", models=models, auto_approve=True)
+    return HappyRun(repo, result, models)
+
+
+def test_each_phase_is_served_by_the_model_its_config_names(happy: HappyRun) -> None:
+    calls = happy.result.report["calls"]
+    assert {c["phase"] for c in calls} == set(BUILTIN_PHASES)
+    for call in calls:
+        assert call["requested_model"] == f"fake-{call['phase']}", call
+        assert call["served_model"] == f"fake-{call['phase']}", call
+    for role, fake in happy.models.items():  # and the fakes agree: nobody answered for another phase
+        if role != ORCHESTRATOR:
+            assert len(fake.calls) == sum(1 for c in calls if c["phase"] == role) >= 1
+    rows = happy.result.report["phases"]
+    assert [r["phase"] for r in rows] == list(BUILTIN_PHASES)
+    assert not any(r["routing_mismatch"] for r in rows)
+
+
+def test_orchestrator_makes_no_model_call_when_everything_passes(happy: HappyRun) -> None:
+    assert happy.models[ORCHESTRATOR].calls == []
+    assert not [c for c in happy.result.report["calls"] if c["phase"] == ORCHESTRATOR]
+    assert {d["by"] for d in happy.result.report["decisions"]} == {"gate"}
+
+
+def test_happy_path_archives_the_change(happy: HappyRun) -> None:
+    result, repo = happy.result, happy.repo
+    assert result.status == "done", result.reason
+    assert result.report["verdict"] == "PASS"
+    assert actions(result) == [(p, "advance", "gate") for p in BUILTIN_PHASES[:-1]] + [(ARCHIVE, "done", "gate")]
+
+    archived = result.state["outputs"][ARCHIVE]["archive_dir"]
+    match = ARCHIVE_DIR.match(archived)
+    assert match and match["id"] == result.change_id, archived
+    folder = repo / archived
+    for name in ("proposal.md", "design.md", "tasks.md", "verify-report.md", "run.json", "run.md"):
+        assert (folder / name).is_file(), name
+    done, total = ticked_tasks((folder / "tasks.md").read_text(encoding="utf-8"))
+    assert total >= 1 and done == total
+    assert "PASS" in (folder / "verify-report.md").read_text(encoding="utf-8")
+    assert result.report_path == folder / "run.md"
+    assert "**done**" in result.report_path.read_text(encoding="utf-8")
+    assert not (repo / "openspec" / "changes" / result.change_id).exists()  # moved, not copied
+
+    main_spec = repo / "openspec" / "specs" / "text-slugs" / "spec.md"
+    assert main_spec.is_file()
+    assert "Slugify Text" in main_spec.read_text(encoding="utf-8")
+
+    assert "def slugify(" in (repo / "textkit" / "strings.py").read_text(encoding="utf-8")
+    assert "test_slugify_basic" in (repo / "tests" / "test_strings.py").read_text(encoding="utf-8")
+    tests = repo_tests_pass(repo)
+    assert tests.returncode == 0, tests.stdout[-2000:]
+    assert list_runs(repo)[result.run_id]["status"] == "done"
+
+
+# --------------------------------------------------------------------------- verify loop-backs
+
+
+def test_verify_fail_goes_back_to_apply_then_passes(tmp_path: Path, demo_repo: Path, demo_request: str) -> None:
+    # task_loop off: apply runs no per-task checks, so only verify's full test run sees the bug
+    script = DemoScript(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_OK])
+    models = team(script)
+    config = make_config(tmp_path, run={"task_loop": False})
+    result = run_change(demo_request, demo_repo, config, models=models, auto_approve=True)
+
+    assert result.status == "done", result.reason
+    assert result.report["verdict"] == "PASS"
+    steps = actions(result)
+    back = steps.index(("sdd-verify", "back_to_apply", "model"))
+    assert steps[back + 1][0] == "sdd-apply" and steps[back + 2][0] == "sdd-verify"
+    assert len(models[ORCHESTRATOR].calls) == 1  # the model judged exactly the one failure
+    fix_prompt = human_prompts(models["sdd-apply"])[-1]
+    assert "test_slugify_trims_without_trailing_dash" in fix_prompt  # real failing-test evidence reached apply
+    assert 'rstrip("-")' in (demo_repo / "textkit" / "strings.py").read_text(encoding="utf-8")
+    assert repo_tests_pass(demo_repo).returncode == 0
+
+
+def test_verify_fail_judged_as_spec_problem_reruns_spec(tmp_path: Path, demo_repo: Path, demo_request: str) -> None:
+    script = DemoScript(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_OK], judge_target=SPEC)
+    models = team(script)
+    config = make_config(tmp_path, run={"task_loop": False})
+    result = run_change(demo_request, demo_repo, config, models=models, auto_approve=True)
+
+    assert result.status == "done", result.reason
+    steps = actions(result)
+    back = steps.index(("sdd-verify", "back_to_spec", "model"))
+    rerun = [phase for phase, _, _ in steps[back + 1 :]]
+    assert rerun[:6] == [SPEC, "sdd-design", "sdd-tasks", "sdd-apply", "sdd-verify", ARCHIVE]
+    spec_prompts = human_prompts(models[SPEC])
+    assert len(spec_prompts) == 2
+    assert "requirement looks wrong" in spec_prompts[1] and "requirement looks wrong" not in spec_prompts[0]
+    assert repo_tests_pass(demo_repo).returncode == 0
+
+
+# --------------------------------------------------------------------------- bounded attempts
+
+
+def test_attempts_bound_stops_cleanly_naming_the_phase(tmp_path: Path, demo_repo: Path, demo_request: str) -> None:
+    script = DemoScript(impl_versions=[SLUGIFY_BUGGY])  # never right
+    models = team(script)
+    config = make_config(tmp_path, run={"max_attempts": 2, "fix_attempts": 0})
+    result = run_change(demo_request, demo_repo, config, models=models, auto_approve=True)
+
+    assert result.status == "failed"
+    assert "sdd-apply" in result.reason and "2 time(s)" in result.reason
+    assert result.state["attempts"]["sdd-apply"] == 2
+    assert result.state["pending_phase"] == "sdd-apply"
+    assert steps_for(result, "sdd-apply") == ["retry", "stop"]
+    assert models["sdd-verify"].calls == [] and models[ARCHIVE].calls == []  # never got past apply
+    assert result.report_path is not None and result.report_path.name == "run.md"
+    assert "**failed**" in result.report_path.read_text(encoding="utf-8")
+    assert list_runs(demo_repo)[result.run_id]["status"] == "failed"
+
+
+def steps_for(result: RunResult, phase: str) -> list[str]:
+    return [d["action"] for d in result.report["decisions"] if d["phase"] == phase]
+
+
+@pytest.fixture
+def failed_after_loop_back(tmp_path: Path, demo_repo: Path, demo_request: str) -> tuple[RunResult, dict]:
+    """Verify fails, the model sends it back to apply, apply's targeted fixes never succeed."""
+    models = team(DemoScript(impl_versions=[SLUGIFY_BUGGY]))
+    config = make_config(tmp_path, run={"max_attempts": 2, "task_loop": False, "fix_attempts": 1})
+    return run_change(demo_request, demo_repo, config, models=models, auto_approve=True), models
+
+
+def test_failed_loop_back_stops_cleanly(failed_after_loop_back: tuple[RunResult, dict]) -> None:
+    result, models = failed_after_loop_back
+    assert result.status == "failed"
+    assert "sdd-apply" in result.reason and "verify failures remain" in result.reason
+    assert ("sdd-verify", "back_to_apply", "model") in actions(result)
+    assert actions(result)[-1][:2] == ("sdd-apply", "stop")
+    assert result.state["pending_phase"] == "sdd-apply"
+    assert len(models[ORCHESTRATOR].calls) == 1
+    assert models[ARCHIVE].calls == []
+    assert result.report_path is not None and "**failed**" in result.report_path.read_text(encoding="utf-8")
+
+
+def test_loop_back_failure_gets_its_own_retries_and_an_honest_count(
+    failed_after_loop_back: tuple[RunResult, dict],
+) -> None:
+    result, _ = failed_after_loop_back
+    gate_failures = sum(
+        1 for d in result.report["decisions"] if d["phase"] == "sdd-apply" and d["action"] in ("retry", "stop")
+    )
+    assert f"failed its gate {gate_failures} time(s)" in result.reason
+    assert steps_for(result, "sdd-apply")[-2:] == ["retry", "stop"]  # max_attempts 2: one retry after the failure
+
+
+# --------------------------------------------------------------------------- budget stop and resume
+
+
+def test_budget_stop_keeps_state_and_resume_finishes_without_repaying(
+    tmp_path: Path, demo_repo: Path, demo_request: str
+) -> None:
+    models = team()
+    # propose is priced at $1 per token: the budget is blown right after it
+    prices = {"fake-sdd-propose": {"input_per_mtok": 1_000_000, "output_per_mtok": 1_000_000}}
+    config = make_config(tmp_path, run={"budget_usd": 1.0}, prices=prices)
+    result = run_change(demo_request, demo_repo, config, models=models, auto_approve=True)
+
+    assert result.status == "budget_exceeded", result.reason
+    assert "budget" in result.reason
+    assert result.state["pending_phase"] == SPEC
+    assert result.report["pending_phase"] == SPEC
+    assert result.report["totals"]["cost_usd"] > 1.0
+    change_dir = demo_repo / "openspec" / "changes" / result.change_id
+    assert (change_dir / "proposal.md").is_file()  # work already paid for is kept
+    assert (change_dir / "run.md").is_file()
+    assert models[SPEC].calls == []
+    before = {role: len(fake.calls) for role, fake in models.items()}
+    assert before[PROPOSE] == 1
+
+    resumed = resume_run(
+        result.run_id,
+        demo_repo,
+        context=Context(repo=str(demo_repo), budget_usd=1e9, auto_approve=True),
+        models=models,
+    )
+    assert resumed.status == "done", resumed.reason
+    assert resumed.run_id == result.run_id
+    for role in ("sdd-init", "sdd-explore", PROPOSE):
+        assert len(models[role].calls) == before[role], f"{role} was called again after resume"
+    assert len(models[SPEC].calls) == 1 and len(models[ARCHIVE].calls) == 1
+    calls = resumed.report["calls"]
+    assert sum(1 for c in calls if c["phase"] == PROPOSE) == 1  # the report keeps the first leg's calls
+    assert {c["phase"] for c in calls} == set(BUILTIN_PHASES)
+    assert list_runs(demo_repo)[result.run_id]["status"] == "done"
+
+
+def test_token_budget_stops_cleanly(tmp_path: Path, demo_repo: Path, demo_request: str) -> None:
+    models = team()
+    result = run_change(
+        demo_request,
+        demo_repo,
+        make_config(tmp_path, run={"token_budget": 1}),
+        models=models,
+        auto_approve=True,
+    )
+    assert result.status == "budget_exceeded"
+    assert "token budget" in result.reason
+    assert result.state["pending_phase"] == "sdd-explore"
+    assert models["sdd-explore"].calls == []
+
+
+# --------------------------------------------------------------------------- the spec gate
+
+
+@dataclass
+class BadDeltaFirst(DemoScript):
+    """The first spec answer MODIFIES a requirement that does not exist yet (only ADDED is valid)."""
+
+    spec_answers: int = 0
+
+    def sdd_spec(self, user: str) -> dict:
+        answer = super().sdd_spec(user)
+        self.spec_answers += 1
+        if self.spec_answers == 1:
+            delta = answer["deltas"][0]
+            delta["modified"] = delta.pop("added")
+        return answer
+
+
+def test_bad_spec_delta_is_caught_by_the_gate_and_spec_retried_with_the_message(
+    tmp_path: Path, demo_repo: Path, demo_request: str
+) -> None:
+    script = BadDeltaFirst()
+    models = team(script)
+    result = run_change(demo_request, demo_repo, "opencode-go", models=models, auto_approve=True)
+
+    assert result.status == "done", result.reason
+    spec_decisions = [d for d in result.report["decisions"] if d["phase"] == SPEC]
+    assert [d["action"] for d in spec_decisions] == ["retry", "advance"]
+    problem = spec_decisions[0]["reason"]
+    assert "MODIFIED requirement 'Slugify Text' not found" in problem
+    prompts = human_prompts(models[SPEC])
+    assert len(prompts) == 2
+    assert problem in prompts[1] and "Feedback from the previous attempt" in prompts[1]
+    assert "Feedback from the previous attempt" not in prompts[0]
+    main_spec = demo_repo / "openspec" / "specs" / "text-slugs" / "spec.md"
+    assert "Slugify Text" in main_spec.read_text(encoding="utf-8")
+    assert models[ORCHESTRATOR].calls == []  # a gate failure needs no model judgment
+
+
+# --------------------------------------------------------------------------- human gates
+
+
+def test_human_gate_reject_reruns_with_feedback_then_approve_passes(
+    tmp_path: Path, demo_repo: Path, demo_request: str
+) -> None:
+    models = team()
+    answers = iter(["reject: add an error case", "approve"])
+    seen: list[dict[str, Any]] = []
+
+    def approver(payload: dict[str, Any]) -> str:
+        seen.append(payload)
+        return next(answers)
+
+    config = make_config(tmp_path, run={"approval_gates": [PROPOSE]})
+    result = run_change(demo_request, demo_repo, config, models=models, auto_approve=False, approver=approver)
+
+    assert result.status == "done", result.reason
+    assert [p["phase"] for p in seen] == [PROPOSE, PROPOSE]
+    assert "proposal.md" in seen[0]["artifact"] and "Why" in seen[0]["content"]
+    prompts = human_prompts(models[PROPOSE])
+    assert len(prompts) == 2
+    assert "add an error case" in prompts[1] and "add an error case" not in prompts[0]
+    assert (PROPOSE, "retry", "human") in actions(result)
+
+
+def test_human_gate_approve_only_asks_at_the_configured_gate(
+    tmp_path: Path, demo_repo: Path, demo_request: str
+) -> None:
+    seen: list[str] = []
+    config = make_config(tmp_path, run={"approval_gates": ["before-archive"]})
+    result = run_change(
+        demo_request,
+        demo_repo,
+        config,
+        models=team(),
+        auto_approve=False,
+        approver=lambda payload: seen.append(payload["phase"]) or "approve",
+    )
+    assert result.status == "done", result.reason
+    assert seen == ["sdd-verify"]  # asked once, just before archiving
+
+
+def test_human_gate_stop_ends_the_run(tmp_path: Path, demo_repo: Path, demo_request: str) -> None:
+    models = team()
+    config = make_config(tmp_path, run={"approval_gates": [PROPOSE]})
+    result = run_change(
+        demo_request, demo_repo, config, models=models, auto_approve=False, approver=lambda payload: "stop"
+    )
+    assert result.status == "stopped"
+    assert "reviewer" in result.reason
+    assert actions(result)[-1] == (PROPOSE, "stop", "human")
+    assert models[SPEC].calls == []
+    assert len(models[PROPOSE].calls) == 1
+    assert result.report_path is not None and "**stopped**" in result.report_path.read_text(encoding="utf-8")
+
+
+def test_human_gate_without_approver_pauses_and_resume_answers(
+    tmp_path: Path, demo_repo: Path, demo_request: str
+) -> None:
+    models = team()
+    config = make_config(tmp_path, run={"approval_gates": [PROPOSE]})
+    paused = run_change(demo_request, demo_repo, config, models=models, auto_approve=False)
+    assert paused.status == "awaiting_approval"
+    assert paused.interrupt is not None and paused.interrupt["phase"] == PROPOSE
+    assert models[SPEC].calls == []
+    resumed = resume_run(paused.run_id, demo_repo, answer="stop", models=models)
+    assert resumed.status == "stopped"
+    assert len(models[PROPOSE].calls) == 1 and models[SPEC].calls == []
