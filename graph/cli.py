@@ -62,9 +62,7 @@ class Progress:
     """Live phase lines; a rich status spinner on terminals, plain lines otherwise."""
 
     def __init__(self) -> None:
-        from rich.console import Console
-
-        self.console = Console(stderr=False, highlight=False)
+        self.console = console()
         self.cost = 0.0
 
     def __call__(self, event: dict[str, Any]) -> None:
@@ -107,11 +105,19 @@ def terminal_approver(payload: dict[str, Any]) -> str:
         print("please answer a, r <feedback> or s")
 
 
-def print_summary(result: Any) -> None:
+def console() -> Any:
+    """A rich console on terminals; plain, wide, unwrapped lines when piped (CI logs, files)."""
     from rich.console import Console
+
+    if sys.stdout.isatty():
+        return Console(highlight=False)
+    return Console(highlight=False, width=160, soft_wrap=True, no_color=True)
+
+
+def print_summary(result: Any) -> None:
     from rich.table import Table
 
-    console = Console(highlight=False)
+    out = console()
     table = Table(title=f"run {result.run_id} · change {result.change_id}")
     for col in ("phase", "requested", "served", "calls", "in tok", "out tok", "cost $", "sec"):
         table.add_column(col, justify="right" if col in ("calls", "in tok", "out tok", "cost $", "sec") else "left")
@@ -138,15 +144,15 @@ def print_summary(result: Any) -> None:
         f"{totals.get('cost_usd', 0):.4f}",
         f"{sum(r['seconds'] for r in result.report.get('phases', [])):.1f}",
     )
-    console.print(table)
+    out.print(table)
     for d in result.report.get("decisions", []):
         if d["action"] != "advance":
-            console.print(f"  gate {d['phase']} → {d['action']} ({d['by']}): {d['reason'][:200]}")
-    console.print(f"[bold]status: {result.status}[/bold] {result.reason}")
+            out.print(f"  gate {d['phase']} → {d['action']} ({d['by']}): {d['reason'][:200]}")
+    out.print(f"[bold]status: {result.status}[/bold] {result.reason[:400]}")
     if result.report.get("verdict"):
-        console.print(f"verdict: {result.report['verdict']}")
+        out.print(f"verdict: {result.report['verdict']}")
     if result.report_path:
-        console.print(f"report: {result.report_path}")
+        out.print(f"report: {result.report_path}")
 
 
 def exit_code(status: str) -> int:

@@ -114,7 +114,14 @@ class PhaseContext(GateContext):
         return f"{self.harness.prompt(role).strip()}\n\n## Output rules\n{rules}\n"
 
     async def ask(
-        self, schema: type[T], user: str, *, role: str | None = None, repairs: int = 2, feedback: bool = True
+        self,
+        schema: type[T],
+        user: str,
+        *,
+        role: str | None = None,
+        repairs: int = 2,
+        feedback: bool = True,
+        prepare: Callable[[Any], Any] | None = None,
     ) -> T:
         """One structured model call for this phase (or ``role``), recorded and repaired."""
         assert self.harness is not None and self.recorder is not None
@@ -132,6 +139,7 @@ class PhaseContext(GateContext):
             mode=mode,
             repairs=repairs,
             config={"callbacks": [self.recorder]},
+            prepare=prepare,
         )
 
     async def io(self, fn: Callable[..., Any], *args: Any) -> Any:

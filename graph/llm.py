@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -69,6 +70,30 @@ def _problem(err: Exception) -> str:
     return str(err)[:500]
 
 
+def parroted_fields(instance: BaseModel, path: str = "") -> list[str]:
+    """Fields whose value is just the schema's own description — small models copy those."""
+    found: list[str] = []
+    for name, field in type(instance).model_fields.items():
+        value = getattr(instance, name)
+        where = f"{path}{name}"
+        if isinstance(value, str) and field.description and _same_text(value, field.description):
+            found.append(where)
+        elif isinstance(value, BaseModel):
+            found += parroted_fields(value, f"{where}.")
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    found += parroted_fields(item, f"{where}.{i}.")
+                elif isinstance(item, str) and field.description and _same_text(item, field.description):
+                    found.append(f"{where}.{i}")
+    return found
+
+
+def _same_text(value: str, description: str) -> bool:
+    a, b = value.strip().lower().rstrip("."), description.strip().lower().rstrip(".")
+    return bool(a) and (a == b or (len(b) > 15 and b in a))
+
+
 async def ask_structured(
     model: Runnable,
     schema: type[T],
@@ -77,6 +102,7 @@ async def ask_structured(
     mode: str = "json_schema",
     repairs: int = 2,
     config: RunnableConfig | None = None,
+    prepare: Callable[[Any], Any] | None = None,
 ) -> T:
     """Ask ``model`` for a ``schema`` instance; re-ask with the validation error up to ``repairs`` times."""
     if mode == "json_object":
@@ -95,7 +121,12 @@ async def ask_structured(
             continue
         text = reply.content if isinstance(reply.content, str) else json.dumps(reply.content)
         try:
-            return schema.model_validate(extract_json(text))
+            data = extract_json(text)
+            result = schema.model_validate(prepare(data) if prepare else data)
+            copied = parroted_fields(result)
+            if not copied:
+                return result
+            last_error = f"you copied the field descriptions instead of writing content in: {', '.join(copied[:5])}"
         except (ValueError, ValidationError) as err:
             last_error = _problem(err)
         conversation += [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -23,6 +25,47 @@ def proposal_brief(ctx: PhaseContext) -> str:
     )
 
 
+_SHALL = re.compile(r"\b(SHALL|MUST)\b")
+
+
+def existing_requirements(openspec_dir: Path) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for spec in sorted((openspec_dir / "specs").glob("*/spec.md")):
+        lines = spec.read_text(encoding="utf-8").splitlines()
+        found[spec.parent.name] = {ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("### Requirement:")}
+    return found
+
+
+def normalise_deltas(data: Any, existing: dict[str, set[str]]) -> Any:
+    """Deterministic repairs of the mistakes small models make, before validation.
+
+    MODIFIED of a requirement that does not exist becomes ADDED; REMOVED/RENAMED of unknown names are
+    dropped; requirement text without SHALL/MUST gets 'The system SHALL'. Real conflicts still fail.
+    """
+    if not isinstance(data, dict):
+        return data
+    for delta in data.get("deltas") or []:
+        if not isinstance(delta, dict):
+            continue
+        known = existing.get(str(delta.get("capability", "")).strip().lower(), set())
+        modified = delta.get("modified") or []
+        delta["added"] = (delta.get("added") or []) + [r for r in modified if _name(r) not in known]
+        delta["modified"] = [r for r in modified if _name(r) in known]
+        delta["removed"] = [r for r in delta.get("removed") or [] if _name(r) in known]
+        delta["renamed"] = [
+            r for r in delta.get("renamed") or [] if isinstance(r, dict) and r.get("from_name") in known
+        ]
+        for req in delta["added"] + delta["modified"]:
+            if isinstance(req, dict) and isinstance(req.get("text"), str) and not _SHALL.search(req["text"]):
+                text = req["text"].strip()
+                req["text"] = f"The system SHALL {text[:1].lower()}{text[1:]}" if text else text
+    return data
+
+
+def _name(item: Any) -> str:
+    return str(item.get("name", "") if isinstance(item, dict) else item).strip()
+
+
 async def run(ctx: PhaseContext) -> dict[str, Any]:
     specs = await ctx.io(existing_specs, ctx.paths.openspec, 2500)
     template = ctx.state.get("spec_template")
@@ -33,7 +76,8 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
         f"Change request:\n{ctx.request}{seeded}\n\nProposal:\n{proposal_brief(ctx)}\n\n"
         f"Existing specs (capability: requirement names):\n{specs or '(none: every capability is new)'}"
     )
-    delta_set = await ctx.ask(SpecDeltaSet, user)
+    existing = await ctx.io(existing_requirements, ctx.paths.openspec)
+    delta_set = await ctx.ask(SpecDeltaSet, user, prepare=lambda data: normalise_deltas(data, existing))
     written = await ctx.io(write_change_specs, ctx.paths.root, ctx.paths.change_id, delta_set)
     rels = [ctx.workspace.rel(p) for p in written]
     return {"outputs": {PHASE: delta_set.model_dump()}, "artifacts": {PHASE: ", ".join(rels)}}
