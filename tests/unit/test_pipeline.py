@@ -293,7 +293,7 @@ def test_token_budget_stops_cleanly(tmp_path: Path, demo_repo: Path, demo_reques
 
 @dataclass
 class BadDeltaFirst(DemoScript):
-    """The first spec answer MODIFIES a requirement that does not exist yet (only ADDED is valid)."""
+    """The first spec answer creates a new capability without a Purpose (OpenSpec strict rejects that)."""
 
     spec_answers: int = 0
 
@@ -301,8 +301,7 @@ class BadDeltaFirst(DemoScript):
         answer = super().sdd_spec(user)
         self.spec_answers += 1
         if self.spec_answers == 1:
-            delta = answer["deltas"][0]
-            delta["modified"] = delta.pop("added")
+            answer["deltas"][0].pop("purpose")
         return answer
 
 
@@ -317,7 +316,7 @@ def test_bad_spec_delta_is_caught_by_the_gate_and_spec_retried_with_the_message(
     spec_decisions = [d for d in result.report["decisions"] if d["phase"] == SPEC]
     assert [d["action"] for d in spec_decisions] == ["retry", "advance"]
     problem = spec_decisions[0]["reason"]
-    assert "MODIFIED requirement 'Slugify Text' not found" in problem
+    assert "text-slugs" in problem and "Purpose" in problem
     prompts = human_prompts(models[SPEC])
     assert len(prompts) == 2
     assert problem in prompts[1] and "Feedback from the previous attempt" in prompts[1]
