@@ -43,6 +43,7 @@ class ModelBinding(BaseModel):
     max_tokens: int | None = Field(None, gt=0, description="Cap on output tokens per call.")
     temperature: float | None = Field(None, ge=0, le=2)
     timeout_s: float | None = Field(None, gt=0, description="Per-request timeout in seconds.")
+    tool_steps: int | None = Field(None, ge=0, le=20, description="Max look-around tool steps (0 = none).")
     role: str | None = Field(None, description="Free-form role label, e.g. gate-coordinator.")
     verbosity: list[str] | None = Field(None, description="Extra output rules appended to this phase's prompt.")
 

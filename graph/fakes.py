@@ -81,6 +81,10 @@ class FakeChatModel(BaseChatModel):
             **{k: v for k, v in kwargs.items() if k != "stop"},
         }
 
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
+        """Native tool mode: a reply of the form {"tool_call": {"name": ..., "args": {...}}} becomes a tool call."""
+        return self.bind(tools=list(tools), **kwargs)
+
     @property
     def calls(self) -> list[list[BaseMessage]]:
         return list(self._calls)
@@ -98,12 +102,14 @@ class FakeChatModel(BaseChatModel):
         schema = schema_of(kwargs)
         return json.dumps(minimal_instance(schema)) if schema else "ok"
 
-    def _result(self, messages: list[BaseMessage], text: str) -> ChatResult:
+    def _result(self, messages: list[BaseMessage], text: str, tools: bool = False) -> ChatResult:
         prompt_chars = sum(len(str(m.content)) for m in messages)
         usage = {"input_tokens": max(1, prompt_chars // 4), "output_tokens": max(1, len(text) // 4)}
         usage["total_tokens"] = usage["input_tokens"] + usage["output_tokens"]
+        tool_calls = _tool_calls(text) if tools else []
         message = AIMessage(
-            content=text,
+            content="" if tool_calls else text,
+            tool_calls=tool_calls,
             usage_metadata=usage,
             response_metadata={"model_name": self.served_model or self.model, "finish_reason": "stop"},
         )
@@ -120,7 +126,7 @@ class FakeChatModel(BaseChatModel):
             import time
 
             time.sleep(self.latency_s)
-        return self._result(messages, self._reply_text(messages, kwargs))
+        return self._result(messages, self._reply_text(messages, kwargs), "tools" in kwargs)
 
     async def _agenerate(
         self,
@@ -131,4 +137,15 @@ class FakeChatModel(BaseChatModel):
     ) -> ChatResult:
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
-        return self._result(messages, self._reply_text(messages, kwargs))
+        return self._result(messages, self._reply_text(messages, kwargs), "tools" in kwargs)
+
+
+def _tool_calls(text: str) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return []
+    call = data.get("tool_call") if isinstance(data, dict) else None
+    if not isinstance(call, dict) or "name" not in call:
+        return []
+    return [{"name": call["name"], "args": call.get("args") or {}, "id": f"call-{call['name']}", "type": "tool_call"}]

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel
 
 from graph.artifacts import ChangePaths
@@ -141,6 +141,32 @@ class PhaseContext(GateContext):
             config={"callbacks": [self.recorder]},
             prepare=prepare,
         )
+
+    def tools_mode(self, role: str | None = None) -> str:
+        """'native' or 'json': the binding's choice, else the provider's default."""
+        assert self.harness is not None
+        binding = self.harness.registry.binding(role or self.phase)
+        provider = self.harness.config.provider_of(binding)
+        return binding.tools or provider.tools
+
+    async def ask_messages(self, schema: type[T], messages: list[BaseMessage], *, repairs: int = 2) -> T:
+        """A structured call on a prepared conversation (multi-step protocols)."""
+        assert self.harness is not None and self.recorder is not None
+        registry = self.harness.registry
+        provider = self.harness.config.provider_of(registry.binding(self.phase))
+        return await ask_structured(
+            registry.runnable(self.phase),
+            schema,
+            messages,
+            mode=provider.structured_output,
+            repairs=repairs,
+            config={"callbacks": [self.recorder]},
+        )
+
+    def messages(self, user: str) -> list[BaseMessage]:
+        if self.feedback:
+            user = f"{user}\n\n## Feedback from the previous attempt (fix this)\n{self.feedback}"
+        return [SystemMessage(self.system_prompt()), HumanMessage(user)]
 
     async def io(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run blocking file work off the event loop (langgraph dev forbids blocking calls in async nodes)."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from graph.actions import JSON_PROTOCOL, NATIVE_PROTOCOL, ActionStep, explore_with_tools
 from graph.artifacts import Exploration
 from graph.harness import GateContext, PhaseContext
 from graph.repomap import relevant_files, repo_map, slice_file
 
 PHASE = "sdd-explore"
 ARTIFACT = "exploration.md"
+DEFAULT_TOOL_STEPS = 2
 
 
 def existing_specs(openspec_dir: Path, max_chars: int = 1500) -> str:
@@ -42,9 +44,34 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
         f"Change request:\n{ctx.request}\n\nRepository map:\n{rmap}\n\nRelevant code:\n{code or '(none)'}\n\n"
         f"Existing specs (capability: requirements):\n{specs or '(none)'}"
     )
-    exploration = await ctx.ask(Exploration, user)
+    steps = ctx.harness.registry.binding(PHASE).tool_steps if ctx.harness else None
+    steps = DEFAULT_TOOL_STEPS if steps is None else steps
+    if steps == 0:
+        exploration = await ctx.ask(Exploration, user)
+        looked: list[dict[str, str]] = []
+    else:
+        exploration, looked = await look_then_answer(ctx, user, steps)
     rel = await ctx.write_artifact(ARTIFACT, exploration.render())
-    return {"outputs": {PHASE: exploration.model_dump()}, "artifacts": {PHASE: rel}}
+    output = {**exploration.model_dump(), "tool_steps": looked}
+    return {"outputs": {PHASE: output}, "artifacts": {PHASE: rel}}
+
+
+async def look_then_answer(ctx: PhaseContext, user: str, steps: int) -> tuple[Exploration, list[dict[str, str]]]:
+    """Bounded look-around with read-only tools (JSON actions or native tool calls), then the answer."""
+    mode = ctx.tools_mode()
+    protocol = JSON_PROTOCOL if mode == "json" else NATIVE_PROTOCOL
+    messages = ctx.messages(f"{user}\n\n{protocol}")
+    assert ctx.harness is not None and ctx.recorder is not None
+    return await explore_with_tools(
+        ask_step=lambda conv: ctx.ask_messages(ActionStep, conv, repairs=1),
+        ask_final=lambda conv: ctx.ask_messages(Exploration, conv),
+        workspace=ctx.workspace,
+        messages=messages,
+        mode="native" if mode == "native" else "json",
+        max_steps=steps,
+        model=ctx.harness.registry.runnable(PHASE),
+        config={"callbacks": [ctx.recorder]},
+    )
 
 
 def check(ctx: GateContext) -> list[str]:

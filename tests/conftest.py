@@ -24,3 +24,9 @@ def demo_repo(tmp_path: Path) -> Path:
 @pytest.fixture
 def demo_request() -> str:
     return (EXAMPLES / "demo-request.md").read_text(encoding="utf-8")
+
+
+@pytest.fixture(autouse=True)
+def _fast_inner_pytest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The harness runs pytest inside example repos; skip this venv's unrelated plugins (1-2 s each start)."""
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")

@@ -1,0 +1,115 @@
+"""Look-around tools in both styles: JSON actions (local/open models) and native tool calls (cloud)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from graph.actions import Grep, ListDir, ReadFile, run_action
+from graph.api import run_change
+from graph.config import load_config
+from graph.phases import EXPLORE
+from graph.workspace import Workspace
+from tests.fakes.openai_server import ChatRequest, Reply
+from tests.fakes.scripted import DemoScript, team
+
+
+def config_with_tools(mode: str, tmp_path: Path):
+    cfg = load_config("opencode-go")
+    phases = dict(cfg.phases)
+    phases[EXPLORE] = phases[EXPLORE].model_copy(update={"tools": mode, "tool_steps": 3})
+    return cfg.model_copy(update={"phases": phases})
+
+
+@pytest.mark.parametrize("mode", ["json", "native"])
+def test_explore_reads_a_file_with_either_tool_style(mode: str, tmp_path: Path, demo_repo: Path, demo_request: str):
+    models = team(DemoScript())
+    result = run_change(demo_request, demo_repo, config_with_tools(mode, tmp_path), models=models, auto_approve=True)
+
+    assert result.status == "done", result.reason
+    steps = result.state["outputs"][EXPLORE]["tool_steps"]
+    assert [json.loads(s["action"])["action"] for s in steps] == ["read_file"]
+    assert "normalize_whitespace" in steps[0]["observation"]
+    calls = models[EXPLORE].calls
+    assert len(calls) == 3  # read_file, finish, final answer
+    assert any("def normalize_whitespace" in str(m.content) for m in calls[-1])  # the observation reached the model
+
+
+def test_json_actions_are_requested_as_a_json_schema_union(demo_repo: Path, demo_request: str, tmp_path: Path):
+    seen: list[dict] = []
+
+    class Recording(DemoScript):
+        def __call__(self, messages, kwargs):
+            seen.append(kwargs.get("response_format") or {})
+            return super().__call__(messages, kwargs)
+
+    run_change(
+        demo_request, demo_repo, config_with_tools("json", tmp_path), models=team(Recording()), auto_approve=True
+    )
+    names = [f.get("json_schema", {}).get("name") for f in seen]
+    assert "ActionStep" in names
+    schema = json.dumps(next(f for f in seen if f.get("json_schema", {}).get("name") == "ActionStep"))
+    for action in ("read_file", "list_dir", "grep", "finish"):
+        assert action in schema
+
+
+def test_native_tool_calls_over_http(fake_openai_server, demo_repo: Path, demo_request: str, tmp_path: Path):
+    """A real OpenAI-compatible server returning tool_calls drives the native path."""
+    script = DemoScript()
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+
+    def to_lc(m: dict):
+        content = m.get("content") or ""
+        if m["role"] == "system":
+            return SystemMessage(content)
+        if m["role"] == "tool":
+            return ToolMessage(content, tool_call_id=m.get("tool_call_id", "x"))
+        if m["role"] == "assistant":
+            return AIMessage(content)
+        return HumanMessage(content)
+
+    def responder(request: ChatRequest) -> Reply:
+        messages = [to_lc(m) for m in request.messages]
+        kwargs = {"response_format": request.response_format} if request.response_format else {}
+        if request.tools:
+            kwargs["tools"] = request.tools
+        answer = json.loads(script(messages, kwargs))
+        if "tool_call" in answer:
+            return Reply(tool_calls=[{"name": answer["tool_call"]["name"], "arguments": answer["tool_call"]["args"]}])
+        return Reply(content=json.dumps(answer))
+
+    fake_openai_server.responder = responder
+    data = {
+        "default_provider": "fake",
+        "providers": {"fake": {"base_url": fake_openai_server.base_url, "api_key_env": None, "tools": "native"}},
+        "phases": {p: {"model": f"m-{p}"} for p in load_config("opencode-go").phases},
+        "orchestrator": {"model": "m-orchestrator"},
+    }
+    path = tmp_path / "fake.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(data))
+    result = run_change(demo_request, demo_repo, str(path), auto_approve=True)
+    assert result.status == "done", result.reason
+    explore_requests = fake_openai_server.requests_for(f"m-{EXPLORE}")
+    assert explore_requests[0].tools and {t["function"]["name"] for t in explore_requests[0].tools} >= {
+        "read_file",
+        "grep",
+        "list_dir",
+        "finish",
+    }
+    assert any(m.get("role") == "tool" for m in explore_requests[1].messages)
+
+
+def test_actions_stay_inside_the_repo(tmp_path: Path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "mod.py").write_text("def alpha():\n    return 1\n")
+    ws = Workspace(tmp_path)
+    assert "def alpha" in run_action(ws, ReadFile(path="pkg/mod.py"))
+    assert run_action(ws, ReadFile(path="../../etc/passwd")).startswith("error:")
+    assert run_action(ws, ReadFile(path="/etc/passwd")).startswith("error:")
+    assert "pkg/mod.py" in run_action(ws, ListDir(path="pkg"))
+    assert "pkg/mod.py:1:" in run_action(ws, Grep(pattern=r"def \w+"))
+    assert run_action(ws, Grep(pattern="(")).startswith("error: bad pattern")
