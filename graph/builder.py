@@ -6,17 +6,18 @@ A thin factory: everything phase-specific lives in ``nodes/``; everything shared
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-from graph.config import HarnessConfig, load_config
+from graph.config import ConfigError, HarnessConfig, load_config
 from graph.context import Context
-from graph.harness import Harness, phase_node
+from graph.harness import GateContext, Harness, phase_node
 from graph.models import ModelOverride, ModelRegistry
+from graph.order import phase_groups
 from graph.phases import BUILTIN_PHASES, ORCHESTRATOR
 from graph.state import InputState, SDDState
 from nodes.orchestrator import make_orchestrator
@@ -24,13 +25,37 @@ from nodes.orchestrator import make_orchestrator
 PHASE_MODULES: dict[str, str] = {phase: f"nodes.{phase.removeprefix('sdd-')}" for phase in BUILTIN_PHASES}
 
 
-def phase_module(phase: str) -> ModuleType:
-    return importlib.import_module(PHASE_MODULES[phase])
+def phase_module(phase: str, config: HarnessConfig | None = None) -> ModuleType:
+    """The module implementing a phase: built-in, or the custom phase's `module:` from the config."""
+    spec = config.phases.get(phase) if config else None
+    name = spec.module if spec and spec.module else PHASE_MODULES[phase]
+    try:
+        module = importlib.import_module(name)
+    except ImportError as err:
+        file = config.source_file if config else "<config>"
+        raise ConfigError(file, f"phases.{phase}.module", name, f"cannot import it: {err}") from None
+    if not callable(getattr(module, "run", None)):
+        file = config.source_file if config else "<config>"
+        raise ConfigError(file, f"phases.{phase}.module", name, "the module must define `async def run(ctx)`")
+    return module
 
 
-def route(state: SDDState) -> str:
-    """Where the orchestrator sent the run (its decision is already in state)."""
-    return state.get("next_phase") or END
+def default_check(phase: str, artifact: str | None) -> Callable[[GateContext], list[str]]:
+    """Custom phases without check(): the artifact they promise must exist."""
+
+    def check(ctx: GateContext) -> list[str]:
+        if artifact and not (ctx.paths.dir / artifact).is_file():
+            return [f"{phase} did not write {artifact}"]
+        return []
+
+    return check
+
+
+def route(state: SDDState) -> list[str]:
+    """Where the orchestrator sent the run (several phases = a parallel step)."""
+    nxt = state.get("next_phase") or END
+    group = state.get("next_phases") or []
+    return group if nxt in group else [nxt]
 
 
 def make_harness(
@@ -39,7 +64,10 @@ def make_harness(
     prompt_dir: str | Path | None = None,
 ) -> Harness:
     cfg = config if isinstance(config, HarnessConfig) else load_config(config)
-    return Harness(cfg, ModelRegistry(cfg, models), Path(prompt_dir) if prompt_dir else None)
+    folder = prompt_dir or cfg.prompt_dir
+    if folder and not Path(folder).is_absolute() and cfg.source_file != "<memory>":
+        folder = Path(cfg.source_file).parent / folder
+    return Harness(cfg, ModelRegistry(cfg, models), Path(folder) if folder else None)
 
 
 def build_graph(
@@ -48,18 +76,22 @@ def build_graph(
     models: Mapping[str, ModelOverride] | None = None,
     checkpointer: Any = None,
     prompt_dir: str | Path | None = None,
+    profile: str | None = None,
 ) -> Any:
     """Compile the graph. ``models`` maps a role (phase or 'orchestrator') to a chat model or model name."""
     harness = config if isinstance(config, Harness) else make_harness(config, models, prompt_dir)
-    order = list(BUILTIN_PHASES)
+    cfg = harness.config
+    groups = phase_groups(cfg, profile)
+    order = [phase for group in groups for phase in group]
     builder = StateGraph(SDDState, context_schema=Context, input_schema=InputState)
     checks = {}
     for phase in order:
-        module = phase_module(phase)
+        module = phase_module(phase, cfg)
         builder.add_node(phase, phase_node(harness, phase, module.run))
         builder.add_edge(phase, ORCHESTRATOR)
-        checks[phase] = module.check
-    builder.add_node(ORCHESTRATOR, make_orchestrator(harness, order, checks))
+        checks[phase] = getattr(module, "check", None) or default_check(phase, cfg.phases[phase].artifact)
+    on_fail = {name: spec.on_fail for name, spec in cfg.phases.items()}
+    builder.add_node(ORCHESTRATOR, make_orchestrator(harness, groups, checks, on_fail))
     builder.add_edge(START, order[0])
     builder.add_conditional_edges(ORCHESTRATOR, route, [*order, END])
     graph = builder.compile(checkpointer=checkpointer, name="sdd")

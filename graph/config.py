@@ -48,6 +48,20 @@ class ModelBinding(BaseModel):
     verbosity: list[str] | None = Field(None, description="Extra output rules appended to this phase's prompt.")
 
 
+OnFail = str  # "retry" | "stop" | "back_to:<phase>"
+
+
+class PhaseBinding(ModelBinding):
+    """A phase entry: its model, and — for a custom phase — where its code sits and where it runs."""
+
+    module: str | None = Field(None, description="Custom phase: importable module with run(ctx) and check(ctx).")
+    after: str | None = Field(None, description="Custom phase: runs right after this phase.")
+    beside: str | None = Field(None, description="Custom phase: runs in parallel with this phase.")
+    prompt: str | None = Field(None, description="Prompt file name (without .md); default: the phase name.")
+    artifact: str | None = Field(None, description="File the phase writes in the change folder (for the report).")
+    on_fail: OnFail = Field("retry", description="When its gate fails: retry, stop, or back_to:<phase>.")
+
+
 class RunSettings(BaseModel):
     """Knobs for one run; every one can be overridden from the CLI or the script API."""
 
@@ -61,6 +75,7 @@ class RunSettings(BaseModel):
     openspec_root: str = Field(".", description="Folder (relative to the repo) that holds openspec/ artifacts.")
     task_loop: bool = Field(True, description="Apply one task at a time with its check (False: all, then verify).")
     fix_attempts: int = Field(2, ge=0, le=10, description="Targeted fix attempts per task inside apply.")
+    profile: str | None = Field(None, description="Named profile (e.g. fast-forward) that skips phases.")
     approval_gates: list[str] = Field(
         default_factory=list,
         description="Phases after which a human approves; 'before-archive' also allowed.",
@@ -78,6 +93,17 @@ class PriceOverride(BaseModel):
     flat: bool = Field(False, description="Subscription: every call costs 0 at the margin.")
 
 
+class Profile(BaseModel):
+    """A way of running fewer phases, e.g. for small changes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    skip: list[str] = Field(default_factory=list, description="Phases this profile does not run.")
+
+
+BUILTIN_PROFILES = {"full": Profile(), "fast-forward": Profile(skip=["sdd-explore", "sdd-design"])}
+
+
 class HarnessConfig(BaseModel):
     """A whole config file after defaults are merged in."""
 
@@ -86,10 +112,12 @@ class HarnessConfig(BaseModel):
     default_provider: str = "opencode-go"
     providers: dict[str, Provider] = Field(default_factory=dict, validate_default=True)
     models: dict[str, CatalogEntry] = Field(default_factory=dict, validate_default=True)
-    phases: dict[str, ModelBinding]
+    phases: dict[str, PhaseBinding]
     orchestrator: ModelBinding
     run: RunSettings = Field(default_factory=RunSettings)
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
+    profiles: dict[str, Profile] = Field(default_factory=dict, validate_default=True)
+    prompt_dir: str | None = Field(None, description="Folder of .md prompts overriding the built-in ones.")
     verbosity: dict[str, list[str]] = Field(
         default_factory=dict, description="Output rules per phase name or per model name ('*' = all)."
     )
@@ -108,6 +136,11 @@ class HarnessConfig(BaseModel):
             merged[name] = {**base, **(override or {})} if isinstance(override, Mapping) else override
         return merged
 
+    @field_validator("profiles", mode="before")
+    @classmethod
+    def _merge_builtin_profiles(cls, value: Any) -> dict[str, Any]:
+        return {**{n: p.model_dump() for n, p in BUILTIN_PROFILES.items()}, **(value or {})}
+
     @field_validator("models", mode="before")
     @classmethod
     def _merge_builtin_models(cls, value: Any) -> dict[str, Any]:
@@ -119,16 +152,23 @@ class HarnessConfig(BaseModel):
     def _check_references(self) -> HarnessConfig:
         if self.default_provider not in self.providers:
             raise ValueError(f"default_provider {self.default_provider!r} is not a known provider")
-        for phase in self.phases:
-            if phase not in BUILTIN_PHASES:
+        for phase, spec in self.phases.items():
+            if phase not in BUILTIN_PHASES and not spec.module:
                 raise ValueError(f"unknown phase {phase!r}")
+            if phase in BUILTIN_PHASES and spec.module:
+                raise ValueError(f"name clash {phase!r}")
         missing = [p for p in BUILTIN_PHASES if p not in self.phases]
         if missing:
             raise ValueError(f"phases missing: {', '.join(missing)}")
         for gate in self.run.approval_gates:
-            if gate not in BUILTIN_PHASES and gate != "before-archive":
+            if gate not in self.phases and gate != "before-archive":
                 raise ValueError(f"unknown approval gate {gate!r}")
+        if self.run.profile and self.run.profile not in self.profiles:
+            raise ValueError(f"unknown profile {self.run.profile!r}")
         return self
+
+    def custom_phases(self) -> dict[str, PhaseBinding]:
+        return {name: spec for name, spec in self.phases.items() if spec.module}
 
     def binding(self, phase: str) -> ModelBinding:
         return self.orchestrator if phase == ORCHESTRATOR else self.phases[phase]
@@ -183,7 +223,9 @@ def _allowed_for(loc: tuple[Any, ...], message: str) -> str:
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     if not loc:
         return HarnessConfig
-    if loc[0] in ("phases",) and len(loc) == 2 or loc[0] == "orchestrator" and len(loc) == 1:
+    if loc[0] == "phases" and len(loc) == 2:
+        return PhaseBinding
+    if loc[0] == "orchestrator" and len(loc) == 1:
         return ModelBinding
     if loc[0] == "run" and len(loc) == 1:
         return RunSettings
@@ -214,13 +256,29 @@ def _from_model_check(message: str, file: str, data: Any) -> ConfigError:
     phases = ", ".join(BUILTIN_PHASES)
     if message.startswith("unknown phase"):
         name = message.split("'")[1]
-        return ConfigError(file, f"phases.{name}", name, f"unknown phase; allowed: {phases}")
+        return ConfigError(
+            file,
+            f"phases.{name}",
+            name,
+            f"unknown phase; built-ins: {phases} — or add `module:` to define a custom phase",
+        )
     if message.startswith("phases missing"):
         return ConfigError(
             file, "phases", sorted((data or {}).get("phases", {})), f"every phase needs a model; {message}"
         )
     if message.startswith("default_provider"):
         return ConfigError(file, "default_provider", data.get("default_provider"), _providers_allowed(data))
+    if message.startswith("name clash"):
+        name = message.split("'")[1]
+        return ConfigError(
+            file,
+            f"phases.{name}.module",
+            (data or {}).get("phases", {}).get(name, {}).get("module"),
+            f"{name} is a built-in phase; give your phase another name (e.g. {name}-custom)",
+        )
+    if message.startswith("unknown profile"):
+        names = ", ".join(sorted({*BUILTIN_PROFILES, *((data or {}).get("profiles") or {})}))
+        return ConfigError(file, "run.profile", message.split("'")[1], f"allowed profiles: {names}")
     if message.startswith("unknown approval gate"):
         return ConfigError(file, "run.approval_gates", message.split("'")[1], f"allowed: {phases}, before-archive")
     return ConfigError(file, "<root>", None, message)
@@ -249,7 +307,20 @@ def parse_config(data: Any, file: str = "<memory>") -> HarnessConfig:
         raise _from_validation_error(err, file, data) from None
     config._source_file = file
     _check_sources(config, file)
+    _check_extensions(config)
     return config
+
+
+def _check_extensions(config: HarnessConfig) -> None:
+    """Custom phases: placement (no cycles, known anchors) and code (module importable, run() defined)."""
+    if not config.custom_phases():
+        return
+    from graph.builder import phase_module
+    from graph.order import phase_groups
+
+    phase_groups(config)
+    for name in config.custom_phases():
+        phase_module(name, config)
 
 
 def resolve_config_path(name_or_path: str | os.PathLike[str]) -> Path:
@@ -264,8 +335,16 @@ def resolve_config_path(name_or_path: str | os.PathLike[str]) -> Path:
     raise ConfigError(str(name_or_path), "<file>", str(name_or_path), f"file not found; bundled configs: {available}")
 
 
-def load_config(name_or_path: str | os.PathLike[str]) -> HarnessConfig:
-    path = resolve_config_path(name_or_path)
+def _deep_merge(base: Any, override: Any) -> Any:
+    if isinstance(base, Mapping) and isinstance(override, Mapping):
+        return {k: _deep_merge(base.get(k), v) if k in base else v for k, v in override.items()} | {
+            k: v for k, v in base.items() if k not in override
+        }
+    return override
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> Any:
+    """YAML data with `extends:` resolved (a bundled name or a path relative to the file)."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
@@ -273,7 +352,23 @@ def load_config(name_or_path: str | os.PathLike[str]) -> HarnessConfig:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "<yaml>"
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError(str(path), where, problem, "the file must be valid YAML") from None
-    return parse_config(data, str(path))
+    if not isinstance(data, Mapping) or "extends" not in data:
+        return data
+    data = dict(data)
+    parent_name = str(data.pop("extends"))
+    candidate = path.parent / parent_name
+    try:
+        parent = candidate if candidate.is_file() else resolve_config_path(parent_name)
+    except ConfigError:
+        raise ConfigError(str(path), "extends", parent_name, "no such config file or bundled config") from None
+    if parent.resolve() in seen:
+        raise ConfigError(str(path), "extends", parent_name, "configs extend each other in a cycle")
+    return _deep_merge(_read_yaml(parent, (*seen, path.resolve())), data)
+
+
+def load_config(name_or_path: str | os.PathLike[str]) -> HarnessConfig:
+    path = resolve_config_path(name_or_path)
+    return parse_config(_read_yaml(path, ()), str(path))
 
 
 def missing_keys(config: HarnessConfig, env: Mapping[str, str] | None = None) -> list[tuple[str, str, str]]:

@@ -50,7 +50,15 @@ class Harness:
     def __post_init__(self) -> None:
         self.pricer = Pricer(self.config)
 
-    def prompt(self, name: str) -> str:
+    def prompt(self, role: str) -> str:
+        """A role's prompt: the user prompt folder first, then the built-in prompts/ package."""
+        spec = self.config.phases.get(role)
+        name = spec.prompt if spec and spec.prompt else role
+        if name.endswith(".md"):
+            path = Path(name)
+            if not path.is_absolute() and self.config.source_file != "<memory>":
+                path = Path(self.config.source_file).parent / path
+            return path.read_text(encoding="utf-8")
         if self.prompt_dir and (self.prompt_dir / f"{name}.md").is_file():
             return (self.prompt_dir / f"{name}.md").read_text(encoding="utf-8")
         return _builtin_prompt(name)
@@ -229,7 +237,7 @@ def phase_node(harness: Harness, phase: str, run: PhaseRun) -> Callable[..., Awa
             "calls": calls,
             "attempts": {phase: attempt},
             "errors": {phase: error},
-            "last_phase": phase,
+            "step_phases": [phase],
             "timings": {phase: seconds},
         }
 

@@ -24,6 +24,11 @@ def add_numbers(left: dict[str, float] | None, right: dict[str, float] | None) -
     return merged
 
 
+def step_reducer(left: list[str] | None, right: list[str] | None) -> list[str]:
+    """Phases finished since the orchestrator last ran (parallel phases add up; None clears)."""
+    return [] if right is None else [*(left or []), *right]
+
+
 class InputState(TypedDict, total=False):
     """What a caller provides to start a run."""
 
@@ -46,6 +51,8 @@ class SDDState(InputState, total=False):
     apply_log: Annotated[list[dict[str, Any]], operator.add]
     last_phase: str
     next_phase: str
+    next_phases: list[str]
+    step_phases: Annotated[list[str], step_reducer]
     pending_phase: str
     status: RunStatus
     status_reason: str

@@ -26,7 +26,7 @@ from graph.usage import CallRecorder, totals
 from graph.workspace import Workspace
 
 Check = Callable[[GateContext], list[str]]
-Action = Literal["advance", "retry", "back_to_spec", "back_to_apply", "stop", "done"]
+Action = str  # advance | retry | back_to_<phase> | stop | done
 
 
 class Judgement(BaseModel):
@@ -46,9 +46,10 @@ class Decision(BaseModel):
     by: Literal["gate", "model", "human", "budget"] = "gate"
 
 
-def next_in_order(order: list[str], phase: str) -> str:
-    index = order.index(phase)
-    return order[index + 1] if index + 1 < len(order) else END
+def next_group(groups: list[list[str]], phase: str) -> list[str]:
+    """The phases that run after ``phase``'s group (several = in parallel), or [END]."""
+    index = next(i for i, group in enumerate(groups) if phase in group)
+    return groups[index + 1] if index + 1 < len(groups) else [END]
 
 
 def budget_problem(state: SDDState, settings: Any) -> str | None:
@@ -62,7 +63,7 @@ def budget_problem(state: SDDState, settings: Any) -> str | None:
 
 
 def loopbacks(state: SDDState) -> int:
-    return sum(1 for d in state.get("decisions") or [] if d["action"] in ("back_to_apply", "back_to_spec"))
+    return sum(1 for d in state.get("decisions") or [] if d["action"].startswith("back_to_"))
 
 
 def failure_evidence(verify: dict[str, Any], limit: int = 1800) -> str:
@@ -136,8 +137,11 @@ def parse_approval(answer: Any) -> dict[str, str] | None:
     return {"action": action, "feedback": str(answer.get("feedback") or "")}
 
 
-def make_orchestrator(harness: Harness, order: list[str], checks: dict[str, Check]) -> Callable[..., Any]:
-    """Build the orchestrator node for a given phase order and gate checks."""
+def make_orchestrator(
+    harness: Harness, groups: list[list[str]], checks: dict[str, Check], on_fail: dict[str, str] | None = None
+) -> Callable[..., Any]:
+    """Build the orchestrator node for a phase order (groups run in parallel) and its gate checks."""
+    on_fail = on_fail or {}
 
     async def orchestrator(state: SDDState, runtime: Any) -> dict[str, Any]:
         context: Context = runtime.context or Context()
@@ -150,12 +154,23 @@ def make_orchestrator(harness: Harness, order: list[str], checks: dict[str, Chec
             settings=settings,
         )
         recorder = CallRecorder(ORCHESTRATOR, harness.pricer, harness.registry.lookup)
-        phase = state["last_phase"]
-        decision, feedback = await decide(harness, state, gate, order, checks, recorder, context, phase)
+        finished = state.get("step_phases") or [state["last_phase"]]
+        decision, feedback, targets = Decision(phase="", action="advance", next="", reason=""), {}, [END]
+        for phase in finished:
+            decision, feedback = await decide(
+                harness, state, gate, groups, checks, recorder, context, phase, on_fail.get(phase, "retry")
+            )
+            targets = next_group(groups, phase) if decision.action == "advance" else [decision.next]
+            if decision.action != "advance":
+                break
+        decision.next = ", ".join(targets)
         update: dict[str, Any] = {
             "decisions": [decision.model_dump()],
             "calls": [r.model_dump() for r in recorder.records],
-            "next_phase": decision.next,
+            "next_phase": targets[0],
+            "next_phases": targets,
+            "step_phases": None,
+            "last_phase": finished[-1],
             "feedback": feedback,
         }
         if decision.next == END:
@@ -195,14 +210,15 @@ async def decide(
     harness: Harness,
     state: SDDState,
     gate: GateContext,
-    order: list[str],
+    groups: list[list[str]],
     checks: dict[str, Check],
     recorder: CallRecorder,
     context: Context,
     phase: str,
+    on_fail: str = "retry",
 ) -> tuple[Decision, dict[str, str]]:
     settings = gate.settings
-    upcoming = next_in_order(order, phase)
+    upcoming = next_group(groups, phase)[0]
     over = budget_problem(state, settings)
     if over:
         pending = phase if (state.get("errors") or {}).get(phase) else upcoming
@@ -210,7 +226,7 @@ async def decide(
     error = (state.get("errors") or {}).get(phase, "")
     problems = ([error] if error else []) + await gate_io(checks[phase], gate)
     if problems:
-        return retry_or_stop(state, phase, problems, settings.max_attempts)
+        return on_gate_failure(state, phase, problems, settings.max_attempts, on_fail)
     if phase == VERIFY:
         verdict = ((state.get("outputs") or {}).get(VERIFY) or {}).get("verdict")
         if verdict == "FAIL":
@@ -241,6 +257,27 @@ async def ask_human(state: SDDState, gate: GateContext, phase: str, upcoming: st
             phase: f"Reviewer feedback: {feedback}"
         }
     return None
+
+
+def on_gate_failure(
+    state: SDDState, phase: str, problems: list[str], max_attempts: int, on_fail: str
+) -> tuple[Decision, dict]:
+    """What the config says to do when a phase fails its gate: retry it, stop, or send work back."""
+    reason = "; ".join(problems)[:1500]
+    if on_fail == "stop":
+        return Decision(phase=phase, action="stop", next=END, reason=f"{phase} failed its gate: {reason}"), {}
+    if on_fail.startswith("back_to:"):
+        target = on_fail.removeprefix("back_to:")
+        if loopbacks(state) >= max_attempts:
+            return Decision(
+                phase=phase,
+                action="stop",
+                next=END,
+                reason=f"{phase} still failing after {loopbacks(state)} loop-back(s)",
+            ), {}
+        action = f"back_to_{target.removeprefix('sdd-')}"
+        return Decision(phase=phase, action=action, next=target, reason=reason), {target: f"{phase}: {reason}"}
+    return retry_or_stop(state, phase, problems, max_attempts)
 
 
 def retry_or_stop(state: SDDState, phase: str, problems: list[str], max_attempts: int) -> tuple[Decision, dict]:

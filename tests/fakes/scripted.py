@@ -56,7 +56,7 @@ def schema_name(kwargs: dict[str, Any]) -> str:
 
 def phase_of(messages: list[BaseMessage]) -> str:
     system = str(messages[0].content) if messages else ""
-    match = re.search(r"You are the (\S+) phase", system)
+    match = re.search(r"You are the (\S+) phase", system) or re.search(r"You are the (security) reviewer", system)
     if match:
         return f"sdd-{match.group(1)}"
     return ORCHESTRATOR if "gate coordinator" in system else "unknown"
@@ -68,6 +68,7 @@ class DemoScript:
 
     impl_versions: list[str] = field(default_factory=lambda: [SLUGIFY_OK])
     judge_target: str = "sdd-apply"
+    review_verdicts: list[str] = field(default_factory=lambda: ["approve"])
     requirement_text: str = "The system SHALL turn text into a lowercase ASCII slug joined by '-'."
     seen: list[str] = field(default_factory=list)
 
@@ -193,6 +194,18 @@ class DemoScript:
     def sdd_archive(self, user: str) -> dict:
         return {"summary": "Added slugify with tests.", "follow_ups": []}
 
+    def sdd_review(self, user: str) -> dict:
+        verdict = self.review_verdicts.pop(0) if len(self.review_verdicts) > 1 else self.review_verdicts[0]
+        findings = (
+            []
+            if verdict == "approve"
+            else [{"file": "textkit/strings.py", "problem": "slugify lacks a docstring example", "fix": "add one"}]
+        )
+        return {"verdict": verdict, "findings": findings}
+
+    def sdd_security(self, user: str) -> dict:
+        return {"risks": ["none: pure string function"]}
+
     def orchestrator(self, user: str) -> dict:
         return {"target": self.judge_target, "reason": "assertion failures in slugify"}
 
@@ -202,9 +215,11 @@ def _current_content(user: str, path: str) -> str:
     return match.group(1) + "\n" if match else ""
 
 
-def team(script: DemoScript | None = None, names: dict[str, str] | None = None) -> dict[str, FakeChatModel]:
+def team(
+    script: DemoScript | None = None, names: dict[str, str] | None = None, extra_roles: tuple[str, ...] = ()
+) -> dict[str, FakeChatModel]:
     """One fake model per role, each with its own name so routing can be asserted."""
     script = script or DemoScript()
     names = names or {}
-    roles = [*BUILTIN_PHASES, ORCHESTRATOR]
+    roles = [*BUILTIN_PHASES, *extra_roles, ORCHESTRATOR]
     return {role: FakeChatModel(model=names.get(role, f"fake-{role}"), responder=script) for role in roles}

@@ -1,0 +1,62 @@
+"""sdd-review (an extension phase, enabled from config): a code review between verify and archive.
+
+It is not one of the nine built-ins: configs add it with `module: nodes.review`, `after: sdd-verify` and
+`on_fail: back_to:sdd-apply`, so a review that requests changes sends its findings to apply.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from graph.harness import GateContext, PhaseContext
+from graph.repomap import slice_file
+from nodes.design import spec_brief
+
+PHASE = "sdd-review"
+ARTIFACT = "review.md"
+
+
+class Finding(BaseModel):
+    file: str = Field(description="Repo-relative path.")
+    problem: str = Field(description="What is wrong, one sentence.")
+    fix: str = Field(description="The concrete change to make, one sentence.")
+
+
+class Review(BaseModel):
+    """A reviewer's verdict on the change."""
+
+    verdict: Literal["approve", "changes_requested"]
+    findings: list[Finding] = Field(default_factory=list, max_length=5)
+
+    def render(self) -> str:
+        rows = "\n".join(f"- `{f.file}`: {f.problem} — fix: {f.fix}" for f in self.findings) or "- (none)"
+        return f"# Review\n\n**Verdict: {self.verdict}**\n\n## Findings\n{rows}\n"
+
+
+def changed_code(ctx: PhaseContext, budget: int = 3000) -> str:
+    files = ctx.output("sdd-apply").get("changed", [])
+    return "\n\n".join(
+        f"### {rel}\n```\n{slice_file(ctx.workspace.read(rel), budget)}\n```"
+        for rel in files
+        if ctx.workspace.exists(rel)
+    )
+
+
+async def run(ctx: PhaseContext) -> dict[str, Any]:
+    code = await ctx.io(changed_code, ctx)
+    verdict = ctx.output("sdd-verify").get("verdict", "?")
+    user = f"Requirements:\n{spec_brief(ctx)}\n\nVerify verdict: {verdict}\n\nChanged code:\n{code or '(none)'}"
+    review = await ctx.ask(Review, user)
+    rel = await ctx.write_artifact(ARTIFACT, review.render())
+    return {"outputs": {PHASE: review.model_dump()}, "artifacts": {PHASE: rel}}
+
+
+def check(ctx: GateContext) -> list[str]:
+    review = (ctx.state.get("outputs") or {}).get(PHASE) or {}
+    if review.get("verdict") != "changes_requested":
+        return []
+    return [f"review: {f['file']}: {f['problem']} (fix: {f['fix']})" for f in review.get("findings", [])] or [
+        "review requested changes"
+    ]
