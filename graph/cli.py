@@ -171,6 +171,10 @@ def run(
     max_attempts: Annotated[int | None, typer.Option(help="Reruns per phase and loop-backs.")] = None,
     no_task_loop: Annotated[bool, typer.Option("--no-task-loop", help="Generate all tasks, then verify.")] = False,
     run_id: Annotated[str | None, typer.Option(help="Use this run id (default: random).")] = None,
+    profile: Annotated[
+        str | None, typer.Option(help="Phase profile, e.g. fast-forward (skips explore, design).")
+    ] = None,
+    prompts: Annotated[Path | None, typer.Option(help="Folder of .md prompts overriding built-in ones.")] = None,
 ) -> None:
     """Run a change through all nine phases against REPO."""
     from graph.config import ConfigError, load_config
@@ -183,8 +187,15 @@ def run(
             raise fail("give a change request (text or a .md file) or --spec-file")
         if not repo.is_dir():
             raise fail(f"--repo {repo}: not a folder")
-        if no_task_loop:
-            cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"task_loop": False})})
+        run_update: dict[str, Any] = {"task_loop": False} if no_task_loop else {}
+        if profile:
+            run_update["profile"] = profile
+        if run_update:
+            cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update=run_update)})
+        if profile and profile not in cfg.profiles:
+            raise fail(f"--profile {profile!r}: unknown; allowed: {', '.join(sorted(cfg.profiles))}")
+        if prompts and not prompts.is_dir():
+            raise fail(f"--prompts {prompts}: not a folder")
         overrides = parse_overrides(model)
         check_keys(cfg, overrides)
     except ConfigError as err:
@@ -205,6 +216,7 @@ def run(
             spec_template=template,
             run_id=run_id,
             on_event=Progress(),
+            prompt_dir=prompts,
         )
     )
     finish(result)
@@ -338,6 +350,8 @@ def demo(
         max_attempts=None,
         no_task_loop=False,
         run_id=None,
+        profile=None,
+        prompts=None,
     )
 
 
