@@ -12,14 +12,16 @@ from types import ModuleType
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
 
 from graph.config import ConfigError, HarnessConfig, load_config
 from graph.context import Context
 from graph.harness import GateContext, Harness, phase_node
 from graph.models import ModelOverride, ModelRegistry
 from graph.order import phase_groups
-from graph.phases import BUILTIN_PHASES, ORCHESTRATOR
+from graph.phases import APPLY, BUILTIN_PHASES, ORCHESTRATOR
 from graph.state import InputState, SDDState
+from nodes.apply import ready_batch
 from nodes.orchestrator import make_orchestrator
 
 PHASE_MODULES: dict[str, str] = {phase: f"nodes.{phase.removeprefix('sdd-')}" for phase in BUILTIN_PHASES}
@@ -51,9 +53,13 @@ def default_check(phase: str, artifact: str | None) -> Callable[[GateContext], l
     return check
 
 
-def route(state: SDDState) -> list[str]:
-    """Where the orchestrator sent the run (several phases = a parallel step)."""
+def route(state: SDDState) -> list[str] | list[Send]:
+    """Where the orchestrator sent the run: one phase, a parallel group, or apply fanned out per task."""
     nxt = state.get("next_phase") or END
+    if nxt == APPLY and not (state.get("feedback") or {}).get(APPLY):
+        batch = ready_batch(state)
+        if batch:
+            return [Send(APPLY, {**state, "apply_task": index}) for index in batch]
     group = state.get("next_phases") or []
     return group if nxt in group else [nxt]
 

@@ -29,6 +29,11 @@ def step_reducer(left: list[str] | None, right: list[str] | None) -> list[str]:
     return [] if right is None else [*(left or []), *right]
 
 
+def merge_or_reset(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+    """Like merge_dicts, but None starts over (a new task plan resets apply's per-task results)."""
+    return {} if right is None else {**(left or {}), **right}
+
+
 class InputState(TypedDict, total=False):
     """What a caller provides to start a run."""
 
@@ -48,6 +53,8 @@ class SDDState(InputState, total=False):
     decisions: Annotated[list[dict[str, Any]], operator.add]
     calls: Annotated[list[dict[str, Any]], operator.add]
     timings: Annotated[dict[str, float], add_numbers]
+    apply_results: Annotated[dict[str, Any], merge_or_reset]
+    apply_task: int
     apply_log: Annotated[list[dict[str, Any]], operator.add]
     last_phase: str
     next_phase: str

@@ -6,18 +6,20 @@ operations inside the repo, restricted to the files the task names (small models
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, Field
 
-from graph.artifacts import TaskPlan, TaskSpec, render_tasks, ticked_tasks
+from graph.artifacts import TaskPlan, TaskSpec, ticked_tasks
 from graph.harness import GateContext, PhaseContext
 from graph.repomap import signatures, slice_file
 from graph.workspace import CommandResult, Edit, WorkspaceError
 
 PHASE = "sdd-apply"
+_PLACEHOLDER = {"task": "none", "file": "none", "requirements": ["none"]}
 FILE_BUDGET = 6000
 _TRACE_PATH = re.compile(r"([\w./-]+\.py)(?::\d+|\", line \d+)")
 
@@ -147,30 +149,77 @@ async def run_task(ctx: PhaseContext, index: int, task: TaskSpec, check_cmd: str
     return False, log, changed
 
 
-async def run_tasks(ctx: PhaseContext, plan: TaskPlan, done: list[int]) -> dict[str, Any]:
-    log: list[dict] = []
-    failed: list[str] = []
-    changed: list[str] = []
-    tests_so_far = [t.file for t in plan.tasks if is_test_file(t.file) and ctx.workspace.exists(t.file)]
-    for index, task in enumerate(plan.tasks, start=1):
-        if index in done:
-            continue
-        later_code = any(not is_test_file(t.file) for t in plan.tasks[index:])
-        if not ctx.settings.task_loop:
-            more, error = await attempt(ctx, task_prompt(ctx, task), allowed_paths(task))
-            ok, entries = not error, [{"task": index, "step": "generate", "attempt": 1, "ok": not error}]
-        else:
-            ok, entries, more = await run_task(ctx, index, task, check_command(task, tests_so_far, later_code))
-        log += entries
-        changed += more
-        if is_test_file(task.file) and task.file not in tests_so_far:
-            tests_so_far.append(task.file)
-        if ok:
-            done.append(index)
-            await ctx.write_artifact("tasks.md", render_tasks(plan, set(done)))
-        else:
-            failed.append(f"1.{index} {task.task}: check `{entries[-1].get('check', '')}` still failing")
-    return {"log": log, "failed": failed, "changed": changed}
+_TICK_LOCK = asyncio.Lock()
+
+
+async def tick(ctx: PhaseContext, index: int) -> None:
+    """Tick one task in tasks.md; parallel tasks share the file, so edits are serialised."""
+    async with _TICK_LOCK:
+        rel = ctx.paths.rel("tasks.md")
+        if ctx.workspace.exists(rel):
+            text = await ctx.io(ctx.workspace.read, rel)
+            await ctx.io(
+                ctx.workspace.write,
+                rel,
+                re.sub(rf"^- \[ \] 1\.{index} ", f"- [x] 1.{index} ", text, flags=re.MULTILINE),
+            )
+
+
+async def run_one(ctx: PhaseContext, plan: TaskPlan, index: int, done: set[int]) -> dict[str, Any]:
+    """One task: generate → apply → check at once → targeted fixes (bounded) → tick."""
+    task = plan.tasks[index - 1]
+    tests = [t.file for i, t in enumerate(plan.tasks, 1) if is_test_file(t.file) and (i in done or i == index)]
+    tests = [t for t in tests if t == task.file or ctx.workspace.exists(t)]
+    later_code = any(not is_test_file(t.file) for i, t in enumerate(plan.tasks, 1) if i > index and i not in done)
+    if not ctx.settings.task_loop:
+        changed, error = await attempt(ctx, task_prompt(ctx, task), allowed_paths(task))
+        ok, log = not error, [{"task": index, "step": "generate", "attempt": 1, "ok": not error, "error": error}]
+    else:
+        ok, log, changed = await run_task(ctx, index, task, check_command(task, tests, later_code))
+    if ok:
+        await tick(ctx, index)
+    failed = "" if ok else f"1.{index} {task.task}: check `{log[-1].get('check', '')}` still failing"
+    return {"ok": ok, "changed": sorted(set(changed)), "failed": failed, "log": log}
+
+
+def apply_summary(state: dict[str, Any]) -> dict[str, Any]:
+    """done / failed / changed across every task result and the latest verify-fix round."""
+    results = state.get("apply_results") or {}
+    tasks = {k: v for k, v in results.items() if k.isdigit()}
+    fixes = sorted((k for k in results if k.startswith("fix-")), key=lambda k: int(k.split("-")[1]))
+    failed = [v["failed"] for v in tasks.values() if not v["ok"]]
+    if fixes and not results[fixes[-1]]["ok"]:
+        failed.append(results[fixes[-1]]["failed"])
+    changed = sorted({f for v in results.values() for f in v.get("changed", [])})
+    done = sorted(int(k) for k, v in tasks.items() if v["ok"])
+    return {"done": done, "failed": failed, "changed": changed, "deviations": failed}
+
+
+def ready_batch(state: dict[str, Any], retry_failed: bool = True) -> list[int]:
+    """The next tasks that can run side by side: a prefix of the pending ones touching disjoint files.
+
+    A task waits for earlier pending tasks on the same file or on a file it depends on; a test task
+    waits for pending code tasks (it imports them). Order is kept: the batch stops at the first conflict.
+    """
+    plan = TaskPlan.model_validate((state.get("outputs") or {}).get("sdd-tasks") or {"tasks": [_PLACEHOLDER]})
+    results = state.get("apply_results") or {}
+    pending = [
+        i
+        for i in range(1, len(plan.tasks) + 1)
+        if str(i) not in results or (retry_failed and not results[str(i)]["ok"])
+    ]
+    batch: list[int] = []
+    for i in pending:
+        task = plan.tasks[i - 1]
+        earlier = [plan.tasks[j - 1] for j in pending if j < i]
+        deps = {d.strip().strip("`") for d in task.dependencies}
+        blocked = any(e.file == task.file or e.file in deps for e in earlier) or (
+            is_test_file(task.file) and any(not is_test_file(e.file) for e in earlier)
+        )
+        if blocked:
+            break
+        batch.append(i)
+    return batch
 
 
 def traceback_files(ctx: PhaseContext, output: str, fallback: list[str]) -> list[str]:
@@ -190,9 +239,11 @@ async def fix_from_verify(ctx: PhaseContext, plan: TaskPlan) -> dict[str, Any]:
     evidence = CommandResult(command=command, exit_code=1, output=ctx.feedback)
     task_files = [t.file for t in plan.tasks]
     log: list[dict] = []
+    changed: list[str] = []
     for step in range(max(1, ctx.settings.fix_attempts)):
         files = traceback_files(ctx, evidence.output, task_files)
-        _, error = await attempt(ctx, fix_prompt(ctx, None, evidence, files), set(files), fixing=True)
+        more, error = await attempt(ctx, fix_prompt(ctx, None, evidence, files), set(files), fixing=True)
+        changed += more
         evidence = await ctx.workspace.run(command, ctx.settings.command_timeout_s)
         entry = {
             "task": 0,
@@ -209,35 +260,35 @@ async def fix_from_verify(ctx: PhaseContext, plan: TaskPlan) -> dict[str, Any]:
     return {
         "log": log,
         "failed": [] if evidence.ok else ["verify failures remain after targeted fixes"],
-        "changed": [],
+        "changed": sorted(set(changed)),
     }
 
 
 async def run(ctx: PhaseContext) -> dict[str, Any]:
+    """Apply is fanned out by the graph: each invocation gets one task (``apply_task``) via ``Send``.
+
+    Without a task (a verify loop-back with all tasks done) it runs a targeted fix round instead.
+    """
     plan = TaskPlan.model_validate(ctx.output("sdd-tasks"))
-    done = list(ctx.output(PHASE).get("done", []))
-    if ctx.feedback and len(done) == len(plan.tasks):
+    summary = apply_summary(ctx.state)
+    index = ctx.state.get("apply_task")
+    if index is None and ctx.feedback and len(summary["done"]) == len(plan.tasks):
+        fixes = sum(1 for k in ctx.state.get("apply_results") or {} if k.startswith("fix-"))
         result = await fix_from_verify(ctx, plan)
+        key, entry = (
+            f"fix-{fixes + 1}",
+            {"ok": not result["failed"], "changed": result["changed"], "failed": "; ".join(result["failed"])},
+        )
+        log = result["log"]
     else:
-        result = await run_tasks(ctx, plan, done)
-    previous = ctx.output(PHASE)
-    changed = sorted(set(previous.get("changed", [])) | set(result["changed"]))
-    output = {
-        "done": sorted(done),
-        "failed": result["failed"],
-        "changed": changed,
-        "deviations": result["failed"],
-    }
-    return {
-        "outputs": {PHASE: output},
-        "apply_log": result["log"],
-        "feedback": {PHASE: ""},
-        "artifacts": {PHASE: ", ".join(changed)},
-    }
+        indices = [index] if index is not None else ready_batch(ctx.state)[:1] or [1]
+        one = await run_one(ctx, plan, indices[0], set(summary["done"]))
+        key, entry, log = str(indices[0]), {k: v for k, v in one.items() if k != "log"}, one["log"]
+    return {"apply_results": {key: entry}, "apply_log": log, "feedback": {PHASE: ""}}
 
 
 def check(ctx: GateContext) -> list[str]:
-    out = (ctx.state.get("outputs") or {}).get(PHASE) or {}
+    out = apply_summary(ctx.state)
     problems = list(out.get("failed", []))
     tasks_md = ctx.paths.dir / "tasks.md"
     if tasks_md.is_file():

@@ -24,6 +24,7 @@ from graph.report import write_report
 from graph.state import SDDState
 from graph.usage import CallRecorder, totals
 from graph.workspace import Workspace
+from nodes.apply import apply_summary, ready_batch
 
 Check = Callable[[GateContext], list[str]]
 Action = str  # advance | retry | back_to_<phase> | stop | done
@@ -154,7 +155,7 @@ def make_orchestrator(
             settings=settings,
         )
         recorder = CallRecorder(ORCHESTRATOR, harness.pricer, harness.registry.lookup)
-        finished = state.get("step_phases") or [state["last_phase"]]
+        finished = list(dict.fromkeys(state.get("step_phases") or [state["last_phase"]]))
         decision, feedback, targets = Decision(phase="", action="advance", next="", reason=""), {}, [END]
         for phase in finished:
             decision, feedback = await decide(
@@ -173,6 +174,10 @@ def make_orchestrator(
             "last_phase": finished[-1],
             "feedback": feedback,
         }
+        if APPLY in finished:
+            summary = apply_summary(state)
+            update["outputs"] = {APPLY: summary}
+            update["artifacts"] = {APPLY: ", ".join(summary["changed"])}
         if decision.next == END:
             update["status"], update["status_reason"] = final_status(decision)
             update["pending_phase"] = "" if decision.action == "done" else decision.phase
@@ -181,6 +186,7 @@ def make_orchestrator(
             merged = {
                 **state,
                 **update,
+                "outputs": {**(state.get("outputs") or {}), **update.get("outputs", {})},
                 "decisions": [*(state.get("decisions") or []), decision.model_dump()],
                 "calls": [*(state.get("calls") or []), *update["calls"]],
             }
@@ -223,6 +229,9 @@ async def decide(
     if over:
         pending = phase if (state.get("errors") or {}).get(phase) else upcoming
         return Decision(phase=pending, action="stop", next=END, reason=over, by="budget"), {}
+    if phase == APPLY and ready_batch(state, retry_failed=False):
+        batch = ready_batch(state, retry_failed=False)
+        return Decision(phase=phase, action="continue", next=APPLY, reason=f"next task batch: {batch}"), {}
     error = (state.get("errors") or {}).get(phase, "")
     problems = ([error] if error else []) + await gate_io(checks[phase], gate)
     if problems:

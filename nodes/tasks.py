@@ -30,7 +30,7 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
     )
     plan = await ctx.ask(TaskPlan, user)
     rel = await ctx.write_artifact(ARTIFACT, render_tasks(plan))
-    return {"outputs": {PHASE: plan.model_dump(), "sdd-apply": {"done": []}}, "artifacts": {PHASE: rel}}
+    return {"outputs": {PHASE: plan.model_dump(), "sdd-apply": {}}, "apply_results": None, "artifacts": {PHASE: rel}}
 
 
 def check(ctx: GateContext) -> list[str]:
