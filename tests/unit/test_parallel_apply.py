@@ -1,0 +1,80 @@
+"""Apply fans out tasks that touch disjoint files (Send) and keeps overlapping ones in order."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from graph.api import run_change
+from graph.phases import APPLY
+from nodes.apply import ready_batch
+from tests.fakes.scripted import DemoScript, team
+
+
+def plan(*tasks: tuple[str, list[str]]) -> dict:
+    return {
+        "outputs": {
+            "sdd-tasks": {
+                "tasks": [
+                    {"task": f"t{i}", "file": f, "requirements": ["r"], "dependencies": deps}
+                    for i, (f, deps) in enumerate(tasks)
+                ]
+            }
+        }
+    }
+
+
+def test_batches_are_ordered_prefixes_of_disjoint_files():
+    state = plan(("a.py", []), ("b.py", []), ("a.py", []), ("c.py", []))
+    assert ready_batch(state) == [1, 2]  # task 3 edits a.py again: it and everything after waits
+    state["apply_results"] = {"1": {"ok": True}, "2": {"ok": True}}
+    assert ready_batch(state) == [3, 4]
+
+
+def test_dependencies_and_tests_wait_for_the_code_they_use():
+    state = plan(("pkg/core.py", []), ("pkg/cli.py", ["pkg/core.py"]), ("tests/test_core.py", []))
+    assert ready_batch(state) == [1]
+    state["apply_results"] = {"1": {"ok": True}}
+    assert ready_batch(state) == [2]
+    state["apply_results"]["2"] = {"ok": True}
+    assert ready_batch(state) == [3]
+
+
+class FourModules(DemoScript):
+    """Four independent tasks, each creating its own module."""
+
+    def sdd_tasks(self, user: str) -> dict:
+        return {
+            "tasks": [
+                {"task": f"Add helper {i}", "file": f"textkit/extra{i}.py", "requirements": ["x"]} for i in range(1, 5)
+            ]
+        }
+
+    def sdd_apply(self, user: str) -> dict:
+        path = re.search(r"^file: (\S+)$", user, re.MULTILINE).group(1)
+        name = Path(path).stem
+        return {"edits": [{"op": "create", "path": path, "content": f"def {name}() -> str:\n    return '{name}'\n"}]}
+
+
+def test_four_independent_tasks_run_side_by_side(demo_repo: Path, demo_request: str, tmp_path: Path):
+    models = team(FourModules())
+    models[APPLY].latency_s = 0.5
+    started: list[float] = []
+    result = run_change(
+        demo_request,
+        demo_repo,
+        "opencode-go",
+        models=models,
+        auto_approve=True,
+        on_event=lambda e: (
+            started.append(time.perf_counter()) if e.get("phase") == APPLY and e.get("event") == "phase_start" else None
+        ),
+    )
+
+    assert result.status == "done", result.reason
+    assert all((demo_repo / f"textkit/extra{i}.py").is_file() for i in range(1, 5))
+    assert max(started) - min(started) < 0.3  # all four started together, not one after another
+    tasks_md = next((demo_repo / "openspec/changes/archive").iterdir()) / "tasks.md"
+    assert tasks_md.read_text().count("- [x]") == 4
+    assert [d["action"] for d in result.report["decisions"] if d["phase"] == APPLY] == ["advance"]
