@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from pydantic import BaseModel, Field, ValidationError
 
-from graph.llm import ModelOutputError
+from graph.llm import ModelOutputError, echo_kwargs, is_provider_fault
 from graph.repomap import iter_files, slice_file
 from graph.workspace import Workspace, WorkspaceError
 
@@ -115,7 +115,9 @@ async def explore_with_tools(
             else:
                 step = await ask_step(conversation)
                 action, call_id, reply = step.action, None, AIMessage(content=step.model_dump_json())
-        except ModelOutputError:
+        except Exception as err:  # noqa: BLE001 - bad actions and provider faults end the look-around
+            if not isinstance(err, ModelOutputError) and not is_provider_fault(err):
+                raise
             break  # a model that cannot produce a valid action just answers from what it has
         if isinstance(action, Finish) or action is None:
             break
@@ -147,7 +149,8 @@ async def _native_step(model: Any, conversation: list[BaseMessage], config: Any)
         action = cls.model_validate({**(call.get("args") or {}), "action": call["name"]})
     except ValidationError:
         return None, None, reply
-    only_first = AIMessage(content=reply.content, tool_calls=[call])
+    # keep the reasoning: DeepSeek/Kimi thinking mode requires it back on tool-call turns (400 otherwise)
+    only_first = AIMessage(content=reply.content, tool_calls=[call], additional_kwargs=echo_kwargs(reply))
     return action, call.get("id") or "call-0", only_first
 
 

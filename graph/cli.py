@@ -311,8 +311,13 @@ def graph(config: ConfigOpt = "local") -> None:
 
 
 @app.command()
-def models(config: ConfigOpt = "local") -> None:
-    """Show which model serves each phase, on which provider, at what price."""
+def models(
+    config: ConfigOpt = "local",
+    check: Annotated[
+        bool, typer.Option("--check", help="Make one tiny call per role: requested vs served model, latency, $.")
+    ] = False,
+) -> None:
+    """Show which model serves each phase, on which provider, at what price (--check: ask each one)."""
     from graph.config import ConfigError, load_config
     from graph.usage import Pricer
 
@@ -320,6 +325,9 @@ def models(config: ConfigOpt = "local") -> None:
         cfg = load_config(config)
     except ConfigError as err:
         raise fail(str(err)) from None
+    if check:
+        print_model_checks(cfg)
+        return
     pricer = Pricer(cfg)
     for role, binding in cfg.roles().items():
         provider = cfg.provider_name(binding)
@@ -327,6 +335,33 @@ def models(config: ConfigOpt = "local") -> None:
         price = "unknown" if rates is None else f"${rates[0] * 1e6:.3f}/${rates[2] * 1e6:.3f} per Mtok"
         extras = ", ".join(f"{k}={v}" for k, v in (("reasoning", binding.reasoning), ("mode", binding.mode)) if v)
         print(f"{role:<13} {provider:<12} {cfg.model_id(binding.model, provider):<32} {price:<28} {extras}")
+
+
+def print_model_checks(cfg: Any) -> None:
+    """`sdd models --check`: a table of one tiny call per role; exit 1 if any role failed."""
+    from rich.table import Table
+
+    from graph.config import ConfigError
+    from graph.modelcheck import CHECK_COLUMNS, check_models, render_rows
+
+    try:
+        checks = check_models(cfg)
+    except ConfigError as err:
+        raise fail(str(err)) from None
+    table = Table(title=f"model check · {cfg.source_file}")
+    for col in CHECK_COLUMNS:
+        table.add_column(col, justify="right" if col in ("latency", "$") else "left")
+    for row in render_rows(checks):
+        table.add_row(*row)
+    out = console()
+    out.print(table)
+    mismatched = [c.role for c in checks if c.routing_mismatch]
+    if mismatched:
+        out.print(f"routing mismatch (served model differs from the requested one): {', '.join(mismatched)}")
+    failed = [c.role for c in checks if not c.ok]
+    if failed:
+        out.print(f"failed: {', '.join(failed)}")
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()

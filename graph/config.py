@@ -372,8 +372,10 @@ def load_config(name_or_path: str | os.PathLike[str]) -> HarnessConfig:
 
 
 def missing_keys(config: HarnessConfig, env: Mapping[str, str] | None = None) -> list[tuple[str, str, str]]:
-    """(role, provider, env var) for every model the config uses whose key is not set."""
-    env = os.environ if env is None else env
+    """(role, provider, env var) for every model the config uses whose key is not set (env, then .env)."""
+    from graph.dotenv import EnvWithDotenv
+
+    env = EnvWithDotenv() if env is None else env
     missing = []
     for role, binding in config.roles().items():
         provider_name = config.provider_name(binding)

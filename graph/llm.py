@@ -3,6 +3,14 @@
 We bind ``response_format`` ourselves and parse the text, rather than use ``with_structured_output``:
 the same path then works for OpenAI-style servers, llama.cpp grammars, json_object-only providers and
 fakes, and a bad answer can be shown back to the model with the exact validation error.
+
+Two kinds of failure, kept apart:
+- a bad *answer* (invalid JSON, schema violation, empty reply, output cut at max_tokens) is repaired here by a
+  bounded re-ask that shows the model its previous reply (with its reasoning, for providers that want it back);
+- a *provider* fault (HTTP errors, timeouts, broken bodies) is retried and failed over by the registry
+  (SDK retries, ``RunnableRetry``, ``with_fallbacks``); if it survives all that it becomes a ``ProviderError``
+  — a ``ModelOutputError``, so the phase adapter turns it into gate feedback and the orchestrator's retry /
+  stop path handles it (no crash, nothing half-written, resumable).
 """
 
 from __future__ import annotations
@@ -22,6 +30,30 @@ _FENCED_JSON = re.compile(r"```(?:json)?\s*(\{.*\})\s*```", re.DOTALL)
 
 class ModelOutputError(Exception):
     """The model kept answering with something that is not a valid instance of the schema."""
+
+
+class ProviderError(ModelOutputError):
+    """The provider failed after retries and fallbacks (HTTP error, timeout, broken body)."""
+
+
+def is_provider_fault(err: BaseException) -> bool:
+    from graph.models import provider_faults
+
+    return isinstance(err, provider_faults())
+
+
+def provider_error(err: BaseException) -> ProviderError:
+    """A short, key-free message naming the failure (the original stays as ``__cause__``)."""
+    from graph.dotenv import redact
+
+    text = redact(str(err))[:400]
+    return ProviderError(f"model provider failed after retries and fallbacks: {type(err).__name__}: {text}")
+
+
+def echo_kwargs(reply: Any) -> dict[str, Any]:
+    """Reasoning to carry back on the assistant turn (the model layer decides whether it goes on the wire)."""
+    extra = getattr(reply, "additional_kwargs", None) or {}
+    return {k: extra[k] for k in ("reasoning_content", "reasoning_details") if extra.get(k)}
 
 
 def response_format(schema: type[BaseModel], mode: str) -> dict[str, Any]:
@@ -113,7 +145,9 @@ async def ask_structured(
     for _ in range(repairs + 1):
         try:
             reply = await bound.ainvoke(conversation, config=config)
-        except Exception as err:  # noqa: BLE001 - only truncation is repairable; everything else propagates
+        except Exception as err:  # noqa: BLE001 - truncation is repaired, provider faults become ProviderError
+            if is_provider_fault(err):
+                raise provider_error(err) from err
             if not _is_truncation(err):
                 raise
             last_error = "the reply hit the output token limit (too long or repeating itself)"
@@ -130,7 +164,7 @@ async def ask_structured(
         except (ValueError, ValidationError) as err:
             last_error = _problem(err)
         conversation += [
-            AIMessage(content=text[:2000]),
+            AIMessage(content=text[:2000], additional_kwargs=echo_kwargs(reply)),
             HumanMessage(f"That reply was invalid: {last_error}. Reply again with only the corrected JSON object."),
         ]
     raise ModelOutputError(f"{schema.__name__}: still invalid after {repairs} repair(s): {last_error}")

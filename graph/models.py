@@ -2,45 +2,260 @@
 
 Data flows one way: config -> registry -> nodes. Nodes never build models themselves; tests and the script
 API hand the registry ready-made models (fakes included) under the same role names.
+
+Resilience, layered with library mechanisms only:
+
+1. the openai SDK's own retries (``max_retries``): 408/409/429/5xx, connection errors and timeouts, with
+   exponential backoff that honours ``Retry-After`` / ``retry-after-ms``;
+2. ``RunnableRetry`` around each real model for faults the SDK does not retry: a 200 whose body is not JSON
+   or not a chat completion (``JSONDecodeError`` / ``MalformedResponseError``);
+3. ``with_fallbacks`` to the binding's ``fallback: [...]`` models on any provider fault left after that
+   (402, exhausted 429/5xx, timeouts, auth, bad bodies) — never on a merely bad answer, which
+   ``graph.llm.ask_structured`` repairs by re-asking;
+4. a per-provider ``InMemoryRateLimiter`` (``requests_per_second``).
+
+Every attempt that reaches a model (failed or served) is a separate LLM run, so ``graph.usage.CallRecorder``
+records it. Keys come from the environment (or a ``.env`` file, see ``graph.dotenv``), never from configs.
 """
 
 from __future__ import annotations
 
-import os
+import json
 from collections.abc import Mapping
+from functools import cache, wraps
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.rate_limiters import InMemoryRateLimiter
 from langchain_core.runnables import Runnable
+from langchain_core.runnables.retry import RunnableRetry
 
 from graph.config import ConfigError, HarnessConfig, ModelBinding
+from graph.dotenv import EnvWithDotenv, redact
 from graph.providers import Provider
 
 ModelOverride = BaseChatModel | str
 DEFAULT_TIMEOUT_S = 600.0
 DEFAULT_MAX_RETRIES = 4
+BODY_RETRY_ATTEMPTS = 3  # attempts (not retries) for a 200 with a broken body
+BODY_RETRY_WAIT: dict[str, float] = {"multiplier": 0.5, "max": 8.0, "jitter": 0.5}  # tenacity wait_exponential_jitter
+
+
+class MalformedResponseError(Exception):
+    """A provider answered 200 with something that is not a usable chat completion (a provider fault)."""
+
+
+@cache
+def provider_faults() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "the provider failed" (fallback material), as opposed to "the answer was bad"."""
+    import openai
+    from langchain_core.exceptions import ModelError
+
+    transport: list[type[BaseException]] = []
+    for name in ("httpx2", "httpx"):  # streams surface raw transport errors mid-body
+        try:
+            transport.append(__import__(name).TransportError)
+        except (ImportError, AttributeError):
+            continue
+    return (
+        openai.APIError,
+        ModelError,
+        json.JSONDecodeError,
+        MalformedResponseError,
+        TimeoutError,
+        *transport,
+    )
+
+
+def body_faults() -> tuple[type[BaseException], ...]:
+    """Faults the openai SDK does not retry but a second request usually cures."""
+    return (json.JSONDecodeError, MalformedResponseError)
 
 
 def reasoning_kwargs(provider: Provider, binding: ModelBinding) -> dict[str, Any]:
-    """Express reasoning/thinking settings the way each provider's API expects them."""
+    """Express reasoning/thinking settings the way each provider's API expects them (see graph.providers).
+
+    Nothing configured -> nothing sent (the provider's default applies).
+    """
     effort, thinking = binding.reasoning, binding.mode == "thinking"
     style = provider.reasoning_style
     if style == "none" or (effort is None and binding.mode is None):
         return {}
+    off = effort == "none" or binding.mode == "fast"
     if style == "openai":
         if thinking and effort is None:
             effort = "medium"
         return {"reasoning_effort": effort} if effort and effort != "none" else {}
+    if style == "ollama":  # Ollama's /v1 only turns thinking off with reasoning_effort "none"
+        return {"reasoning_effort": "none" if off else effort or "medium"}
+    if style == "chat_template":  # vLLM / llama.cpp: Qwen3-style templates read enable_thinking
+        return {"extra_body": {"chat_template_kwargs": {"enable_thinking": not off}}}
     if style == "openrouter":
-        if effort == "none" or binding.mode == "fast":
+        if off:
             return {"extra_body": {"reasoning": {"enabled": False}}}
         return {"extra_body": {"reasoning": {"effort": effort or "medium", "exclude": False}}}
     enabled = thinking or effort not in (None, "none")
     body: dict[str, Any] = {"thinking": {"type": "enabled" if enabled else "disabled"}}
-    if style == "deepseek" and effort in ("low", "medium", "high"):
+    if style == "deepseek" and enabled and effort in ("low", "medium", "high"):
         return {"extra_body": body, "reasoning_effort": effort}
     return {"extra_body": body}
+
+
+def _field(obj: Any, name: str) -> Any:
+    """A field of a raw response object: dict key, attribute, or pydantic extra (non-standard fields)."""
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    value = getattr(obj, name, None)
+    if value is None:
+        value = (getattr(obj, "model_extra", None) or {}).get(name)
+    return value
+
+
+def keep_reasoning(message: BaseMessage, raw: Any) -> None:
+    """Copy reasoning text (``reasoning_content`` or ``reasoning``) and details from a raw message/delta."""
+    text = _field(raw, "reasoning_content") or _field(raw, "reasoning")
+    if isinstance(text, str) and text:
+        message.additional_kwargs["reasoning_content"] = text
+    details = _field(raw, "reasoning_details")
+    if isinstance(details, list) and details:
+        message.additional_kwargs["reasoning_details"] = [
+            d.model_dump() if hasattr(d, "model_dump") else d for d in details
+        ]
+
+
+def _secret_of(model: Any) -> list[str]:
+    key = getattr(model, "openai_api_key", None)
+    value = key.get_secret_value() if hasattr(key, "get_secret_value") else None
+    return [value] if isinstance(value, str) and value else []
+
+
+def scrub_exception(err: BaseException, secrets: list[str]) -> BaseException:
+    """Mask keys in an exception (and its causes) in place: servers sometimes echo the key back."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        _scrub_one(current, secrets)
+        current = current.__cause__ or current.__context__
+    return err
+
+
+def _scrub_one(err: BaseException, secrets: list[str]) -> None:
+    err.args = tuple(redact(a, secrets) if isinstance(a, str) else a for a in err.args)
+    if isinstance(getattr(err, "message", None), str):
+        err.message = redact(err.message, secrets)  # type: ignore[attr-defined]
+    body = getattr(err, "body", None)
+    if isinstance(body, str):
+        err.body = redact(body, secrets)  # type: ignore[attr-defined]
+    elif isinstance(body, dict | list):
+        err.body = json.loads(redact(json.dumps(body), secrets))  # type: ignore[attr-defined]
+
+
+@cache
+def chat_openai_class() -> type[BaseChatModel]:
+    """``ChatOpenAI`` that keeps reasoning text, echoes it where the provider wants it, and hides its key.
+
+    Built lazily: importing langchain_openai costs ~2 s and the CLI must start fast.
+    """
+    from langchain_openai import ChatOpenAI
+
+    class HarnessChatOpenAI(ChatOpenAI):
+        reasoning_echo: str | None = None
+        """Assistant-message field that carries earlier reasoning back (``reasoning_content`` for
+        DeepSeek/Kimi/GLM, ``reasoning_details`` for OpenRouter); None = never sent back."""
+
+        def _create_chat_result(self, response: Any, generation_info: dict | None = None) -> Any:
+            try:
+                result = super()._create_chat_result(response, generation_info)
+            except (KeyError, TypeError, ValueError) as err:
+                detail = redact(str(err), _secret_of(self))[:300]
+                raise MalformedResponseError(f"{self.model_name}: not a chat completion: {detail}") from None
+            if not result.generations:
+                raise MalformedResponseError(f"{self.model_name}: the chat completion had no choices")
+            for generation, choice in zip(result.generations, _field(response, "choices") or [], strict=False):
+                keep_reasoning(generation.message, _field(choice, "message"))
+            return result
+
+        def _convert_chunk_to_generation_chunk(
+            self, chunk: dict, default_chunk_class: type, base_generation_info: dict | None
+        ) -> Any:
+            generation = super()._convert_chunk_to_generation_chunk(chunk, default_chunk_class, base_generation_info)
+            choices = chunk.get("choices") or (chunk.get("chunk") or {}).get("choices") or []
+            if generation is not None and choices:
+                keep_reasoning(generation.message, choices[0].get("delta"))
+            return generation
+
+        def _get_request_payload(self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any) -> dict:
+            payload = super()._get_request_payload(input_, stop=stop, **kwargs)
+            field = self.reasoning_echo
+            if field and isinstance(payload.get("messages"), list):
+                messages = self._convert_input(input_).to_messages()
+                for source, wire in zip(messages, payload["messages"], strict=False):
+                    value = source.additional_kwargs.get(field) if isinstance(source, AIMessage) else None
+                    if value and wire.get("role") == "assistant":
+                        wire[field] = value
+            return payload
+
+        def _generate(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super()._generate(*args, **kwargs)
+            except Exception as err:
+                scrub_exception(err, _secret_of(self))
+                raise
+
+        async def _agenerate(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await super()._agenerate(*args, **kwargs)
+            except Exception as err:
+                scrub_exception(err, _secret_of(self))
+                raise
+
+    return HarnessChatOpenAI
+
+
+class ResilientModel(RunnableRetry):
+    """``RunnableRetry`` for body faults that still offers the chat model's builders (``bind_tools``...),
+    so ``with_fallbacks`` and tool-calling phases can use it like the model itself."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            return super().__getattr__(name)  # type: ignore[misc]  # pydantic private attributes
+        attr = getattr(self.bound, name)
+        if not callable(attr) or isinstance(attr, type):
+            return attr
+
+        @wraps(attr)
+        def rewrap(*args: Any, **kwargs: Any) -> Any:
+            out = attr(*args, **kwargs)
+            return self.model_copy(update={"bound": out}) if isinstance(out, Runnable) else out
+
+        return rewrap
+
+
+def _own_client_timeout(seconds: float) -> Any:
+    """An ``openai.Timeout`` (unhashable), which makes langchain-openai build this model its own httpx client
+    instead of sharing a process-wide cached one: a cached client keeps keep-alive connections bound to the
+    event loop of an earlier ``asyncio.run`` (run, then resume in the same process), and reusing them fails
+    with "Event loop is closed"."""
+    import openai
+
+    return openai.Timeout(seconds)
+
+
+def resilient(model: Runnable) -> ResilientModel:
+    """Retry ``model`` on body faults (bounded, exponential backoff with jitter)."""
+    return ResilientModel(
+        bound=model,
+        kwargs={},
+        config={},
+        retry_exception_types=body_faults(),
+        max_attempt_number=BODY_RETRY_ATTEMPTS,
+        wait_exponential_jitter=True,
+        exponential_jitter_params=dict(BODY_RETRY_WAIT),  # type: ignore[arg-type]
+    )
 
 
 class ModelRegistry:
@@ -51,9 +266,14 @@ class ModelRegistry:
         config: HarnessConfig,
         overrides: Mapping[str, ModelOverride] | None = None,
         env: Mapping[str, str] | None = None,
+        *,
+        max_retries: int | None = None,
+        timeout_s: float | None = None,
     ) -> None:
         self.config = config
-        self.env = os.environ if env is None else env
+        self.env = EnvWithDotenv() if env is None else env  # os.environ first, then .env files (lazily)
+        self.max_retries = DEFAULT_MAX_RETRIES if max_retries is None else max_retries
+        self.timeout_s = timeout_s
         self._instances: dict[str, BaseChatModel] = {}
         self._bindings: dict[str, ModelBinding] = {}
         self._limiters: dict[str, InMemoryRateLimiter] = {}
@@ -109,17 +329,18 @@ class ModelRegistry:
         return self._instances[role]
 
     def runnable(self, role: str, **bind_kwargs: Any) -> Runnable:
-        """The role's model bound to call options, with its configured fallbacks."""
-        primary = self.chat_model(role)
-        bound = primary.bind(**bind_kwargs) if bind_kwargs else primary
+        """The role's model bound to call options, retried on body faults, with its configured fallbacks."""
         binding = self.binding(role)
-        if role in self._fakes and not binding.fallback:
-            return bound
-        fallbacks = [self._fallback(role, binding, name) for name in binding.fallback]
+        primary = self._resilient(role, self.chat_model(role))
+        bound = primary.bind(**bind_kwargs) if bind_kwargs else primary
+        fallbacks = [self._resilient(None, self._fallback(role, binding, name)) for name in binding.fallback]
         if not fallbacks:
             return bound
         bound_fallbacks = [fb.bind(**bind_kwargs) if bind_kwargs else fb for fb in fallbacks]
-        return bound.with_fallbacks(bound_fallbacks)
+        return bound.with_fallbacks(bound_fallbacks, exceptions_to_handle=provider_faults())
+
+    def _resilient(self, role: str | None, model: BaseChatModel) -> Runnable:
+        return model if role in self._fakes else resilient(model)
 
     def _fallback(self, role: str, binding: ModelBinding, name: str) -> BaseChatModel:
         key = f"{role}#fallback:{name}"
@@ -132,8 +353,6 @@ class ModelRegistry:
         return self._instances[key]
 
     def _build(self, binding: ModelBinding, role: str) -> BaseChatModel:
-        from langchain_openai import ChatOpenAI
-
         provider_name = self.config.provider_name(binding)
         provider = self.config.providers[provider_name]
         model_id = self.config.model_id(binding.model, provider_name)
@@ -143,10 +362,11 @@ class ModelRegistry:
             "base_url": self._base_url(provider_name, provider, model_id),
             "api_key": self._api_key(provider_name, provider, role),
             "temperature": binding.temperature if binding.temperature is not None else 0.0,
-            "timeout": binding.timeout_s or DEFAULT_TIMEOUT_S,
-            "max_retries": DEFAULT_MAX_RETRIES,
+            "timeout": _own_client_timeout(self.timeout_s or binding.timeout_s or DEFAULT_TIMEOUT_S),
+            "max_retries": self.max_retries,
             "stream_usage": True,
             "use_responses_api": False,
+            "reasoning_echo": provider.echo_field(),
             **reasoning_kwargs(provider, binding),
         }
         if binding.max_tokens:
@@ -154,7 +374,7 @@ class ModelRegistry:
         limiter = self._limiter(provider_name, provider)
         if limiter:
             kwargs["rate_limiter"] = limiter
-        return ChatOpenAI(**kwargs)
+        return chat_openai_class()(**kwargs)
 
     def _base_url(self, name: str, provider: Provider, model_id: str) -> str:
         if provider.embedded:

@@ -11,8 +11,20 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ReasoningStyle = Literal["openai", "openrouter", "deepseek", "kimi", "zai", "none"]
+ReasoningStyle = Literal["openai", "openrouter", "deepseek", "kimi", "zai", "ollama", "chat_template", "none"]
 StructuredMode = Literal["json_schema", "json_object"]
+ReasoningEcho = Literal["auto", "none", "reasoning_content", "reasoning_details"]
+
+# How each style switches reasoning on the wire (see graph.models.reasoning_kwargs):
+#   openai        reasoning_effort: low|medium|high                       (OpenAI, OpenCode Go)
+#   openrouter    reasoning: {effort, exclude} / {enabled: false}         (OpenRouter, normalised for every vendor)
+#   deepseek      thinking: {type: enabled|disabled} + reasoning_effort   (DeepSeek V4; medium is served as high)
+#   kimi, zai     thinking: {type: enabled|disabled}                      (Moonshot Kimi K2.x, Z.AI GLM-4.5+)
+#   ollama        reasoning_effort: none|low|medium|high                  (Ollama's /v1: "none" turns thinking off)
+#   chat_template chat_template_kwargs: {enable_thinking: bool}           (vLLM / llama.cpp with Qwen3-style templates)
+# Reasoning text comes back as `reasoning_content` (DeepSeek, Kimi, GLM, llama.cpp) or `reasoning` (OpenRouter,
+# Ollama, vLLM >= 0.10); both are kept in the run log. `reasoning_echo` says whether it is sent back on later
+# assistant turns ("auto": reasoning_content for deepseek/kimi/zai, reasoning_details for openrouter).
 
 
 class Provider(BaseModel):
@@ -27,7 +39,19 @@ class Provider(BaseModel):
     tools: Literal["native", "json"] = "native"
     billing: Literal["per_token", "flat"] = "per_token"
     requests_per_second: float | None = Field(None, description="Client-side rate limit; None = unlimited.")
+    reasoning_echo: ReasoningEcho = Field("auto", description="Send reasoning back on later assistant turns.")
     embedded: bool = False
+
+    def echo_field(self) -> str | None:
+        """The assistant-message field that carries reasoning back to this provider, if any."""
+        if self.reasoning_echo != "auto":
+            return None if self.reasoning_echo == "none" else self.reasoning_echo
+        return {
+            "deepseek": "reasoning_content",
+            "kimi": "reasoning_content",
+            "zai": "reasoning_content",
+            "openrouter": "reasoning_details",
+        }.get(self.reasoning_style)
 
 
 BUILTIN_PROVIDERS: dict[str, Provider] = {
@@ -63,14 +87,19 @@ BUILTIN_PROVIDERS: dict[str, Provider] = {
     "openai": Provider(base_url="https://api.openai.com/v1", api_key_env="OPENAI_API_KEY"),
     "ollama": Provider(
         base_url="http://127.0.0.1:11434/v1",
-        reasoning_style="none",
+        reasoning_style="ollama",
         tools="json",
         billing="flat",
     ),
-    "vllm": Provider(base_url="http://127.0.0.1:8000/v1", reasoning_style="none", tools="json", billing="flat"),
+    "vllm": Provider(
+        base_url="http://127.0.0.1:8000/v1",
+        reasoning_style="chat_template",
+        tools="json",
+        billing="flat",
+    ),
     "llama.cpp": Provider(
         base_url="http://127.0.0.1:8080/v1",
-        reasoning_style="none",
+        reasoning_style="chat_template",
         tools="json",
         billing="flat",
     ),

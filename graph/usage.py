@@ -18,6 +18,9 @@ from langchain_core.outputs import LLMResult
 from pydantic import BaseModel
 
 from graph.config import HarnessConfig
+from graph.dotenv import redact
+
+REASONING_CHARS = 16_000  # reasoning text kept per call in the run log
 
 
 class CallRecord(BaseModel):
@@ -103,7 +106,15 @@ class Pricer:
             return None
         inp, cached, out = rates
         fresh = max(record.input_tokens - record.cached_tokens, 0)
-        return round(fresh * inp + record.cached_tokens * cached + record.output_tokens * out, 8)
+        return round(fresh * inp + record.cached_tokens * cached + billed_output(record) * out, 8)
+
+
+def billed_output(record: CallRecord) -> int:
+    """Output tokens to bill. OpenAI-style usage counts reasoning inside ``completion_tokens``; a provider that
+    reports more reasoning than completion tokens evidently counts them apart, so add them."""
+    if record.reasoning_tokens > record.output_tokens:
+        return record.output_tokens + record.reasoning_tokens
+    return record.output_tokens
 
 
 ModelLookup = Callable[[str], tuple[str, str | None]]
@@ -143,7 +154,7 @@ class CallRecorder(BaseCallbackHandler):
             phase=self.phase,
             requested_model=requested,
             ok=False,
-            error=f"{type(error).__name__}: {str(error)[:300]}",
+            error=f"{type(error).__name__}: {redact(str(error))[:300]}",
             seconds=round(time.perf_counter() - start, 3),
         )
         short, provider = self.lookup(requested)
@@ -175,7 +186,8 @@ def _fill_from_message(record: CallRecord, message: AIMessage) -> None:
     record.reasoning_tokens = int((usage.get("output_token_details") or {}).get("reasoning", 0) or 0)
     reasoning = message.additional_kwargs.get("reasoning_content") or message.additional_kwargs.get("reasoning")
     if isinstance(reasoning, str) and reasoning:
-        record.reasoning = reasoning[:4000]
+        cut = len(reasoning) - REASONING_CHARS
+        record.reasoning = reasoning if cut <= 0 else f"{reasoning[:REASONING_CHARS]}… [{cut} more chars]"
 
 
 def totals(calls: list[dict[str, Any]]) -> dict[str, float]:

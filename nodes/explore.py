@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,28 @@ def code_context(root: Path, request: str, files: int = 3, per_file: int = 1800)
     return "\n\n".join(chunks)
 
 
+_PATH = re.compile(r"[\w./-]+\.(?:py|md|toml|json|yaml|yml|js|ts|txt|cfg|ini)\b")
+
+
+def mentioned_paths(root: Path, request: str) -> list[str]:
+    """Paths the request names that exist, or could be created in an existing folder."""
+    found = []
+    for raw in _PATH.findall(request):
+        rel = raw.strip("./`")
+        target = (root / rel).resolve()
+        if target.is_relative_to(root) and (target.is_file() or target.parent.is_dir()) and rel not in found:
+            found.append(rel)
+    return found
+
+
+def with_known_files(exploration: Exploration, root: Path, request: str) -> Exploration:
+    """Small models often list no files, or miss the ones the request names: add them deterministically."""
+    files = list(dict.fromkeys([*exploration.affected_files, *mentioned_paths(root, request)]))
+    if not files:
+        files = relevant_files(root, request, limit=3)
+    return exploration.model_copy(update={"affected_files": files})
+
+
 async def run(ctx: PhaseContext) -> dict[str, Any]:
     root = ctx.workspace.root
     rmap = await ctx.io(repo_map, root, 1500)
@@ -51,6 +74,7 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
         looked: list[dict[str, str]] = []
     else:
         exploration, looked = await look_then_answer(ctx, user, steps)
+    exploration = await ctx.io(with_known_files, exploration, root, ctx.request)
     rel = await ctx.write_artifact(ARTIFACT, exploration.render())
     output = {**exploration.model_dump(), "tool_steps": looked}
     return {"outputs": {PHASE: output}, "artifacts": {PHASE: rel}}

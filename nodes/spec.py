@@ -55,11 +55,24 @@ def normalise_deltas(data: Any, existing: dict[str, set[str]]) -> Any:
         delta["renamed"] = [
             r for r in delta.get("renamed") or [] if isinstance(r, dict) and r.get("from_name") in known
         ]
+        if not known:
+            delta["purpose"] = _purpose(delta)
         for req in delta["added"] + delta["modified"]:
             if isinstance(req, dict) and isinstance(req.get("text"), str) and not _SHALL.search(req["text"]):
                 text = req["text"].strip()
                 req["text"] = f"The system SHALL {text[:1].lower()}{text[1:]}" if text else text
     return data
+
+
+def _purpose(delta: dict[str, Any]) -> str:
+    """A new capability needs a Purpose of 50+ characters; build one from what the delta says."""
+    purpose = str(delta.get("purpose") or "").strip()
+    if len(purpose) >= 50:
+        return purpose
+    names = ", ".join(_name(r) for r in delta.get("added") or [] if _name(r))
+    topic = str(delta.get("capability", "this capability")).replace("-", " ")
+    lead = purpose.rstrip(".") if purpose else f"Behaviour of {topic}"
+    return f"{lead}. Covers: {names or topic}."[:400]
 
 
 def _name(item: Any) -> str:

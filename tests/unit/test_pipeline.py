@@ -293,21 +293,41 @@ def test_token_budget_stops_cleanly(tmp_path: Path, demo_repo: Path, demo_reques
 
 @dataclass
 class BadDeltaFirst(DemoScript):
-    """The first spec answer creates a new capability without a Purpose (OpenSpec strict rejects that)."""
+    """Brownfield: the first answer ADDS a requirement the main spec already has (only MODIFIED is valid)."""
 
     spec_answers: int = 0
 
     def sdd_spec(self, user: str) -> dict:
         answer = super().sdd_spec(user)
         self.spec_answers += 1
-        if self.spec_answers == 1:
-            answer["deltas"][0].pop("purpose")
+        delta = answer["deltas"][0]
+        delta.pop("purpose")
+        if self.spec_answers > 1:
+            delta["modified"] = delta.pop("added")
         return answer
+
+
+EXISTING_SPEC = """# text-slugs Specification
+
+## Purpose
+Turn arbitrary text into URL-safe slugs for links and file names.
+
+## Requirements
+### Requirement: Slugify Text
+The system SHALL turn text into a slug.
+
+#### Scenario: Basic slug
+- **WHEN** slugify('Hello, World!') is called
+- **THEN** it returns 'hello-world'
+"""
 
 
 def test_bad_spec_delta_is_caught_by_the_gate_and_spec_retried_with_the_message(
     tmp_path: Path, demo_repo: Path, demo_request: str
 ) -> None:
+    spec_dir = demo_repo / "openspec" / "specs" / "text-slugs"
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "spec.md").write_text(EXISTING_SPEC, encoding="utf-8")
     script = BadDeltaFirst()
     models = team(script)
     result = run_change(demo_request, demo_repo, "opencode-go", models=models, auto_approve=True)
@@ -316,7 +336,8 @@ def test_bad_spec_delta_is_caught_by_the_gate_and_spec_retried_with_the_message(
     spec_decisions = [d for d in result.report["decisions"] if d["phase"] == SPEC]
     assert [d["action"] for d in spec_decisions] == ["retry", "advance"]
     problem = spec_decisions[0]["reason"]
-    assert "text-slugs" in problem and "Purpose" in problem
+    assert "text-slugs" in problem and "Slugify Text" in problem and "already exists" in problem
+    assert "Slugify Text" in str(models[SPEC].calls[0][-1].content)  # brownfield: spec saw the existing names
     prompts = human_prompts(models[SPEC])
     assert len(prompts) == 2
     assert problem in prompts[1] and "Feedback from the previous attempt" in prompts[1]

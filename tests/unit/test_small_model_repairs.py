@@ -1,0 +1,100 @@
+"""Deterministic repairs for the mistakes small models make, before any re-ask is paid for."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import HumanMessage
+
+from graph.artifacts import Exploration, Proposal
+from graph.fakes import FakeChatModel
+from graph.llm import ModelOutputError, ask_structured, extract_json, parroted_fields
+from graph.openspec import SpecDeltaSet
+from nodes.explore import with_known_files
+from nodes.spec import normalise_deltas
+
+REQ = {
+    "name": "Slugify Text",
+    "text": "Turns text into a slug.",
+    "scenarios": [{"name": "Basic", "when": ["called"], "then": ["slug returned"]}],
+}
+
+
+def test_modified_of_a_missing_requirement_becomes_added_and_gets_shall():
+    data = {
+        "deltas": [
+            {
+                "capability": "text-slugs",
+                "purpose": "Slugs for links and file names, everywhere.",
+                "modified": [dict(REQ)],
+                "removed": ["Ghost"],
+            }
+        ]
+    }
+    fixed = SpecDeltaSet.model_validate(normalise_deltas(data, existing={}))
+    delta = fixed.deltas[0]
+    assert [r.name for r in delta.added] == ["Slugify Text"] and delta.modified == [] and delta.removed == []
+    assert delta.added[0].text.startswith("The system SHALL turns")  # grammar aside, OpenSpec-valid
+
+
+def test_real_modifications_are_kept():
+    data = {"deltas": [{"capability": "text-slugs", "modified": [dict(REQ, text="It SHALL slug.")]}]}
+    fixed = SpecDeltaSet.model_validate(normalise_deltas(data, existing={"text-slugs": {"Slugify Text"}}))
+    assert [r.name for r in fixed.deltas[0].modified] == ["Slugify Text"]
+
+
+def test_copied_field_descriptions_are_detected():
+    proposal = Proposal(
+        why="The problem or need, 1-3 sentences (at least 50 characters).",
+        what_changes=["x"],
+        approach="How, in 1-2 sentences.",
+        success_criteria=["Checkable outcomes."],
+    )
+    assert {"why", "approach"} <= set(parroted_fields(proposal))
+
+
+def test_a_parroting_model_is_re_asked_with_the_reason():
+    parrot = json.dumps(
+        {
+            "why": "The problem or need, 1-3 sentences (at least 50 characters).",
+            "what_changes": ["a"],
+            "approach": "Add it.",
+            "success_criteria": ["tests pass"],
+        }
+    )
+    good = json.dumps(
+        {
+            "why": "Users need URL slugs for titles with accents and punctuation.",
+            "what_changes": ["a"],
+            "approach": "Add it.",
+            "success_criteria": ["tests pass"],
+        }
+    )
+    model = FakeChatModel(replies=[parrot, good])
+    result = asyncio.run(ask_structured(model, Proposal, [HumanMessage("propose")]))
+    assert result.why.startswith("Users need")
+    assert "copied the field descriptions" in str(model.calls[1][-1].content)
+
+
+def test_repairs_are_bounded():
+    model = FakeChatModel(replies=["not json"] * 3)
+    with pytest.raises(ModelOutputError, match="still invalid after 2 repair"):
+        asyncio.run(ask_structured(model, Proposal, [HumanMessage("propose")]))
+    assert len(model.calls) == 3
+
+
+def test_json_is_found_inside_fences_and_chatter():
+    assert extract_json('Sure!\n```json\n{"a": 1}\n```\nDone.') == {"a": 1}
+    assert extract_json('Here: {"a": {"b": 2}} ok') == {"a": {"b": 2}}
+
+
+def test_exploration_gets_the_files_the_request_names(tmp_path: Path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "core.py").write_text("def f():\n    pass\n")
+    empty = Exploration(current_state="s", affected_files=[], recommendation="r")
+    request = "Add g() to pkg/core.py and tests in pkg/test_core.py; see /etc/passwd and nope/x.py"
+    fixed = with_known_files(empty, tmp_path, request)
+    assert fixed.affected_files == ["pkg/core.py", "pkg/test_core.py"]
