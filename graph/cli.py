@@ -274,12 +274,14 @@ def resume(
 ) -> None:
     """Continue a stopped, crashed or paused run from its last checkpoint."""
     from graph.api import resume_run
-    from graph.context import Context
 
-    context = Context(repo=str(repo.resolve()), auto_approve=auto, budget_usd=budget, max_attempts=max_attempts)
+    overrides: dict[str, Any] = {"auto_approve": True} if auto else {}
+    overrides.update({k: v for k, v in (("budget_usd", budget), ("max_attempts", max_attempts)) if v is not None})
     approver = None if auto or not sys.stdin.isatty() else terminal_approver
     result = guarded(
-        lambda: resume_run(run_id, repo, config, answer=answer, context=context, approver=approver, on_event=Progress())
+        lambda: resume_run(
+            run_id, repo, config, answer=answer, overrides=overrides, approver=approver, on_event=Progress()
+        )
     )
     finish(result)
 
@@ -294,7 +296,9 @@ def runs(repo: RepoOpt = Path(".")) -> None:
         print(f"no runs in {repo.resolve()}")
         return
     for run_id, meta in sorted(found.items(), key=lambda kv: kv[1].get("started", "")):
-        print(f"{run_id}  {meta.get('status', '?'):<18} {meta.get('started', '')}  {meta.get('request', '')[:60]!r}")
+        reason = f"  ({meta['reason'][:80]})" if meta.get("reason") and meta.get("status") != "done" else ""
+        request = meta.get("request", "")[:60]
+        print(f"{run_id}  {meta.get('status', '?'):<18} {meta.get('started', '')}  {request!r}{reason}")
 
 
 @app.command()

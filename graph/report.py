@@ -23,7 +23,7 @@ def phase_rows(calls: list[dict[str, Any]], timings: dict[str, float]) -> list[d
         group = grouped.get(phase, [])
         t = totals(group)
         requested = sorted({c["requested_model"] for c in group})
-        served = sorted({c.get("served_model") or "?" for c in group})
+        served = sorted({c["served_model"] for c in group if c.get("served_model")}) or ["?"]
         mismatch = any(c.get("served_model") and not _same(c["requested_model"], c["served_model"]) for c in group)
         rows.append(
             {

@@ -6,7 +6,9 @@ Everything here is plain JSON-able data (dicts of pydantic dumps) so checkpoints
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
+
+from typing_extensions import TypedDict
 
 RunStatus = Literal["running", "done", "failed", "stopped", "budget_exceeded", "rejected"]
 
