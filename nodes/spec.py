@@ -57,11 +57,25 @@ def normalise_deltas(data: Any, existing: dict[str, set[str]]) -> Any:
         ]
         if not known:
             delta["purpose"] = _purpose(delta)
+        _unique_names(delta["added"])
         for req in delta["added"] + delta["modified"]:
+            if isinstance(req, dict):
+                _unique_names(req.get("scenarios") or [])
             if isinstance(req, dict) and isinstance(req.get("text"), str) and not _SHALL.search(req["text"]):
                 text = req["text"].strip()
                 req["text"] = f"The system SHALL {text[:1].lower()}{text[1:]}" if text else text
     return data
+
+
+def _unique_names(items: list[Any]) -> None:
+    """Small models repeat names; OpenSpec needs them unique, so number the repeats."""
+    seen: dict[str, int] = {}
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            key = item["name"].strip().lower()
+            seen[key] = seen.get(key, 0) + 1
+            if seen[key] > 1:
+                item["name"] = f"{item['name'].strip()} ({seen[key]})"
 
 
 def _purpose(delta: dict[str, Any]) -> str:

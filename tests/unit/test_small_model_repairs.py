@@ -98,3 +98,13 @@ def test_exploration_gets_the_files_the_request_names(tmp_path: Path):
     request = "Add g() to pkg/core.py and tests in pkg/test_core.py; see /etc/passwd and nope/x.py"
     fixed = with_known_files(empty, tmp_path, request)
     assert fixed.affected_files == ["pkg/core.py", "pkg/test_core.py"]
+
+
+def test_repeated_scenario_and_requirement_names_are_numbered():
+    scenario = {"name": "Invalid", "when": ["bad input"], "then": ["error"]}
+    req = dict(REQ, text="It SHALL work.", scenarios=[scenario, dict(scenario)])
+    data = {"deltas": [{"capability": "text-slugs", "added": [req, dict(req, scenarios=[dict(scenario)])]}]}
+    fixed = SpecDeltaSet.model_validate(normalise_deltas(data, existing={}))
+    added = fixed.deltas[0].added
+    assert [r.name for r in added] == ["Slugify Text", "Slugify Text (2)"]
+    assert [s.name for s in added[0].scenarios] == ["Invalid", "Invalid (2)"]
