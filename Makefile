@@ -29,8 +29,11 @@ test-real: $(STAMP)  ## end to end on the real embedded llama.cpp model
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check graph nodes tests
 
-bench: $(STAMP)
+bench: $(STAMP)  ## harness overhead, cost, context, parallel apply, resume, concurrency -> bench/results.md
 	$(BIN)/python bench/run.py
+
+eval-local: $(STAMP)  ## pipeline vs one-shot on examples/tasks with the embedded models -> bench/eval-local.md
+	$(BIN)/python bench/eval_local.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

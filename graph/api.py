@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -267,6 +268,7 @@ async def arun_change(
     payload: dict[str, Any] = {"request": request}
     if spec_template:
         payload["spec_template"] = spec_template
+    _hold_embedded(cfg)
     try:
         async with _checkpointer(repo, url) as saver:
             index.save(
@@ -340,6 +342,7 @@ async def aresume_run(
         if unknown:
             raise RunError(f"unknown context field(s) {', '.join(sorted(unknown))}")
         ctx = dataclasses.replace(ctx, **overrides)
+    _hold_embedded(cfg)
     try:
         async with _checkpointer(repo, url) as saver:
             graph = build_graph(cfg, models=models, checkpointer=saver, prompt_dir=meta.get("prompt_dir"))
@@ -462,8 +465,27 @@ def _resume_payload(run_id: str, snapshot: Any, answer: Any) -> Any:
     raise RunError(f"run {run_id} has nothing to resume (status {status!r})")
 
 
-def _stop_embedded(cfg: HarnessConfig) -> None:
+_EMBEDDED_USERS = 0
+_EMBEDDED_LOCK = threading.Lock()
+
+
+def _hold_embedded(cfg: HarnessConfig) -> None:
+    """Count runs using the embedded servers, so one run ending doesn't stop another's model."""
+    global _EMBEDDED_USERS
     if _uses_embedded(cfg):
+        with _EMBEDDED_LOCK:
+            _EMBEDDED_USERS += 1
+
+
+def _stop_embedded(cfg: HarnessConfig) -> None:
+    """Release this run's hold; the last run out stops the llama.cpp servers."""
+    global _EMBEDDED_USERS
+    if not _uses_embedded(cfg):
+        return
+    with _EMBEDDED_LOCK:
+        _EMBEDDED_USERS = max(0, _EMBEDDED_USERS - 1)
+        last = _EMBEDDED_USERS == 0
+    if last:
         from graph.embedded import get_servers
 
         get_servers().stop_all()

@@ -394,6 +394,40 @@ def demo(
     )
 
 
+@app.command("eval")
+def eval_cmd(
+    tasks_dir: Annotated[Path, typer.Argument(help="Task suite folder (or one task folder).")] = Path("examples/tasks"),
+    config: Annotated[
+        list[str], typer.Option("--config", "-c", help="Config to measure; repeat to compare several.")
+    ] = ["local"],  # noqa: B006
+    baseline: Annotated[
+        bool, typer.Option("--baseline", help="Also run the one-shot baseline with each config's sdd-apply model.")
+    ] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Runs in parallel (1 for embedded models).")] = 1,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for eval-results.json, eval-report.md, work/.")
+    ] = Path("eval-out"),
+    task: Annotated[list[str], typer.Option("--task", "-t", help="Only these task names (repeat).")] = [],  # noqa: B006
+    timeout: Annotated[float, typer.Option(help="Timeout in seconds for each acceptance pytest run.")] = 300.0,
+    run_timeout: Annotated[float | None, typer.Option(help="Timeout in seconds for each harness run.")] = None,
+) -> None:
+    """Measure configs on a task suite (hidden acceptance tests), optionally against a one-shot baseline."""
+    from graph.evaluate import eval_command
+
+    raise typer.Exit(
+        eval_command(
+            tasks_dir,
+            config,
+            baseline,
+            jobs,
+            out,
+            only=task or None,
+            accept_timeout_s=timeout,
+            run_timeout_s=run_timeout,
+        )
+    )
+
+
 def main() -> None:
     os.environ.setdefault("LANGCHAIN_TRACING_V2", "false")
     app()

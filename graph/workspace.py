@@ -165,6 +165,10 @@ class Workspace:
             _kill_group(proc.pid)
             await proc.wait()
             timed_out = True
+        except asyncio.CancelledError:
+            _kill_group(proc.pid)  # Ctrl-C / cancelled run: never leave the command's process group behind
+            await proc.wait()
+            raise
         await reader
         out = b"".join(chunks)
         text = (out or b"").decode("utf-8", errors="replace")
