@@ -57,7 +57,9 @@ def route(state: SDDState) -> list[str] | list[Send]:
     """Where the orchestrator sent the run: one phase, a parallel group, or apply fanned out per task."""
     nxt = state.get("next_phase") or END
     if nxt == APPLY and not (state.get("feedback") or {}).get(APPLY):
-        batch = ready_batch(state)
+        decisions = state.get("decisions") or []
+        continuing = bool(decisions) and decisions[-1]["action"] == "continue"
+        batch = ready_batch(state, retry_failed=not continuing)
         if batch:
             return [Send(APPLY, {**state, "apply_task": index}) for index in batch]
     group = state.get("next_phases") or []

@@ -78,3 +78,25 @@ def test_four_independent_tasks_run_side_by_side(demo_repo: Path, demo_request: 
     tasks_md = next((demo_repo / "openspec/changes/archive").iterdir()) / "tasks.md"
     assert tasks_md.read_text().count("- [x]") == 4
     assert [d["action"] for d in result.report["decisions"] if d["phase"] == APPLY] == ["advance"]
+
+
+class FirstTaskNeverPasses(DemoScript):
+    def sdd_apply(self, user: str) -> dict:
+        if "file: textkit/strings.py" in user or "Task: Add slugify" in user:
+            return {"edits": [{"op": "replace_file", "path": "textkit/strings.py", "content": "def broken(:\n"}]}
+        return super().sdd_apply(user)
+
+
+def test_a_failed_task_does_not_block_the_next_batch_and_is_retried_after(
+    demo_repo: Path, demo_request: str, tmp_path: Path
+):
+    models = team(FirstTaskNeverPasses())
+    result = run_change(demo_request, demo_repo, "opencode-go", models=models, auto_approve=True)
+    assert result.status == "failed"
+    apply_prompts = [str(m[-1].content) for m in models[APPLY].calls]
+    first_task_2 = next(i for i, p in enumerate(apply_prompts) if "file: tests/test_strings.py" in p)
+    assert first_task_2 > 0  # task 2 got its turn after task 1 failed, before task 1 was retried
+    later_task_1 = [i for i, p in enumerate(apply_prompts) if "file: textkit/strings.py" in p and i > first_task_2]
+    assert later_task_1  # the gate retry went back to the failed task
+    actions = [d["action"] for d in result.report["decisions"] if d["phase"] == APPLY]
+    assert actions[0] == "continue" and "retry" in actions
