@@ -30,8 +30,9 @@ class WorkspaceError(Exception):
 class Edit(BaseModel):
     """One file operation. Small models do best with these three shapes only."""
 
-    op: Literal["create", "replace_file", "search_replace"] = Field(
-        description="create: new file; replace_file: whole new content; search_replace: exact text swap"
+    op: Literal["append", "search_replace", "create", "replace_file"] = Field(
+        description="append: add code at the end; search_replace: exact text swap; create: new file; "
+        "replace_file: whole new content"
     )
     path: str = Field(description="File path relative to the repository root.")
     content: str = Field("", description="Full file content for create/replace_file.")
@@ -132,6 +133,7 @@ class Workspace:
                 problems.append(problem)
             else:
                 pending[target] = text
+        problems += [p for target, text in pending.items() if (p := _syntax_problem(self.rel(target), text))]
         if problems:
             raise WorkspaceError("; ".join(problems))
         for target, text in pending.items():
@@ -181,6 +183,20 @@ class Workspace:
         )
 
 
+def _syntax_problem(rel: str, text: str) -> str | None:
+    """Never write a Python file that does not parse: say where it breaks instead."""
+    if not rel.endswith(".py"):
+        return None
+    try:
+        compile(text, rel, "exec", dont_inherit=True)
+    except SyntaxError as err:
+        line = (err.text or "").strip()
+        return f"{rel} line {err.lineno}: SyntaxError: {err.msg}" + (f" in `{line[:80]}`" if line else "")
+    except ValueError as err:
+        return f"{rel}: {err}"
+    return None
+
+
 async def _drain(stream: asyncio.StreamReader | None, chunks: list[bytes]) -> None:
     """Keep everything a command prints, so a timeout still shows what happened before it."""
     if stream is None:
@@ -191,6 +207,13 @@ async def _drain(stream: asyncio.StreamReader | None, chunks: list[bytes]) -> No
 
 def _edited(edit: Edit, current: str | None) -> tuple[str, str | None]:
     """(new text, problem) for one edit applied to ``current`` (None = file does not exist)."""
+    if edit.op == "append":
+        if current is None:
+            return "", f"{edit.path}: append to a file that does not exist (use create)"
+        addition = (edit.content or edit.replace).strip("\n")
+        if not addition:
+            return "", f"{edit.path}: append needs content"
+        return f"{current.rstrip(chr(10))}\n\n\n{addition}\n", None
     if edit.op != "search_replace":
         content = edit.content
         return (content if content.endswith("\n") or not content else content + "\n"), None

@@ -102,6 +102,32 @@ def fix_prompt(ctx: PhaseContext, task: TaskSpec | None, result: CommandResult, 
     )
 
 
+def signature_map(text: str) -> dict[str, str]:
+    """name -> signature line of a module's top-level functions and classes."""
+    found = {}
+    for line in signatures(text):
+        match = re.match(r"(?:async def|def|class) (\w+)", line)
+        if match:
+            found[match.group(1)] = line
+    return found
+
+
+def preserved(ctx: PhaseContext, edits: list[Edit], task: TaskSpec | None) -> str:
+    """Whole-file rewrites must keep existing functions as they were, unless the task names them."""
+    mentioned = yaml.safe_dump(task.model_dump()) if task else ""
+    for edit in edits:
+        if edit.op != "replace_file" or not edit.path.endswith(".py") or not ctx.workspace.exists(edit.path):
+            continue
+        before, after = signature_map(ctx.workspace.read(edit.path)), signature_map(edit.content)
+        broken = [n for n, sig in before.items() if after.get(n) != sig and n not in mentioned]
+        if broken:
+            return (
+                f"{edit.path}: the rewrite removed or changed existing {', '.join(broken)}; keep existing code "
+                "exactly as it is — use `append` to add new code or `search_replace` for a targeted change"
+            )
+    return ""
+
+
 def restrict(edits: list[Edit], allowed: set[str]) -> list[Edit]:
     stray = [e.path for e in edits if e.path not in allowed]
     if stray:
@@ -111,11 +137,17 @@ def restrict(edits: list[Edit], allowed: set[str]) -> list[Edit]:
     return edits
 
 
-async def attempt(ctx: PhaseContext, prompt: str, allowed: set[str], fixing: bool = False) -> tuple[list[str], str]:
+async def attempt(
+    ctx: PhaseContext, prompt: str, allowed: set[str], fixing: bool = False, task: TaskSpec | None = None
+) -> tuple[list[str], str]:
     """Ask for edits and apply them; returns (changed files, error text)."""
     plan = await ctx.ask(EditPlan, prompt, feedback=not fixing)
     try:
-        changed = await ctx.io(ctx.workspace.apply, restrict(plan.edits, allowed))
+        edits = restrict(plan.edits, allowed)
+        broken = preserved(ctx, edits, task)
+        if broken:
+            return [], broken
+        changed = await ctx.io(ctx.workspace.apply, edits)
     except WorkspaceError as err:
         return [], str(err)
     return changed, ""
@@ -124,7 +156,7 @@ async def attempt(ctx: PhaseContext, prompt: str, allowed: set[str], fixing: boo
 async def run_task(ctx: PhaseContext, index: int, task: TaskSpec, check_cmd: str) -> tuple[bool, list[dict], list[str]]:
     log: list[dict] = []
     allowed = allowed_paths(task)
-    changed, error = await attempt(ctx, task_prompt(ctx, task), allowed)
+    changed, error = await attempt(ctx, task_prompt(ctx, task), allowed, task=task)
     for step in range(ctx.settings.fix_attempts + 1):
         if error:
             result = CommandResult(command="apply edits", exit_code=1, output=error)
@@ -144,7 +176,9 @@ async def run_task(ctx: PhaseContext, index: int, task: TaskSpec, check_cmd: str
             return True, log, changed
         if step == ctx.settings.fix_attempts:
             break
-        more, error = await attempt(ctx, fix_prompt(ctx, task, result, sorted(allowed)), allowed, fixing=True)
+        more, error = await attempt(
+            ctx, fix_prompt(ctx, task, result, sorted(allowed)), allowed, fixing=True, task=task
+        )
         changed += more
     return False, log, changed
 
@@ -172,7 +206,7 @@ async def run_one(ctx: PhaseContext, plan: TaskPlan, index: int, done: set[int])
     tests = [t for t in tests if t == task.file or ctx.workspace.exists(t)]
     later_code = any(not is_test_file(t.file) for i, t in enumerate(plan.tasks, 1) if i > index and i not in done)
     if not ctx.settings.task_loop:
-        changed, error = await attempt(ctx, task_prompt(ctx, task), allowed_paths(task))
+        changed, error = await attempt(ctx, task_prompt(ctx, task), allowed_paths(task), task=task)
         ok, log = not error, [{"task": index, "step": "generate", "attempt": 1, "ok": not error, "error": error}]
     else:
         ok, log, changed = await run_task(ctx, index, task, check_command(task, tests, later_code))

@@ -108,3 +108,20 @@ def test_repeated_scenario_and_requirement_names_are_numbered():
     added = fixed.deltas[0].added
     assert [r.name for r in added] == ["Slugify Text", "Slugify Text (2)"]
     assert [s.name for s in added[0].scenarios] == ["Invalid", "Invalid (2)"]
+
+
+def test_a_rewrite_that_changes_existing_functions_is_refused(demo_repo: Path):
+    from graph.artifacts import TaskSpec
+    from graph.workspace import Edit, Workspace
+    from nodes.apply import preserved
+
+    class Ctx:
+        workspace = Workspace(demo_repo)
+
+    original = (demo_repo / "textkit/strings.py").read_text()
+    task = TaskSpec(task="Add slugify", file="textkit/strings.py", requirements=["slug"])
+    mangled = original.replace('suffix: str = "...") -> str', 'suffix: str = "..." -> str)') + "\ndef slugify(t): ..."
+    problem = preserved(Ctx(), [Edit(op="replace_file", path="textkit/strings.py", content=mangled)], task)
+    assert "truncate" in problem and "append" in problem
+    fine = original + "\n\ndef slugify(text: str) -> str:\n    return text\n"
+    assert preserved(Ctx(), [Edit(op="replace_file", path="textkit/strings.py", content=fine)], task) == ""

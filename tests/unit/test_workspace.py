@@ -238,3 +238,18 @@ def test_run_timeout_keeps_the_output_printed_so_far(repo: Path) -> None:
     result = run(Workspace(repo), command, timeout_s=1.5)
     assert result.timed_out
     assert "before the hang" in result.output
+
+
+def test_append_adds_code_at_the_end(tmp_path: Path) -> None:
+    (tmp_path / "mod.py").write_text("def a():\n    return 1\n")
+    ws = Workspace(tmp_path)
+    ws.apply([Edit(op="append", path="mod.py", content="def b():\n    return 2")])
+    assert (tmp_path / "mod.py").read_text() == "def a():\n    return 1\n\n\ndef b():\n    return 2\n"
+
+
+def test_edits_that_break_python_syntax_are_refused_with_the_line(tmp_path: Path) -> None:
+    (tmp_path / "mod.py").write_text("def a():\n    return 1\n")
+    ws = Workspace(tmp_path)
+    with pytest.raises(WorkspaceError, match=r"mod.py line 1: SyntaxError"):
+        ws.apply([Edit(op="replace_file", path="mod.py", content='def t(x, s="..." -> str):\n    pass\n')])
+    assert (tmp_path / "mod.py").read_text() == "def a():\n    return 1\n"
