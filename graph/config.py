@@ -75,6 +75,9 @@ class RunSettings(BaseModel):
     openspec_root: str = Field(".", description="Folder (relative to the repo) that holds openspec/ artifacts.")
     task_loop: bool = Field(True, description="Apply one task at a time with its check (False: all, then verify).")
     fix_attempts: int = Field(2, ge=0, le=10, description="Targeted fix attempts per task inside apply.")
+    require_coverage: bool = Field(
+        False, description="Verify FAILs when no spec scenario is covered by a passing test (default: a warning)."
+    )
     profile: str | None = Field(None, description="Named profile (e.g. fast-forward) that skips phases.")
     approval_gates: list[str] = Field(
         default_factory=list,

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from graph.artifacts import TaskPlan, TaskSpec, ticked_tasks
 from graph.harness import GateContext, PhaseContext
+from graph.pycheck import defined_tests, undefined_names
 from graph.repomap import signatures, slice_file
 from graph.workspace import CommandResult, Edit, WorkspaceError
 
@@ -153,13 +154,29 @@ async def attempt(
     return changed, ""
 
 
+def static_problems(ctx: PhaseContext, task: TaskSpec, tests_before: set[str]) -> str:
+    """Fast checks before the real one: undefined names in the task's file; a test task adds tests."""
+    if not task.file.endswith(".py") or not ctx.workspace.exists(task.file):
+        return ""
+    source = ctx.workspace.read(task.file)
+    missing = undefined_names(source, task.file)
+    if missing:
+        names = ", ".join(f"`{n}` (line {line})" for n, line in missing[:5])
+        return f"{task.file}: undefined name(s) {names}: define or import them, or use the right variable"
+    if is_test_file(task.file) and not (defined_tests(source) - tests_before):
+        return f"{task.file}: no new test function was added; add tests for: {'; '.join(task.requirements)[:300]}"
+    return ""
+
+
 async def run_task(ctx: PhaseContext, index: int, task: TaskSpec, check_cmd: str) -> tuple[bool, list[dict], list[str]]:
     log: list[dict] = []
     allowed = allowed_paths(task)
+    before = defined_tests(ctx.workspace.read(task.file)) if ctx.workspace.exists(task.file) else set()
     changed, error = await attempt(ctx, task_prompt(ctx, task), allowed, task=task)
     for step in range(ctx.settings.fix_attempts + 1):
+        error = error or static_problems(ctx, task, before)
         if error:
-            result = CommandResult(command="apply edits", exit_code=1, output=error)
+            result = CommandResult(command="static checks", exit_code=1, output=error)
         else:
             result = await ctx.workspace.run(check_cmd, ctx.settings.command_timeout_s)
         entry = {

@@ -51,9 +51,47 @@ async def link_scenarios(ctx: PhaseContext, scenarios: list[tuple[str, str, str]
     return {link.scenario: link.test for link in links.links if link.test in known}
 
 
-def verdict_for(results: list[CommandResult], done: int, total: int, matrix: list[ComplianceRow]) -> str:
+def test_source(ctx: PhaseContext, test_id: str) -> str:
+    """The source of one test function (file::name), or '' when it cannot be found."""
+    path, _, name = test_id.partition("::")
+    name = name.split("[")[0].split("::")[-1]
+    if not ctx.workspace.exists(path):
+        return ""
+    text = ctx.workspace.read(path)
+    match = re.search(rf"^(?:async )?def {re.escape(name)}\(.*?(?=^\S|\Z)", text, re.MULTILINE | re.DOTALL)
+    return match.group(0) if match else ""
+
+
+def subject_names(ctx: PhaseContext, requirement: str, scenario: str) -> set[str]:
+    """Identifiers the change defines that a requirement or its scenario mentions (e.g. `slugify`)."""
+    words = set(re.findall(r"[A-Za-z_]\w+", f"{requirement} {scenario} {ctx.request}"))
+    defined: set[str] = set()
+    for rel in ctx.output("sdd-apply").get("changed", []):
+        if rel.endswith(".py") and not is_test_path(rel) and ctx.workspace.exists(rel):
+            defined |= set(re.findall(r"^(?:async )?(?:def|class) (\w+)", ctx.workspace.read(rel), re.MULTILINE))
+    return words & defined
+
+
+def is_test_path(rel: str) -> bool:
+    name = rel.rsplit("/", 1)[-1]
+    return name.startswith("test_") or name.endswith("_test.py")
+
+
+def plausible(ctx: PhaseContext, test_id: str, subjects: set[str]) -> bool:
+    """A linked test must at least mention what the requirement is about; otherwise it is UNTESTED."""
+    if not subjects:
+        return True
+    body = test_source(ctx, test_id)
+    return any(re.search(rf"\b{re.escape(name)}\b", body) for name in subjects)
+
+
+def verdict_for(
+    results: list[CommandResult], done: int, total: int, matrix: list[ComplianceRow], require_coverage: bool = False
+) -> str:
     if not results or any(not r.ok for r in results) or done < total:
         return "FAIL"
+    if require_coverage and matrix and not any(row.result == "COMPLIANT" for row in matrix):
+        return "FAIL"  # new behaviour with no passing test behind any scenario is not verified
     if any(row.result != "COMPLIANT" for row in matrix):
         return "PASS WITH WARNINGS"
     return "PASS"
@@ -68,6 +106,8 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
     matrix = []
     for cap, req, scenario in scenarios:
         test = links.get(scenario)
+        if test and not await ctx.io(plausible, ctx, test, await ctx.io(subject_names, ctx, req, scenario)):
+            test = None
         result = "UNTESTED" if not test else ("COMPLIANT" if outcomes.get(test) == "PASSED" else "FAILING")
         matrix.append(ComplianceRow(capability=cap, requirement=req, scenario=scenario, test=test, result=result))
     tasks_md = ctx.paths.dir / "tasks.md"
@@ -80,8 +120,14 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
     issues += [f"CRITICAL: only {done}/{total} tasks complete"] if done < total else []
     issues += [f"WARNING: scenario '{row.scenario}' is {row.result}" for row in matrix if row.result != "COMPLIANT"]
     issues += ["CRITICAL: no verify command configured or detected"] if not results else []
+    if matrix and not any(row.result == "COMPLIANT" for row in matrix):
+        level = "CRITICAL" if ctx.settings.require_coverage else "WARNING"
+        issues.append(
+            f"{level}: no scenario is covered by a passing test that exercises it — add tests for: "
+            + "; ".join(dict.fromkeys(row.requirement for row in matrix))
+        )
     report = VerifyReport(
-        verdict=verdict_for(results, done, total, matrix),
+        verdict=verdict_for(results, done, total, matrix, ctx.settings.require_coverage),
         tasks_done=done,
         tasks_total=total,
         commands=[r.model_dump() for r in results],

@@ -75,7 +75,8 @@ def test_four_independent_tasks_run_side_by_side(demo_repo: Path, demo_request: 
     assert result.status == "done", result.reason
     assert all((demo_repo / f"textkit/extra{i}.py").is_file() for i in range(1, 5))
     assert max(started) - min(started) < 0.3  # all four started together, not one after another
-    tasks_md = next((demo_repo / "openspec/changes/archive").iterdir()) / "tasks.md"
+    archive = demo_repo / "openspec/changes/archive"
+    tasks_md = next(archive.iterdir()) / "tasks.md"
     assert tasks_md.read_text().count("- [x]") == 4
     assert [d["action"] for d in result.report["decisions"] if d["phase"] == APPLY] == ["advance"]
 

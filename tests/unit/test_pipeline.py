@@ -416,3 +416,22 @@ def test_human_gate_without_approver_pauses_and_resume_answers(
     resumed = resume_run(paused.run_id, demo_repo, answer="stop", models=models)
     assert resumed.status == "stopped"
     assert len(models[PROPOSE].calls) == 1 and models[SPEC].calls == []
+
+
+def test_tests_that_do_not_exercise_the_requirement_do_not_count(tmp_path: Path, demo_repo: Path, demo_request: str):
+    """A verify model linking scenarios to unrelated tests gets UNTESTED; require_coverage then FAILs."""
+
+    class WrongLinks(DemoScript):
+        def sdd_verify(self, user: str) -> dict:
+            links = super().sdd_verify(user)["links"]
+            return {
+                "links": [
+                    dict(link, test="tests/test_counting.py::test_word_count_ignores_punctuation") for link in links
+                ]
+            }
+
+    config = make_config(tmp_path, run={"require_coverage": True, "max_attempts": 1})
+    result = run_change(demo_request, demo_repo, config, models=team(WrongLinks()), auto_approve=True)
+    verify = result.state["outputs"]["sdd-verify"]
+    assert {row["result"] for row in verify["matrix"]} == {"UNTESTED"}
+    assert verify["verdict"] == "FAIL" and any("no scenario is covered" in i for i in verify["issues"])

@@ -1,0 +1,42 @@
+"""Static checks that catch small-model slips before the tests run."""
+
+from __future__ import annotations
+
+from graph.pycheck import defined_tests, undefined_names
+
+BROKEN = """import re
+
+LIMIT = 3
+
+
+def truncate(text: str, width: int) -> str:
+    return text[:width]
+
+
+def slugify(text: str, max_length: int = 50) -> str:
+    if max_length < 1:
+        raise ValueError(f"bad {width}")
+    words = re.findall(r"\\w+", text)
+    return "-".join(words)[: max_length - len(suffix)] + LIMIT * ""
+"""
+
+
+def test_undefined_names_are_found_with_their_line():
+    assert undefined_names(BROKEN) == [("width", 12), ("suffix", 14)]
+
+
+def test_clean_code_has_none():
+    clean = BROKEN.replace("{width}", "{max_length}").replace(" - len(suffix)", "")
+    assert undefined_names(clean) == []
+
+
+def test_star_imports_and_syntax_errors_are_not_guessed_at():
+    assert undefined_names("from os.path import *\n\ndef f():\n    return join('a')\n") == []
+    assert undefined_names("def f(:\n") == []
+
+
+def test_defined_tests_are_listed():
+    assert defined_tests("def test_a():\n    pass\n\nasync def test_b():\n    pass\n\ndef helper():\n    pass\n") == {
+        "test_a",
+        "test_b",
+    }
