@@ -1,0 +1,131 @@
+"""Every change folder the harness writes is a valid OpenSpec change, as judged by the real OpenSpec CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from graph.api import run_change
+from graph.config import load_config
+from tests.fakes.scripted import DemoScript, team
+from tests.integration.openspec_cli import openspec_bin, run_openspec
+
+pytestmark = pytest.mark.openspec
+EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cli() -> None:
+    if openspec_bin() is None:
+        pytest.skip("the OpenSpec CLI could not be installed (node/npm missing)")
+
+
+def validate_at_archive_gate(
+    repo: Path, script: DemoScript, tmp_path: Path, request: str, gate: str = "before-archive"
+) -> list[dict[str, Any]]:
+    """Run the pipeline; when it pauses at ``gate``, validate the change folder with the real CLI."""
+    cfg = load_config("opencode-go")
+    cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"approval_gates": [gate]})})
+    reports: list[dict[str, Any]] = []
+
+    def approver(payload: dict[str, Any]) -> str:
+        changes = [p.name for p in (repo / "openspec/changes").iterdir() if p.name != "archive"]
+        out = run_openspec(["validate", changes[0], "--strict", "--json", "--no-interactive"], cwd=repo)
+        reports.append(json.loads(out.stdout))
+        return "approve" if gate == "before-archive" else "stop"
+
+    result = run_change(request, repo, cfg, models=team(script), auto_approve=False, approver=approver)
+    assert result.status == ("done" if gate == "before-archive" else "stopped"), result.reason
+    specs = run_openspec(["validate", "--specs", "--strict", "--json", "--no-interactive"], cwd=repo)
+    reports.append(json.loads(specs.stdout))
+    return reports
+
+
+def assert_valid(reports: list[dict[str, Any]]) -> None:
+    assert reports
+    for report in reports:
+        bad = [item for item in report["items"] if not item["valid"]]
+        assert not bad, json.dumps(bad, indent=2)
+
+
+def test_new_capability(demo_repo: Path, demo_request: str, tmp_path: Path):
+    assert_valid(validate_at_archive_gate(demo_repo, DemoScript(), tmp_path, demo_request))
+
+
+class Brownfield(DemoScript):
+    """MODIFIES an existing requirement (keeping its scenarios) and ADDS one, in the existing capability."""
+
+    def sdd_explore(self, user: str) -> dict:
+        return {
+            "current_state": "durations/core.py parses h/m/s.",
+            "affected_files": ["durations/core.py"],
+            "recommendation": "Extend parse_duration.",
+            "approaches": [],
+            "risks": [],
+        }
+
+    def sdd_spec(self, user: str) -> dict:
+        assert "Parse Duration Strings" in user  # spec saw the existing requirement names
+        keep = [
+            {"name": "Hours and minutes", "when": ["parse_duration('1h30m') is called"], "then": ["it returns 5400"]},
+            {"name": "Seconds only", "when": ["parse_duration('45s') is called"], "then": ["it returns 45"]},
+            {"name": "Days", "when": ["parse_duration(' 1d 2h ') is called"], "then": ["it returns 93600"]},
+        ]
+        added = {
+            "name": "Sum Durations",
+            "text": "The system SHALL sum the seconds of several duration strings.",
+            "scenarios": [{"name": "Empty list", "when": ["sum_durations([]) is called"], "then": ["0"]}],
+        }
+        modified = {
+            "name": "Parse Duration Strings",
+            "text": "The system SHALL parse h, m, s and d units, ignoring spaces.",
+            "scenarios": keep,
+        }
+        return {"deltas": [{"capability": "duration-parsing", "modified": [modified], "added": [added]}]}
+
+
+def test_brownfield_change_to_an_existing_capability(tmp_path: Path):
+    repo = tmp_path / "brownfield"
+    shutil.copytree(EXAMPLES / "brownfield-repo", repo)
+    spec = (repo / "openspec/specs/duration-parsing/spec.md").read_text()
+    scenario_names = [ln.split(":", 1)[1].strip() for ln in spec.splitlines() if ln.startswith("#### Scenario:")]
+    script = Brownfield()
+    request = (EXAMPLES / "brownfield-request.md").read_text()
+    # keep whatever scenario names the existing requirement really has
+    original = Brownfield.sdd_spec
+
+    def sdd_spec(self, user: str) -> dict:
+        answer = original(self, user)
+        modified = answer["deltas"][0]["modified"][0]
+        existing = [n for n in scenario_names if n not in {s["name"] for s in modified["scenarios"]}][:2]
+        modified["scenarios"] = [{"name": n, "when": ["as before"], "then": ["as before"]} for n in existing] + [
+            modified["scenarios"][-1]
+        ]
+        return answer
+
+    script.sdd_spec = sdd_spec.__get__(script)  # type: ignore[method-assign]
+    reports = validate_at_archive_gate(repo, script, tmp_path, request, gate="sdd-spec")
+    assert_valid(reports)
+    delta = next((repo / "openspec/changes").glob("*/specs/duration-parsing/spec.md")).read_text()
+    assert "## MODIFIED Requirements" in delta and "### Requirement: Parse Duration Strings" in delta
+
+
+class SeveralCapabilities(DemoScript):
+    def sdd_spec(self, user: str) -> dict:
+        answer = super().sdd_spec(user)
+        other = json.loads(json.dumps(answer["deltas"][0]))
+        other["capability"] = "text-limits"
+        other["purpose"] = "Keep generated identifiers within configurable length limits."
+        other["added"][0]["name"] = "Limit Slug Length"
+        answer["deltas"].append(other)
+        return answer
+
+
+def test_several_capabilities_in_one_change(demo_repo: Path, demo_request: str, tmp_path: Path):
+    assert_valid(validate_at_archive_gate(demo_repo, SeveralCapabilities(), tmp_path, demo_request))
+    assert (demo_repo / "openspec/specs/text-limits/spec.md").is_file()
+    assert (demo_repo / "openspec/specs/text-slugs/spec.md").is_file()
