@@ -16,6 +16,7 @@ Two kinds of failure, kept apart:
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -90,6 +91,24 @@ def extract_json(text: str) -> Any:
     raise ValueError("the reply contained no JSON object")
 
 
+def transcribe(schema: type[BaseModel], messages: list[BaseMessage], reply: str, error: str) -> None:
+    """With SDD_TRANSCRIPT=<file>, append every structured exchange (prompt tail, reply, problem) as JSON lines.
+
+    For debugging what a small model actually answered; prompts and replies only, never keys.
+    """
+    path = os.environ.get("SDD_TRANSCRIPT")
+    if not path:
+        return
+    line = {
+        "schema": schema.__name__,
+        "prompt_tail": str(messages[-1].content)[-1500:],
+        "reply": reply[:4000],
+        "problem": error,
+    }
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(line) + "\n")
+
+
 def _is_truncation(err: Exception) -> bool:
     """openai raises LengthFinishReasonError when a structured reply runs into max_tokens."""
     return type(err).__name__ == "LengthFinishReasonError"
@@ -159,10 +178,12 @@ async def ask_structured(
             result = schema.model_validate(prepare(data) if prepare else data)
             copied = parroted_fields(result)
             if not copied:
+                transcribe(schema, messages, text, "")
                 return result
             last_error = f"you copied the field descriptions instead of writing content in: {', '.join(copied[:5])}"
         except (ValueError, ValidationError) as err:
             last_error = _problem(err)
+        transcribe(schema, messages, text, last_error)
         conversation += [
             AIMessage(content=text[:2000], additional_kwargs=echo_kwargs(reply)),
             HumanMessage(f"That reply was invalid: {last_error}. Reply again with only the corrected JSON object."),

@@ -98,11 +98,19 @@ def render_markdown(report: dict[str, Any]) -> str:
         for i, d in enumerate(report["decisions"], start=1)
     ]
     if report["apply_log"]:
-        lines += ["", "## Apply steps", "", "| Task | Step | Attempt | Check | OK |", "|---|---|---|---|---|"]
         lines += [
-            f"| {e.get('task')} | {e.get('step')} | {e.get('attempt')} | `{e.get('check', '')}` | {e.get('ok')} |"
-            for e in report["apply_log"]
+            "",
+            "## Apply steps",
+            "",
+            "| Task | Step | Attempt | Check | OK | Why it failed |",
+            "|---|---|---|---|---|---|",
         ]
+        for e in report["apply_log"]:
+            why = " ".join(str(e.get("error") or "").split())[-160:].replace("|", "\\|")
+            lines.append(
+                f"| {e.get('task')} | {e.get('step')} | {e.get('attempt')} | `{e.get('check', '')}` | "
+                f"{e.get('ok')} | {why} |"
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -186,6 +186,7 @@ async def run_task(ctx: PhaseContext, index: int, task: TaskSpec, check_cmd: str
             "check": check_cmd,
             "ok": result.ok,
             "seconds": result.seconds,
+            "error": "" if result.ok else result.output[-400:],
         }
         log.append(entry)
         ctx.emit({"event": "task", "phase": PHASE, **entry, "title": task.task})
