@@ -214,9 +214,13 @@ def _edited(edit: Edit, current: str | None) -> tuple[str, str | None]:
         if not addition:
             return "", f"{edit.path}: append needs content"
         return f"{current.rstrip(chr(10))}\n\n\n{addition}\n", None
+    if edit.op == "create" and current is not None:
+        return "", f"{edit.path}: create on a file that already exists; use append or search_replace"
     if edit.op != "search_replace":
         content = edit.content
         return (content if content.endswith("\n") or not content else content + "\n"), None
+    if edit.search == edit.replace:
+        return "", f"{edit.path}: search_replace changes nothing (search == replace); make a real change"
     if current is None:
         return "", f"{edit.path}: search_replace on a file that does not exist"
     if not edit.search:

@@ -253,3 +253,13 @@ def test_edits_that_break_python_syntax_are_refused_with_the_line(tmp_path: Path
     with pytest.raises(WorkspaceError, match=r"mod.py line 1: SyntaxError"):
         ws.apply([Edit(op="replace_file", path="mod.py", content='def t(x, s="..." -> str):\n    pass\n')])
     assert (tmp_path / "mod.py").read_text() == "def a():\n    return 1\n"
+
+
+def test_create_never_overwrites_and_no_op_edits_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "mod.py").write_text("def a():\n    return 1\n")
+    ws = Workspace(tmp_path)
+    with pytest.raises(WorkspaceError, match="already exists"):
+        ws.apply([Edit(op="create", path="mod.py", content="x = 1\n")])
+    with pytest.raises(WorkspaceError, match="changes nothing"):
+        ws.apply([Edit(op="search_replace", path="mod.py", search="return 1", replace="return 1")])
+    assert (tmp_path / "mod.py").read_text() == "def a():\n    return 1\n"
