@@ -1,0 +1,68 @@
+"""Apply as the precise-spec workflow: one task, its check at once, targeted fixes, minimal context."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from graph.api import run_change
+from graph.phases import APPLY
+from tests.fakes.scripted import SLUGIFY_OK, DemoScript, team
+
+SLUGIFY_UNDEFINED = SLUGIFY_OK.replace('.rstrip("-")', ".rstrip(suffix)")
+
+
+def test_a_failing_check_is_fixed_with_a_targeted_prompt(demo_repo: Path, demo_request: str):
+    models = team(DemoScript(impl_versions=[SLUGIFY_UNDEFINED, SLUGIFY_OK]))
+    events: list[dict] = []
+    result = run_change(
+        demo_request, demo_repo, "opencode-go", models=models, auto_approve=True, on_event=events.append
+    )
+
+    assert result.status == "done", result.reason
+    steps = [(e["task"], e["step"], e["ok"]) for e in result.report["apply_log"]]
+    assert steps[:2] == [(1, "generate", False), (1, "fix", True)]
+    assert "undefined name(s) `suffix`" in result.report["apply_log"][0]["error"]
+    fix_prompt = str(models[APPLY].calls[1][-1].content)
+    assert "The check failed" in fix_prompt and "`suffix`" in fix_prompt
+    assert "textkit/strings.py" in fix_prompt and "def word_count" not in fix_prompt  # only the lines involved
+    assert any(e.get("event") == "task" and e.get("step") == "fix" for e in events)  # streamed progress
+    assert "| 1 | fix | 2 |" in result.report_path.read_text()  # and in the run report
+
+
+def test_an_apply_step_sees_only_its_task_its_files_and_dependency_signatures(demo_repo: Path, demo_request: str):
+    models = team()
+    run_change(demo_request, demo_repo, "opencode-go", models=models, auto_approve=True)
+    first = str(models[APPLY].calls[0][-1].content)
+    assert "file: textkit/strings.py" in first and "def truncate" in first  # its task and its file
+    assert "counting.py" not in first and "def top_words" not in first  # not the rest of the repository
+    second = str(models[APPLY].calls[1][-1].content)
+    assert "file: tests/test_strings.py" in second
+    assert "def slugify(text: str, max_length: int=50) -> str" in second  # signatures of what it tests
+    assert "unicodedata.normalize" not in second  # ...not the implementation body
+
+
+def test_verbosity_rules_come_from_config_per_phase_and_per_model(tmp_path: Path, demo_repo: Path, demo_request: str):
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "extends: opencode-go\n"
+        "verbosity:\n"
+        "  sdd-apply: ['Functions under 12 lines.']\n"
+        "  deepseek-v4-flash: ['No tutorial comments.']\n"
+        "phases:\n  sdd-spec: {verbosity: ['Assume the reader knows Python.']}\n"
+    )
+    models = team()
+    run_change(demo_request, demo_repo, str(config), models=models, auto_approve=True)
+    system = {role: str(models[role].calls[0][0].content) for role in ("sdd-apply", "sdd-tasks", "sdd-spec")}
+    assert "Functions under 12 lines." in system["sdd-apply"] and "Functions under 12" not in system["sdd-spec"]
+    assert "No tutorial comments." in system["sdd-tasks"]  # sdd-tasks runs on deepseek-v4-flash in this map
+    assert "Assume the reader knows Python." in system["sdd-spec"]
+    assert all("## Output rules" in text for text in system.values())
+
+
+def test_the_task_loop_can_be_switched_off(tmp_path: Path, demo_repo: Path, demo_request: str):
+    config = tmp_path / "c.yaml"
+    config.write_text("extends: opencode-go\nrun: {task_loop: false}\n")
+    result = run_change(demo_request, demo_repo, str(config), models=team(), auto_approve=True)
+    assert result.status == "done", result.reason
+    assert {e["step"] for e in result.report["apply_log"]} == {"generate"}
+    assert all("check" not in e for e in result.report["apply_log"])  # no per-task checks, verify does it all
