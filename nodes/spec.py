@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import Field
 
 from graph.harness import GateContext, PhaseContext
-from graph.openspec import SpecDeltaSet, check_change, write_change_specs
+from graph.openspec import CapabilityDelta, Requirement, SpecDeltaSet, check_change, write_change_specs
 from nodes.explore import existing_specs
 
 PHASE = "sdd-spec"
@@ -26,6 +27,32 @@ def proposal_brief(ctx: PhaseContext) -> str:
 
 
 _SHALL = re.compile(r"\b(SHALL|MUST)\b")
+
+
+class CapabilityAnswer(CapabilityDelta):
+    """What the model fills in: at least one requirement, so a grammar-constrained model cannot answer empty."""
+
+    added: list[Requirement] = Field(
+        min_length=1,
+        max_length=8,
+        description="Every requirement this change adds or changes; an existing name is treated as MODIFIED.",
+    )
+
+
+class SpecAnswer(SpecDeltaSet):
+    deltas: list[CapabilityAnswer] = Field(min_length=1, max_length=4, description="One per capability touched.")
+
+
+def reclassify(answer: SpecAnswer, existing: dict[str, set[str]]) -> SpecDeltaSet:
+    """ADDED entries whose name already exists in the capability are changes to it: MODIFIED."""
+    data = answer.model_dump()
+    for delta in data["deltas"]:
+        known = existing.get(delta["capability"], set())
+        delta["modified"] += [r for r in delta["added"] if r["name"] in known]
+        delta["added"] = [r for r in delta["added"] if r["name"] not in known]
+        if known:
+            delta["purpose"] = ""  # an existing capability keeps its Purpose
+    return SpecDeltaSet.model_validate(data)
 
 
 def existing_requirements(openspec_dir: Path) -> dict[str, set[str]]:
@@ -104,7 +131,8 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
         f"Existing specs (capability: requirement names):\n{specs or '(none: every capability is new)'}"
     )
     existing = await ctx.io(existing_requirements, ctx.paths.openspec)
-    delta_set = await ctx.ask(SpecDeltaSet, user, prepare=lambda data: normalise_deltas(data, existing))
+    answer = await ctx.ask(SpecAnswer, user, prepare=lambda data: normalise_deltas(data, existing))
+    delta_set = reclassify(answer, existing)
     written = await ctx.io(write_change_specs, ctx.paths.root, ctx.paths.change_id, delta_set)
     rels = [ctx.workspace.rel(p) for p in written]
     return {"outputs": {PHASE: delta_set.model_dump()}, "artifacts": {PHASE: ", ".join(rels)}}

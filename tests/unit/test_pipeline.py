@@ -293,17 +293,16 @@ def test_token_budget_stops_cleanly(tmp_path: Path, demo_repo: Path, demo_reques
 
 @dataclass
 class BadDeltaFirst(DemoScript):
-    """Brownfield: the first answer ADDS a requirement the main spec already has (only MODIFIED is valid)."""
+    """Brownfield: the first answer changes an existing requirement but drops one of its scenarios."""
 
     spec_answers: int = 0
 
     def sdd_spec(self, user: str) -> dict:
         answer = super().sdd_spec(user)
         self.spec_answers += 1
-        delta = answer["deltas"][0]
-        delta.pop("purpose")
-        if self.spec_answers > 1:
-            delta["modified"] = delta.pop("added")
+        requirement = answer["deltas"][0]["added"][0]
+        if self.spec_answers == 1:
+            requirement["scenarios"] = [s for s in requirement["scenarios"] if s["name"] != "Basic slug"]
         return answer
 
 
@@ -336,7 +335,7 @@ def test_bad_spec_delta_is_caught_by_the_gate_and_spec_retried_with_the_message(
     spec_decisions = [d for d in result.report["decisions"] if d["phase"] == SPEC]
     assert [d["action"] for d in spec_decisions] == ["retry", "advance"]
     problem = spec_decisions[0]["reason"]
-    assert "text-slugs" in problem and "Slugify Text" in problem and "already exists" in problem
+    assert "text-slugs" in problem and "Slugify Text" in problem and "Basic slug" in problem
     assert "Slugify Text" in str(models[SPEC].calls[0][-1].content)  # brownfield: spec saw the existing names
     prompts = human_prompts(models[SPEC])
     assert len(prompts) == 2

@@ -125,3 +125,27 @@ def test_a_rewrite_that_changes_existing_functions_is_refused(demo_repo: Path):
     assert "truncate" in problem and "append" in problem
     fine = original + "\n\ndef slugify(text: str) -> str:\n    return text\n"
     assert preserved(Ctx(), [Edit(op="replace_file", path="textkit/strings.py", content=fine)], task) == ""
+
+
+def test_the_spec_answer_schema_forces_a_requirement_and_existing_names_become_modified():
+    from pydantic import ValidationError
+
+    from nodes.spec import SpecAnswer, reclassify
+
+    schema = SpecAnswer.model_json_schema()
+    assert schema["$defs"]["CapabilityAnswer"]["properties"]["added"]["minItems"] == 1  # the grammar forbids empty
+    with pytest.raises(ValidationError):
+        SpecAnswer.model_validate({"deltas": [{"capability": "parsing"}]})
+    answer = SpecAnswer.model_validate(
+        {
+            "deltas": [
+                {
+                    "capability": "text-slugs",
+                    "added": [dict(REQ, text="It SHALL slug."), dict(REQ, name="Limit Length", text="It SHALL cut.")],
+                }
+            ]
+        }
+    )
+    final = reclassify(answer, {"text-slugs": {"Slugify Text"}})
+    assert [r.name for r in final.deltas[0].modified] == ["Slugify Text"]
+    assert [r.name for r in final.deltas[0].added] == ["Limit Length"]
