@@ -6,8 +6,8 @@ operations inside the repo, restricted to the files the task names (small models
 
 from __future__ import annotations
 
-import asyncio
 import re
+import threading
 from typing import Any
 
 import yaml
@@ -201,20 +201,19 @@ async def run_task(ctx: PhaseContext, index: int, task: TaskSpec, check_cmd: str
     return False, log, changed
 
 
-_TICK_LOCK = asyncio.Lock()
+_TICK_LOCK = threading.Lock()  # a thread lock: parallel tasks may tick from any event loop
+
+
+def _tick_file(workspace: Any, rel: str, index: int) -> None:
+    with _TICK_LOCK:
+        if workspace.exists(rel):
+            text = workspace.read(rel)
+            workspace.write(rel, re.sub(rf"^- \[ \] 1\.{index} ", f"- [x] 1.{index} ", text, flags=re.MULTILINE))
 
 
 async def tick(ctx: PhaseContext, index: int) -> None:
-    """Tick one task in tasks.md; parallel tasks share the file, so edits are serialised."""
-    async with _TICK_LOCK:
-        rel = ctx.paths.rel("tasks.md")
-        if ctx.workspace.exists(rel):
-            text = await ctx.io(ctx.workspace.read, rel)
-            await ctx.io(
-                ctx.workspace.write,
-                rel,
-                re.sub(rf"^- \[ \] 1\.{index} ", f"- [x] 1.{index} ", text, flags=re.MULTILINE),
-            )
+    """Tick one task in tasks.md; parallel tasks share the file, so the read-modify-write is serialised."""
+    await ctx.io(_tick_file, ctx.workspace, ctx.paths.rel("tasks.md"), index)
 
 
 async def run_one(ctx: PhaseContext, plan: TaskPlan, index: int, done: set[int]) -> dict[str, Any]:
