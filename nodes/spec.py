@@ -71,6 +71,7 @@ def normalise_deltas(data: Any, existing: dict[str, set[str]]) -> Any:
     """
     if not isinstance(data, dict):
         return data
+    data["deltas"] = _merge_same_capability(data.get("deltas") or [])
     for delta in data.get("deltas") or []:
         if not isinstance(delta, dict):
             continue
@@ -92,6 +93,26 @@ def normalise_deltas(data: Any, existing: dict[str, set[str]]) -> Any:
                 text = req["text"].strip()
                 req["text"] = f"The system SHALL {text[:1].lower()}{text[1:]}" if text else text
     return data
+
+
+def _merge_same_capability(deltas: list[Any]) -> list[Any]:
+    """One delta per capability: small models often split one capability over several entries."""
+    merged: dict[str, dict[str, Any]] = {}
+    out: list[Any] = []
+    for delta in deltas:
+        if not isinstance(delta, dict):
+            out.append(delta)
+            continue
+        key = str(delta.get("capability", "")).strip().lower()
+        if key not in merged:
+            merged[key] = delta
+            out.append(delta)
+            continue
+        first = merged[key]
+        for kind in ("added", "modified", "removed", "renamed"):
+            first[kind] = (first.get(kind) or []) + (delta.get(kind) or [])
+        first["purpose"] = first.get("purpose") or delta.get("purpose", "")
+    return out
 
 
 def _unique_names(items: list[Any]) -> None:

@@ -149,3 +149,10 @@ def test_the_spec_answer_schema_forces_a_requirement_and_existing_names_become_m
     final = reclassify(answer, {"text-slugs": {"Slugify Text"}})
     assert [r.name for r in final.deltas[0].modified] == ["Slugify Text"]
     assert [r.name for r in final.deltas[0].added] == ["Limit Length"]
+
+
+def test_a_capability_split_over_several_entries_is_merged():
+    one = {"capability": "pages", "added": [dict(REQ, text="It SHALL page.")]}
+    two = {"capability": "pages", "added": [dict(REQ, name="Count Pages", text="It SHALL count.")]}
+    fixed = SpecDeltaSet.model_validate(normalise_deltas({"deltas": [one, two]}, existing={}))
+    assert len(fixed.deltas) == 1 and [r.name for r in fixed.deltas[0].added] == ["Slugify Text", "Count Pages"]
