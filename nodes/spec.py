@@ -134,7 +134,10 @@ def _purpose(delta: dict[str, Any]) -> str:
     names = ", ".join(_name(r) for r in delta.get("added") or [] if _name(r))
     topic = str(delta.get("capability", "this capability")).replace("-", " ")
     lead = purpose.rstrip(".") if purpose else f"Behaviour of {topic}"
-    return f"{lead}. Covers: {names or topic}."[:400]
+    text = f"{lead}. Covers: {names or topic}."
+    if len(text) < 50:
+        text += " Defined by the change requests that touch this capability."
+    return text[:400]
 
 
 def _name(item: Any) -> str:

@@ -156,3 +156,9 @@ def test_a_capability_split_over_several_entries_is_merged():
     two = {"capability": "pages", "added": [dict(REQ, name="Count Pages", text="It SHALL count.")]}
     fixed = SpecDeltaSet.model_validate(normalise_deltas({"deltas": [one, two]}, existing={}))
     assert len(fixed.deltas) == 1 and [r.name for r in fixed.deltas[0].added] == ["Slugify Text", "Count Pages"]
+
+
+def test_a_short_purpose_for_a_new_capability_is_extended_to_fifty_characters():
+    delta = {"capability": "money/amounts", "purpose": "Split money", "added": [dict(REQ, name="Split", text="x")]}
+    fixed = SpecDeltaSet.model_validate(normalise_deltas({"deltas": [delta]}, existing={}))
+    assert len(fixed.deltas[0].purpose) >= 50 and fixed.deltas[0].purpose.startswith("Split money")
