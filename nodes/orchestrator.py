@@ -277,16 +277,19 @@ def on_gate_failure(
         return Decision(phase=phase, action="stop", next=END, reason=f"{phase} failed its gate: {reason}"), {}
     if on_fail.startswith("back_to:"):
         target = on_fail.removeprefix("back_to:")
-        if loopbacks(state) >= max_attempts:
-            return Decision(
-                phase=phase,
-                action="stop",
-                next=END,
-                reason=f"{phase} still failing after {loopbacks(state)} loop-back(s)",
-            ), {}
+        if exhausted := loop_bound_reached(state, phase, max_attempts, "still failing"):
+            return exhausted, {}
         action = f"back_to_{target.removeprefix('sdd-')}"
         return Decision(phase=phase, action=action, next=target, reason=reason), {target: f"{phase}: {reason}"}
     return retry_or_stop(state, phase, problems, max_attempts)
+
+
+def loop_bound_reached(state: SDDState, phase: str, max_attempts: int, what: str) -> Decision | None:
+    """The stop decision once the run has looped back ``max_attempts`` times, else None."""
+    if loopbacks(state) < max_attempts:
+        return None
+    reason = f"{what if phase == VERIFY else f'{phase} {what}'} after {loopbacks(state)} loop-back(s)"
+    return Decision(phase=phase, action="stop", next=END, reason=reason)
 
 
 def retry_or_stop(state: SDDState, phase: str, problems: list[str], max_attempts: int) -> tuple[Decision, dict]:
@@ -306,13 +309,8 @@ async def loop_back(
     harness: Harness, state: SDDState, recorder: CallRecorder, max_attempts: int
 ) -> tuple[Decision, dict]:
     verify = (state.get("outputs") or {}).get(VERIFY) or {}
-    if loopbacks(state) >= max_attempts:
-        return Decision(
-            phase=VERIFY,
-            action="stop",
-            next=END,
-            reason=f"verification still FAIL after {loopbacks(state)} loop-back(s)",
-        ), {}
+    if exhausted := loop_bound_reached(state, VERIFY, max_attempts, "verification still FAIL"):
+        return exhausted, {}
     verdict = await judge(harness, state, recorder)
     evidence = failure_evidence(verify)
     if verdict.target == SPEC:
