@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[dev,local,postgres]"
+	$(BIN)/pip install -q -e ".[dev,local,postgres,bench]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -23,6 +23,7 @@ from typing import Any
 from bench.common import (
     CHEAP_VERIFY,
     REQUEST,
+    ROOT,
     Events,
     Recorded,
     SubprocessClock,
@@ -139,16 +140,19 @@ def measure(reps: int = 25, pytest_reps: int = 5, warmup: int = 2) -> dict[str, 
 
 
 BUCKETS = [
-    ("harness: graph/ + nodes/", ("/graph/", "/nodes/")),
+    ("harness: graph/ + nodes/", (f"{ROOT}/graph/", f"{ROOT}/nodes/")),
+    ("LangGraph compile: node closure disassembly (dis)", ("/dis.py",)),
     ("langgraph checkpoint (sqlite saver, serde)", ("langgraph/checkpoint",)),
-    ("langgraph pregel/channels", ("langgraph/",)),
+    ("langgraph pregel/channels/graph", ("langgraph/",)),
     ("langchain_core (runnables, callbacks, messages)", ("langchain_core/",)),
-    ("pydantic", ("pydantic",)),
+    ("pydantic (incl. JSON-schema generation)", ("pydantic",)),
     ("yaml", ("yaml/",)),
     ("json", ("json/",)),
-    ("asyncio + selectors (incl. waiting on threads/subprocesses)", ("asyncio/", "selectors", "{method 'poll'")),
-    ("threading / concurrent.futures", ("threading", "concurrent/")),
-    ("filesystem (pathlib, os, io)", ("pathlib", "posixpath", "{built-in method posix", "{built-in method io")),
+    ("event loop idle: waiting on threads/subprocesses (epoll)", ("method 'poll'",)),
+    ("asyncio machinery", ("asyncio/", "selectors", "method 'recv'", "_contextvars")),
+    ("thread hand-offs (to_thread, aiosqlite queue)", ("threading", "concurrent/", "SimpleQueue", "_thread.lock")),
+    ("subprocess spawn", ("subprocess", "fork_exec")),
+    ("filesystem (pathlib, os, io)", ("pathlib", "posixpath", "method posix", "method io.", "_io.")),
 ]
 
 
@@ -180,8 +184,9 @@ def profile(runs: int = 8, top: int = 18) -> dict[str, Any]:
     rows = []
     for (filename, line, func), (_cc, ncalls, tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
         buckets[_bucket(filename, func)] += tt
-        rows.append((tt, ct, ncalls, _short(filename), line, func))
-    own = sorted((r for r in rows if "/graph/" in r[3] or "/nodes/" in r[3]), key=lambda r: -r[1])[:top]
+        rows.append((tt, ct, ncalls, _short(filename), line, func, filename))
+    mine = (f"{ROOT}/graph/", f"{ROOT}/nodes/")
+    own = sorted((r for r in rows if r[6].startswith(mine)), key=lambda r: -r[1])[:top]
     hot = sorted(rows, key=lambda r: -r[0])[:top]
 
     def fmt(r: tuple) -> dict[str, Any]:
