@@ -731,9 +731,9 @@ def change_path(repo: Path, change_id: str) -> Path:
     return Path(repo) / "openspec" / "changes" / change_id
 
 
-def _discover_deltas(changedir: Path) -> list[tuple[str, Path]]:
-    """(capability id, spec.md) for every `specs/**/spec.md`, sorted by id like OpenSpec."""
-    root = changedir / "specs"
+def discover_specs(folder: Path) -> list[tuple[str, Path]]:
+    """(capability id, spec.md) for every `specs/**/spec.md` of a change or of `openspec/`; ids may nest."""
+    root = folder / "specs"
     found: list[tuple[str, Path]] = []
 
     def walk(directory: Path, segments: list[str]) -> None:
@@ -780,7 +780,7 @@ def write_change_specs(repo: Path, change_id: str, delta_set: SpecDeltaSet) -> l
 def list_scenarios(change_dir: Path) -> list[tuple[str, str, str]]:
     """(capability, requirement, scenario) for every ADDED/MODIFIED scenario in a change folder."""
     out = []
-    for capability, path in _discover_deltas(Path(change_dir)):
+    for capability, path in discover_specs(Path(change_dir)):
         delta = parse_delta(path.read_text(encoding="utf-8"), capability)
         for block in delta.added + delta.modified:
             out += [(capability, block.name, s) for s in block.scenarios]
@@ -1173,7 +1173,7 @@ def _plan(repo: Path, change_id: str, strict: bool) -> _Plan:
         f"change '{change_id}': delta file specs/{p} is not read by OpenSpec (use specs/<capability>/spec.md)"
         for p in _stray_delta_files(changedir)
     ]
-    deltas = _discover_deltas(changedir)
+    deltas = discover_specs(changedir)
     if not deltas and not _skip_specs(changedir):
         plan.problems.append(
             f"change '{change_id}' has no delta specs under specs/<capability>/spec.md "

@@ -9,6 +9,7 @@ from typing import Any
 from graph.actions import JSON_PROTOCOL, NATIVE_PROTOCOL, ActionStep, explore_with_tools
 from graph.artifacts import Exploration
 from graph.harness import GateContext, PhaseContext
+from graph.openspec import discover_specs
 from graph.repomap import relevant_files, repo_map, slice_file
 
 PHASE = "sdd-explore"
@@ -19,13 +20,13 @@ DEFAULT_TOOL_STEPS = 2
 def existing_specs(openspec_dir: Path, max_chars: int = 1500) -> str:
     """Capability -> requirement names of the current specs, so deltas target real names."""
     lines: list[str] = []
-    for spec in sorted((openspec_dir / "specs").glob("*/spec.md")):
+    for capability, spec in discover_specs(openspec_dir):
         names = [
             ln.split(":", 1)[1].strip()
             for ln in spec.read_text(encoding="utf-8").splitlines()
             if ln.startswith("### Requirement:")
         ]
-        lines.append(f"{spec.parent.name}: " + "; ".join(names))
+        lines.append(f"{capability}: " + "; ".join(names))
     return "\n".join(lines)[:max_chars]
 
 

@@ -10,7 +10,7 @@ import yaml
 from pydantic import Field
 
 from graph.harness import GateContext, PhaseContext
-from graph.openspec import CapabilityDelta, Requirement, SpecDeltaSet, check_change, write_change_specs
+from graph.openspec import CapabilityDelta, Requirement, SpecDeltaSet, check_change, discover_specs, write_change_specs
 from nodes.explore import existing_specs
 
 PHASE = "sdd-spec"
@@ -57,9 +57,9 @@ def reclassify(answer: SpecAnswer, existing: dict[str, set[str]]) -> SpecDeltaSe
 
 def existing_requirements(openspec_dir: Path) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
-    for spec in sorted((openspec_dir / "specs").glob("*/spec.md")):
+    for capability, spec in discover_specs(openspec_dir):
         lines = spec.read_text(encoding="utf-8").splitlines()
-        found[spec.parent.name] = {ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("### Requirement:")}
+        found[capability] = {ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("### Requirement:")}
     return found
 
 

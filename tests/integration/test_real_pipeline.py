@@ -69,7 +69,7 @@ def test_artifacts_of_every_passed_phase_exist_and_parse(local_run):
     if "sdd-propose" in passed:
         assert "## Why" in (folder / "proposal.md").read_text()
     if "sdd-spec" in passed:
-        specs = list((folder / "specs").glob("*/spec.md"))
+        specs = list((folder / "specs").rglob("spec.md"))  # capability ids may nest: specs/a/b/spec.md
         assert specs and "### Requirement:" in specs[0].read_text() and "#### Scenario:" in specs[0].read_text()
     if "sdd-tasks" in passed:
         assert "- [" in (folder / "tasks.md").read_text()

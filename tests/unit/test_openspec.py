@@ -586,3 +586,36 @@ def test_failed_write_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     with pytest.raises(OSError, match="disk full"):
         archive_change(root, "c1", today=TODAY)
     assert snapshot(root) == before and dirs(root) == before_dirs
+
+
+def test_nested_capabilities_are_seen_by_explore_spec_and_the_change_folder(tmp_path: Path):
+    """OpenSpec capability ids may nest (`identity/user-auth`); brownfield context must not miss them."""
+    from graph.openspec import SpecDeltaSet, discover_specs, write_change_specs
+    from nodes.explore import existing_specs
+    from nodes.spec import existing_requirements
+
+    main = tmp_path / "openspec" / "specs" / "identity" / "user-auth" / "spec.md"
+    main.parent.mkdir(parents=True)
+    main.write_text(
+        "# user-auth Specification\n\n## Purpose\nLogin for people who hold an account with us.\n\n"
+        "## Requirements\n### Requirement: Login\nThe system SHALL log users in.\n\n"
+        "#### Scenario: ok\n- **WHEN** valid\n- **THEN** in\n",
+        encoding="utf-8",
+    )
+    assert existing_requirements(tmp_path / "openspec") == {"identity/user-auth": {"Login"}}
+    assert existing_specs(tmp_path / "openspec") == "identity/user-auth: Login"
+    delta = {
+        "capability": "Billing/Invoices",
+        "purpose": "Invoices that customers receive for every paid order.",
+        "added": [
+            {
+                "name": "Issue",
+                "text": "The system SHALL issue invoices.",
+                "scenarios": [{"name": "paid", "when": "an order is paid", "then": "an invoice exists"}],
+            }
+        ],
+    }
+    written = write_change_specs(tmp_path, "add-invoices", SpecDeltaSet.model_validate({"deltas": [delta]}))
+    change = tmp_path / "openspec" / "changes" / "add-invoices"
+    assert written == [change / "specs" / "billing" / "invoices" / "spec.md"]
+    assert [cap for cap, _ in discover_specs(change)] == ["billing/invoices"]
