@@ -193,7 +193,22 @@ def change_paths(state: SDDState, workspace: Workspace, settings: RunSettings) -
     return ChangePaths(workspace.root, state.get("change_id") or "change", settings.openspec_root)
 
 
-def phase_node(harness: Harness, phase: str, run: PhaseRun) -> Callable[..., Awaitable[dict[str, Any]]]:
+class GraphNode:
+    """An async node as a callable object rather than a bare closure.
+
+    At compile time LangGraph disassembles every node *function* looking for subgraphs (~2 ms per node with
+    ``dis``); objects are skipped. Nothing here is a subgraph, so the graph compiles ~4x faster.
+    """
+
+    def __init__(self, fn: Callable[[SDDState, Any], Awaitable[dict[str, Any]]]) -> None:
+        self.fn = fn
+        self.__name__ = fn.__name__
+
+    async def __call__(self, state: SDDState, runtime: Any) -> dict[str, Any]:
+        return await self.fn(state, runtime)
+
+
+def phase_node(harness: Harness, phase: str, run: PhaseRun) -> GraphNode:
     """Wrap a phase module's ``run`` as a LangGraph node ``(state, runtime) -> update``."""
 
     async def node(state: SDDState, runtime: Any) -> dict[str, Any]:
@@ -214,7 +229,7 @@ def phase_node(harness: Harness, phase: str, run: PhaseRun) -> Callable[..., Awa
             emit=writer,
         )
         writer({"event": "phase_start", "phase": phase, "attempt": attempt})
-        started = time.perf_counter()
+        started, wall_start = time.perf_counter(), time.time()
         error = ""
         try:
             update = await run(ctx)
@@ -238,8 +253,8 @@ def phase_node(harness: Harness, phase: str, run: PhaseRun) -> Callable[..., Awa
             "attempts": {phase: attempt},
             "errors": {phase: error},
             "step_phases": [phase],
-            "timings": {phase: seconds},
+            "spans": {phase: [[wall_start, wall_start + seconds]]},
         }
 
     node.__name__ = phase.replace("-", "_")
-    return node
+    return GraphNode(node)

@@ -7,6 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from graph.state import busy_seconds
 from graph.usage import totals
 
 REPORT_JSON = "run.json"
@@ -58,7 +59,7 @@ def build_report(state: dict[str, Any]) -> dict[str, Any]:
         "status_reason": state.get("status_reason"),
         "pending_phase": state.get("pending_phase"),
         "verdict": ((state.get("outputs") or {}).get("sdd-verify") or {}).get("verdict"),
-        "phases": phase_rows(calls, state.get("timings") or {}),
+        "phases": phase_rows(calls, {p: busy_seconds(s) for p, s in (state.get("spans") or {}).items()}),
         "totals": totals(calls),
         "decisions": state.get("decisions") or [],
         "apply_log": state.get("apply_log") or [],

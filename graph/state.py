@@ -18,12 +18,24 @@ def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> di
     return {**(left or {}), **(right or {})}
 
 
-def add_numbers(left: dict[str, float] | None, right: dict[str, float] | None) -> dict[str, float]:
-    """Accumulating reducer: a phase that runs twice reports its total time."""
-    merged = dict(left or {})
+def add_spans(
+    left: dict[str, list[list[float]]] | None, right: dict[str, list[list[float]]] | None
+) -> dict[str, list[list[float]]]:
+    """Wall-clock [start, end] spans per phase; kept apart so parallel apply workers are not summed."""
+    merged = {key: list(value) for key, value in (left or {}).items()}
     for key, value in (right or {}).items():
-        merged[key] = round(merged.get(key, 0.0) + value, 3)
+        merged[key] = [*merged.get(key, []), *value]
     return merged
+
+
+def busy_seconds(spans: list[list[float]]) -> float:
+    """Time covered by the union of spans: reruns add up, overlapping (parallel) runs do not."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return round(total, 3)
 
 
 def step_reducer(left: list[str] | None, right: list[str] | None) -> list[str]:
@@ -54,7 +66,7 @@ class SDDState(InputState, total=False):
     errors: Annotated[dict[str, str], merge_dicts]
     decisions: Annotated[list[dict[str, Any]], operator.add]
     calls: Annotated[list[dict[str, Any]], operator.add]
-    timings: Annotated[dict[str, float], add_numbers]
+    spans: Annotated[dict[str, list[list[float]]], add_spans]
     apply_results: Annotated[dict[str, Any], merge_or_reset]
     apply_task: int
     apply_log: Annotated[list[dict[str, Any]], operator.add]

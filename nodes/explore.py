@@ -10,7 +10,7 @@ from graph.actions import JSON_PROTOCOL, NATIVE_PROTOCOL, ActionStep, explore_wi
 from graph.artifacts import Exploration
 from graph.harness import GateContext, PhaseContext
 from graph.openspec import discover_specs
-from graph.repomap import relevant_files, repo_map, slice_file
+from graph.repomap import relevant_files, repo_map, signatures, slice_file
 
 PHASE = "sdd-explore"
 ARTIFACT = "exploration.md"
@@ -30,10 +30,15 @@ def existing_specs(openspec_dir: Path, max_chars: int = 1500) -> str:
     return "\n".join(lines)[:max_chars]
 
 
-def code_context(root: Path, request: str, files: int = 3, per_file: int = 1800) -> str:
+def code_context(root: Path, request: str, files: int = 3, per_file: int = 1800, outline: bool = False) -> str:
+    """Slices of the most relevant files; with ``outline`` only their signatures (tools can read the rest)."""
     chunks = []
     for rel in relevant_files(root, request, limit=files):
-        chunks.append(f"### {rel}\n```\n{slice_file((root / rel).read_text(encoding='utf-8'), per_file)}\n```")
+        text = (root / rel).read_text(encoding="utf-8")
+        if outline and rel.endswith(".py"):
+            chunks.append(f"### {rel} (outline; read_file for the body)\n" + "\n".join(signatures(text)[:25]))
+        else:
+            chunks.append(f"### {rel}\n```\n{slice_file(text, per_file // 3 if outline else per_file)}\n```")
     return "\n\n".join(chunks)
 
 
@@ -61,15 +66,15 @@ def with_known_files(exploration: Exploration, root: Path, request: str) -> Expl
 
 async def run(ctx: PhaseContext) -> dict[str, Any]:
     root = ctx.workspace.root
+    steps = ctx.harness.registry.binding(PHASE).tool_steps if ctx.harness else None
+    steps = DEFAULT_TOOL_STEPS if steps is None else steps
     rmap = await ctx.io(repo_map, root, 1500)
-    code = await ctx.io(code_context, root, ctx.request)
+    code = await ctx.io(code_context, root, ctx.request, 3, 1800, steps > 0)
     specs = await ctx.io(existing_specs, ctx.paths.openspec)
     user = (
         f"Change request:\n{ctx.request}\n\nRepository map:\n{rmap}\n\nRelevant code:\n{code or '(none)'}\n\n"
         f"Existing specs (capability: requirements):\n{specs or '(none)'}"
     )
-    steps = ctx.harness.registry.binding(PHASE).tool_steps if ctx.harness else None
-    steps = DEFAULT_TOOL_STEPS if steps is None else steps
     if steps == 0:
         exploration = await ctx.ask(Exploration, user)
         looked: list[dict[str, str]] = []

@@ -7,6 +7,7 @@ its prompt carries check results and short summaries, never whole artifacts.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any, Literal
@@ -17,7 +18,7 @@ from langgraph.types import interrupt
 from pydantic import BaseModel, Field
 
 from graph.context import Context
-from graph.harness import GateContext, Harness, change_paths
+from graph.harness import GateContext, GraphNode, Harness, change_paths
 from graph.llm import ModelOutputError, ask_structured
 from graph.phases import APPLY, ARCHIVE, ORCHESTRATOR, SPEC, VERIFY
 from graph.report import write_report
@@ -73,12 +74,23 @@ def failure_evidence(verify: dict[str, Any], limit: int = 1800) -> str:
     return f"Failing tests: {', '.join(verify.get('failing_tests', [])[:10]) or '(see output)'}\n{output[-limit:]}"
 
 
+_VERDICT_LINE = re.compile(r"^(E  |FAILED |ERROR |\w*(Error|Exception)\b|=+ .*\b(failed|error)s?\b)")
+
+
+def verdict_lines(verify: dict[str, Any], limit: int = 700) -> str:
+    """Only the lines that say what failed (pytest's E/FAILED lines, exception names): the judge's evidence."""
+    failing = [c for c in verify.get("commands", []) if c.get("exit_code") != 0]
+    lines = [ln.rstrip() for c in failing for ln in c.get("output", "").splitlines() if _VERDICT_LINE.match(ln)]
+    text = "\n".join(dict.fromkeys(lines))
+    return text[:limit] if text else failure_evidence(verify, limit)
+
+
 async def judge(harness: Harness, state: SDDState, recorder: CallRecorder) -> Judgement:
     verify = (state.get("outputs") or {}).get(VERIFY) or {}
-    requirements = [row["requirement"] for row in verify.get("matrix", [])]
+    requirements = list(dict.fromkeys(row["requirement"] for row in verify.get("matrix", [])))[:8]
     user = (
-        f"Verification failed.\nIssues: {'; '.join(verify.get('issues', [])[:6])}\n"
-        f"Requirements: {'; '.join(dict.fromkeys(requirements)) or '(none)'}\n{failure_evidence(verify, 1200)}\n\n"
+        f"Verification failed.\nIssues: {'; '.join(i[:160] for i in verify.get('issues', [])[:4])}\n"
+        f"Requirements: {'; '.join(requirements) or '(none)'}\n{verdict_lines(verify)}\n\n"
         "Is the code wrong (sdd-apply) or a requirement wrong/ambiguous/untestable (sdd-spec)?"
     )
     messages = [SystemMessage(harness.prompt(ORCHESTRATOR)), HumanMessage(user)]
@@ -140,7 +152,7 @@ def parse_approval(answer: Any) -> dict[str, str] | None:
 
 def make_orchestrator(
     harness: Harness, groups: list[list[str]], checks: dict[str, Check], on_fail: dict[str, str] | None = None
-) -> Callable[..., Any]:
+) -> GraphNode:
     """Build the orchestrator node for a phase order (groups run in parallel) and its gate checks."""
     on_fail = on_fail or {}
 
@@ -193,7 +205,7 @@ def make_orchestrator(
             await gate_io(write_report, merged, gate.paths, harness)
         return update
 
-    return orchestrator
+    return GraphNode(orchestrator)
 
 
 async def gate_io(fn: Callable[..., Any], *args: Any) -> Any:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from graph.api import run_change
 from graph.phases import APPLY
+from graph.state import busy_seconds
 from nodes.apply import ready_batch
 from tests.fakes.scripted import DemoScript, team
 
@@ -79,6 +80,14 @@ def test_four_independent_tasks_run_side_by_side(demo_repo: Path, demo_request: 
     tasks_md = next(archive.iterdir()) / "tasks.md"
     assert tasks_md.read_text().count("- [x]") == 4
     assert [d["action"] for d in result.report["decisions"] if d["phase"] == APPLY] == ["advance"]
+    apply_row = next(row for row in result.report["phases"] if row["phase"] == APPLY)
+    assert apply_row["seconds"] < 4 * models[APPLY].latency_s  # wall time, not the four workers summed
+
+
+def test_phase_seconds_count_reruns_but_not_overlap():
+    assert busy_seconds([[0.0, 1.0], [0.2, 0.9], [0.5, 1.5]]) == 1.5  # parallel workers
+    assert busy_seconds([[0.0, 1.0], [3.0, 3.5]]) == 1.5  # a phase that ran twice
+    assert busy_seconds([]) == 0.0
 
 
 class FirstTaskNeverPasses(DemoScript):

@@ -155,6 +155,9 @@ def test_verify_fail_goes_back_to_apply_then_passes(tmp_path: Path, demo_repo: P
     back = steps.index(("sdd-verify", "back_to_apply", "model"))
     assert steps[back + 1][0] == "sdd-apply" and steps[back + 2][0] == "sdd-verify"
     assert len(models[ORCHESTRATOR].calls) == 1  # the model judged exactly the one failure
+    judged = human_prompts(models[ORCHESTRATOR])[0]
+    assert "test_slugify_trims_without_trailing_dash" in judged and "AssertionError" in judged
+    assert len(judged) < 800  # the failing lines, not the whole pytest log
     fix_prompt = human_prompts(models["sdd-apply"])[-1]
     assert "test_slugify_trims_without_trailing_dash" in fix_prompt  # real failing-test evidence reached apply
     assert 'rstrip("-")' in (demo_repo / "textkit" / "strings.py").read_text(encoding="utf-8")
