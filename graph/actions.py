@@ -9,7 +9,7 @@ Both styles run the same actions against the same guarded workspace, and both en
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Annotated, Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
@@ -104,10 +104,16 @@ async def explore_with_tools(
     max_steps: int,
     model: Any = None,
     config: Any = None,
+    shown: Collection[str] = (),
 ) -> tuple[Any, list[dict[str, str]]]:
-    """Let the model look around (bounded), then ask for the final structured answer."""
+    """Let the model look around (bounded), then ask for the final structured answer.
+
+    ``shown``: files the prompt already holds in full; reading one again returns a pointer, not a second copy
+    that every later step would re-send.
+    """
     transcript: list[dict[str, str]] = []
     conversation = list(messages)
+    in_context = {_norm(p) for p in shown}
     for _ in range(max_steps):
         try:
             if mode == "native":
@@ -121,7 +127,12 @@ async def explore_with_tools(
             break  # a model that cannot produce a valid action just answers from what it has
         if isinstance(action, Finish) or action is None:
             break
-        observation = run_action(workspace, action)
+        if isinstance(action, ReadFile) and _norm(action.path) in in_context:
+            observation = f"{action.path} is already shown in full above; look at another file or finish."
+        else:
+            observation = run_action(workspace, action)
+            if isinstance(action, ReadFile) and not observation.startswith("error:"):
+                in_context.add(_norm(action.path))
         transcript.append({"action": action.model_dump_json(), "observation": observation[:300]})
         conversation.append(reply)
         if call_id:
@@ -130,6 +141,10 @@ async def explore_with_tools(
             conversation.append(HumanMessage(f"Result of {action.action}:\n{observation}"))
     conversation.append(HumanMessage("Now give the final answer as the requested JSON object."))
     return await ask_final(conversation), transcript
+
+
+def _norm(path: str) -> str:
+    return path.strip().strip("`").removeprefix("./")
 
 
 TOOLS: dict[str, type[BaseModel]] = {"read_file": ReadFile, "list_dir": ListDir, "grep": Grep, "finish": Finish}

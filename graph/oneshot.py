@@ -75,7 +75,7 @@ def build_prompt(root: Path, request: str, limit: int = MAX_FILES) -> tuple[str,
     blocks = [f"### {rel} (current content)\n```\n{_read(root / rel)}\n```" for rel in shown]
     prompt = (
         f"## Change request\n{request.strip()}\n\n"
-        f"## Repository map\n{repo_map(root, MAP_BUDGET)}\n\n"
+        f"## Repository map\n{repo_map(root, MAP_BUDGET, request)}\n\n"
         f"## Relevant files\n{chr(10).join(blocks) if blocks else '(none found)'}\n\n"
         "Reply with the edits that make the whole change."
     )

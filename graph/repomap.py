@@ -85,21 +85,50 @@ def _describe(node: ast.AST, indent: str) -> list[str]:
     return []
 
 
-def repo_map(root: Path, max_chars: int = 3000) -> str:
-    """Files with their signatures, truncated to a character budget."""
+def repo_map(root: Path, max_chars: int = 3000, query: str = "") -> str:
+    """Files with their signatures within a character budget.
+
+    A repository that fits is mapped whole, in path order. One that does not gets the files most relevant to
+    ``query`` with signatures first, then the other files by folder, names only — never the first N files
+    alphabetically, which on a big repository are rarely the ones a change touches.
+    """
+    files = iter_files(root)
+    blocks = {rel: _entry(root, rel) for rel in files}
+    if sum(len(b) + 1 for b in blocks.values()) <= max_chars:
+        return "\n".join(blocks.values())
     out: list[str] = []
+    shown: set[str] = set()
     size = 0
-    for rel in iter_files(root):
-        entry = [rel]
-        if rel.endswith(".py"):
-            entry += ["  " + s for s in signatures((root / rel).read_text(encoding="utf-8", errors="replace"))]
-        block = "\n".join(entry)
-        if size + len(block) > max_chars:
-            out.append(f"... ({len(iter_files(root)) - len(out)} more files)")
+    for rel in relevant_files(root, query, limit=6) if query else []:
+        if size + len(blocks[rel]) > max_chars * 0.6:
             break
-        out.append(block)
-        size += len(block) + 1
+        out.append(blocks[rel])
+        shown.add(rel)
+        size += len(blocks[rel]) + 1
+    out.append("Other files (read_file or grep for details):")
+    for folder, names in _by_folder([rel for rel in files if rel not in shown]).items():
+        line = f"{folder}/: " + ", ".join(names[:8]) + (f" (+{len(names) - 8} more)" if len(names) > 8 else "")
+        if size + len(line) > max_chars:
+            out.append(f"... ({len(files) - len(shown)} files in all outside the list above)")
+            break
+        out.append(line)
+        size += len(line) + 1
     return "\n".join(out)
+
+
+def _entry(root: Path, rel: str) -> str:
+    if not rel.endswith(".py"):
+        return rel
+    sigs = signatures((root / rel).read_text(encoding="utf-8", errors="replace"))
+    return "\n".join([rel, *("  " + s for s in sigs)])
+
+
+def _by_folder(files: list[str]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for rel in files:
+        folder, _, name = rel.rpartition("/")
+        grouped.setdefault(folder or ".", []).append(name)
+    return grouped
 
 
 def keywords(text: str) -> set[str]:

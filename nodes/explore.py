@@ -10,11 +10,12 @@ from graph.actions import JSON_PROTOCOL, NATIVE_PROTOCOL, ActionStep, explore_wi
 from graph.artifacts import Exploration
 from graph.harness import GateContext, PhaseContext
 from graph.openspec import discover_specs
-from graph.repomap import relevant_files, repo_map, signatures, slice_file
+from graph.repomap import relevant_files, repo_map, slice_file
 
 PHASE = "sdd-explore"
 ARTIFACT = "exploration.md"
 DEFAULT_TOOL_STEPS = 2
+CODE_CHARS = 1800  # per file shown inline
 
 
 def existing_specs(openspec_dir: Path, max_chars: int = 1500) -> str:
@@ -30,16 +31,20 @@ def existing_specs(openspec_dir: Path, max_chars: int = 1500) -> str:
     return "\n".join(lines)[:max_chars]
 
 
-def code_context(root: Path, request: str, files: int = 3, per_file: int = 1800, outline: bool = False) -> str:
-    """Slices of the most relevant files; with ``outline`` only their signatures (tools can read the rest)."""
+def code_context(root: Path, files: list[str], per_file: int = CODE_CHARS) -> str:
     chunks = []
-    for rel in relevant_files(root, request, limit=files):
-        text = (root / rel).read_text(encoding="utf-8")
-        if outline and rel.endswith(".py"):
-            chunks.append(f"### {rel} (outline; read_file for the body)\n" + "\n".join(signatures(text)[:25]))
-        else:
-            chunks.append(f"### {rel}\n```\n{slice_file(text, per_file // 3 if outline else per_file)}\n```")
+    for rel in files:
+        text = (root / rel).read_text(encoding="utf-8", errors="replace")
+        chunks.append(f"### {rel}\n```\n{slice_file(text, per_file)}\n```")
     return "\n\n".join(chunks)
+
+
+def files_to_show(root: Path, request: str, with_tools: bool) -> list[str]:
+    """With tools the ranked map already outlines the relevant files: show only those the request names."""
+    named = [rel for rel in mentioned_paths(root, request) if (root / rel).is_file()]
+    if with_tools:
+        return named[:3]
+    return list(dict.fromkeys([*named, *relevant_files(root, request, limit=3)]))[:3]
 
 
 _PATH = re.compile(r"[\w./-]+\.(?:py|md|toml|json|yaml|yml|js|ts|txt|cfg|ini)\b")
@@ -68,8 +73,9 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
     root = ctx.workspace.root
     steps = ctx.harness.registry.binding(PHASE).tool_steps if ctx.harness else None
     steps = DEFAULT_TOOL_STEPS if steps is None else steps
-    rmap = await ctx.io(repo_map, root, 1500)
-    code = await ctx.io(code_context, root, ctx.request, 3, 1800, steps > 0)
+    rmap = await ctx.io(repo_map, root, 1500, ctx.request)
+    shown = await ctx.io(files_to_show, root, ctx.request, steps > 0)
+    code = await ctx.io(code_context, root, shown)
     specs = await ctx.io(existing_specs, ctx.paths.openspec)
     user = (
         f"Change request:\n{ctx.request}\n\nRepository map:\n{rmap}\n\nRelevant code:\n{code or '(none)'}\n\n"
@@ -79,14 +85,17 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
         exploration = await ctx.ask(Exploration, user)
         looked: list[dict[str, str]] = []
     else:
-        exploration, looked = await look_then_answer(ctx, user, steps)
+        whole = [rel for rel in shown if (root / rel).stat().st_size <= CODE_CHARS]
+        exploration, looked = await look_then_answer(ctx, user, steps, whole)
     exploration = await ctx.io(with_known_files, exploration, root, ctx.request)
     rel = await ctx.write_artifact(ARTIFACT, exploration.render())
     output = {**exploration.model_dump(), "tool_steps": looked}
     return {"outputs": {PHASE: output}, "artifacts": {PHASE: rel}}
 
 
-async def look_then_answer(ctx: PhaseContext, user: str, steps: int) -> tuple[Exploration, list[dict[str, str]]]:
+async def look_then_answer(
+    ctx: PhaseContext, user: str, steps: int, shown: list[str]
+) -> tuple[Exploration, list[dict[str, str]]]:
     """Bounded look-around with read-only tools (JSON actions or native tool calls), then the answer."""
     mode = ctx.tools_mode()
     protocol = JSON_PROTOCOL if mode == "json" else NATIVE_PROTOCOL
@@ -101,6 +110,7 @@ async def look_then_answer(ctx: PhaseContext, user: str, steps: int) -> tuple[Ex
         max_steps=steps,
         model=ctx.harness.registry.runnable(PHASE),
         config={"callbacks": [ctx.recorder]},
+        shown=shown,
     )
 
 

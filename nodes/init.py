@@ -39,7 +39,7 @@ def change_slug(request: str, openspec_dir: Path) -> str:
 async def run(ctx: PhaseContext) -> dict[str, Any]:
     root = ctx.workspace.root
     detected = await ctx.io(detect_stack, root)
-    rmap = await ctx.io(repo_map, root, 2000)
+    rmap = await ctx.io(repo_map, root, 1200, ctx.request)
     change_id = ctx.state.get("change_id") or await ctx.io(change_slug, ctx.request, ctx.paths.openspec)
     user = (
         f"Detected: {detected}\n\nRepository map:\n{rmap}\n\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from graph.artifacts import ComplianceRow, ScenarioLinks, VerifyReport, ticked_tasks
@@ -49,6 +50,22 @@ async def link_scenarios(ctx: PhaseContext, scenarios: list[tuple[str, str, str]
     )
     known = set(tests)
     return {link.scenario: link.test for link in links.links if link.test in known}
+
+
+def candidate_tests(changed: list[str], tests: list[str]) -> list[str]:
+    """Tests the change can be linked to: those in test files it touched or named after modules it touched.
+
+    On a big repository listing every test id would dwarf the prompt; a repo with no such tests keeps all.
+    """
+    touched = {rel for rel in changed if is_test_path(rel)}
+    stems = {Path(rel).stem for rel in changed if rel.endswith(".py") and not is_test_path(rel)}
+    stems.discard("__init__")
+
+    def related(test_id: str) -> bool:
+        path = test_id.split("::")[0]
+        return path in touched or any(Path(path).stem in (f"test_{s}", f"{s}_test") for s in stems)
+
+    return [t for t in tests if related(t)] or tests
 
 
 def test_source(ctx: PhaseContext, test_id: str) -> str:
@@ -102,7 +119,9 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
     results = [await ctx.workspace.run(with_outcomes(c), ctx.settings.command_timeout_s) for c in commands]
     outcomes = test_outcomes(results)
     scenarios = await ctx.io(list_scenarios, ctx.paths.dir)
-    links = await link_scenarios(ctx, scenarios, sorted(outcomes))
+    planned = [t.get("file", "") for t in ctx.output("sdd-tasks").get("tasks", [])]
+    changed = [*ctx.output("sdd-apply").get("changed", []), *planned]
+    links = await link_scenarios(ctx, scenarios, candidate_tests(changed, sorted(outcomes)))
     matrix = []
     for cap, req, scenario in scenarios:
         test = links.get(scenario)

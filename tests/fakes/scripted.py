@@ -81,12 +81,12 @@ class DemoScript:
         return json.dumps(getattr(self, phase.replace("-", "_"), self.unknown)(user))
 
     def look_around(self, phase: str, native: bool, messages: list[BaseMessage]) -> dict:
-        """Explore reads the target module once, then finishes (both tool styles)."""
+        """Explore reads a sibling module once (the target is already in its prompt), then finishes."""
         looked = any("Result of read_file" in str(m.content) or m.type == "tool" for m in messages)
         if native:
-            name, args = ("finish", {}) if looked else ("read_file", {"path": "textkit/strings.py"})
+            name, args = ("finish", {}) if looked else ("read_file", {"path": "textkit/counting.py"})
             return {"tool_call": {"name": name, "args": args}}
-        action = {"action": "finish"} if looked else {"action": "read_file", "path": "textkit/strings.py"}
+        action = {"action": "finish"} if looked else {"action": "read_file", "path": "textkit/counting.py"}
         return {"action": action}
 
     def unknown(self, user: str) -> dict:

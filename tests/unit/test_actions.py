@@ -31,10 +31,25 @@ def test_explore_reads_a_file_with_either_tool_style(mode: str, tmp_path: Path, 
     assert result.status == "done", result.reason
     steps = result.state["outputs"][EXPLORE]["tool_steps"]
     assert [json.loads(s["action"])["action"] for s in steps] == ["read_file"]
-    assert "normalize_whitespace" in steps[0]["observation"]
+    assert "def word_count" in steps[0]["observation"]
     calls = models[EXPLORE].calls
     assert len(calls) == 3  # read_file, finish, final answer
-    assert any("def normalize_whitespace" in str(m.content) for m in calls[-1])  # the observation reached the model
+    assert any("def word_count" in str(m.content) for m in calls[-1])  # the observation reached the model
+
+
+def test_a_file_already_in_the_prompt_is_not_sent_twice(tmp_path: Path, demo_repo: Path, demo_request: str):
+    class ReadsTheNamedFile(DemoScript):
+        def look_around(self, phase: str, native: bool, messages: list) -> dict:
+            looked = any("Result of read_file" in str(m.content) for m in messages)
+            return {"action": {"action": "finish"} if looked else {"action": "read_file", "path": "textkit/strings.py"}}
+
+    models = team(ReadsTheNamedFile())
+    result = run_change(demo_request, demo_repo, config_with_tools("json", tmp_path), models=models, auto_approve=True)
+
+    assert result.status == "done", result.reason
+    final = "\n".join(str(m.content) for m in models[EXPLORE].calls[-1])
+    assert final.count("width - len(suffix)") == 1  # body shown once inline (the request names the file), not again
+    assert "already shown in full above" in final
 
 
 def test_json_actions_are_requested_as_a_json_schema_union(demo_repo: Path, demo_request: str, tmp_path: Path):

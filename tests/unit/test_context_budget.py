@@ -1,0 +1,45 @@
+"""What each phase is shown on a repository too big to show whole: the relevant part, within budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from graph.repomap import repo_map
+from nodes.verify import candidate_tests
+
+
+def big_repo(root: Path, modules: int = 60) -> Path:
+    for i in range(modules):
+        pkg = root / f"pkg{i % 6}"
+        pkg.mkdir(parents=True, exist_ok=True)
+        (pkg / f"mod{i}.py").write_text(f"def helper_{i}(value: int) -> int:\n    return value + {i}\n")
+    (root / "billing").mkdir()
+    invoices = root / "billing" / "invoices.py"
+    invoices.write_text("def invoice_total(lines: list[int]) -> int:\n    return sum(lines)\n")
+    return root
+
+
+def test_a_small_repo_is_mapped_whole(demo_repo: Path):
+    text = repo_map(demo_repo, 3000, "add slugify")
+    assert "textkit/counting.py" in text and "def truncate(" in text and "Other files" not in text
+
+
+def test_a_big_repo_map_leads_with_the_files_the_request_is_about(tmp_path: Path):
+    root = big_repo(tmp_path)
+    text = repo_map(root, 1200, "Round the invoice total in billing/invoices.py")
+
+    assert len(text) <= 1300
+    assert text.startswith("billing/invoices.py\n  def invoice_total(")  # first, with its signatures
+    assert "pkg0/: " in text  # the rest by folder, names only
+    assert "def helper_0(" not in text
+
+
+def test_verify_links_scenarios_only_to_tests_near_the_change():
+    tests = [
+        "tests/test_strings.py::test_slugify_basic",
+        "tests/test_billing_total.py::test_total",
+        "tests/test_other.py::test_unrelated",
+    ]
+    assert candidate_tests(["textkit/strings.py"], tests) == ["tests/test_strings.py::test_slugify_basic"]
+    assert candidate_tests(["tests/test_billing_total.py"], tests) == ["tests/test_billing_total.py::test_total"]
+    assert candidate_tests(["README.md"], tests) == tests  # nothing near the change: keep every test
