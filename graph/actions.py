@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from pydantic import BaseModel, Field, ValidationError
 
-from graph.llm import ModelOutputError, echo_kwargs, is_provider_fault
+from graph.llm import ModelOutputError, echo_kwargs, is_provider_fault, json_schema_of
 from graph.repomap import iter_files, slice_file
 from graph.workspace import Workspace, WorkspaceError
 
@@ -170,7 +170,7 @@ async def _native_step(model: Any, conversation: list[BaseMessage], config: Any)
 
 
 def _tool_schema(name: str, cls: type[BaseModel]) -> dict[str, Any]:
-    schema = cls.model_json_schema()
+    schema = json_schema_of(cls)
     props = {k: v for k, v in schema.get("properties", {}).items() if k != "action"}
     required = [r for r in schema.get("required", []) if r != "action"]
     return {

@@ -6,11 +6,14 @@ the layout. Field descriptions double as instructions in the JSON schema the mod
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
+
+from graph.workspace import resolved
 
 Short = str
 
@@ -243,7 +246,7 @@ class ChangePaths:
     def __init__(self, repo: Path, change_id: str, openspec_root: str = ".") -> None:
         self.repo = repo
         self.change_id = change_id
-        self.root = (repo / openspec_root).resolve()
+        self.root = resolved(os.fspath(repo / openspec_root))
         self.openspec = self.root / "openspec"
         self.dir = self.openspec / "changes" / change_id
 

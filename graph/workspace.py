@@ -14,6 +14,7 @@ import shlex
 import signal
 import sys
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -65,11 +66,19 @@ class CommandResult(BaseModel):
         return self.exit_code == 0 and not self.timed_out
 
 
+@lru_cache(maxsize=512)
+def resolved(path: str) -> Path:
+    """A repo root's real path. Every node builds a Workspace and resolving a deep path costs one lstat per
+    component (~0.3 ms), so roots are resolved once per process; file paths inside are still resolved per use.
+    """
+    return Path(path).resolve()
+
+
 class Workspace:
     """A repository root with guarded file access."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root).resolve()
+        self.root = resolved(os.fspath(root))
         if not self.root.is_dir():
             raise WorkspaceError(f"repository {self.root} does not exist or is not a folder")
 

@@ -19,6 +19,7 @@ from graph.pycheck import defined_tests, undefined_names
 from graph.repomap import signatures, slice_file
 from graph.workspace import CommandResult, Edit, WorkspaceError
 
+SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~10x faster, same output
 PHASE = "sdd-apply"
 _PLACEHOLDER = {"task": "none", "file": "none", "requirements": ["none"]}
 FILE_BUDGET = 6000
@@ -86,7 +87,7 @@ def dependency_signatures(ctx: PhaseContext, task: TaskSpec) -> str:
 def task_prompt(ctx: PhaseContext, task: TaskSpec) -> str:
     files = "\n\n".join(file_block(ctx, rel) for rel in sorted(allowed_paths(task)))
     deps = dependency_signatures(ctx, task)
-    spec = yaml.safe_dump(task.model_dump(exclude_defaults=True), sort_keys=False, allow_unicode=True)
+    spec = yaml.dump(task.model_dump(exclude_defaults=True), Dumper=SAFE_DUMPER, sort_keys=False, allow_unicode=True)
     return (
         f"Task (precise spec):\n{spec}\n{files}\n\n"
         + (f"Signatures you may use:\n{deps}\n\n" if deps else "")
@@ -115,7 +116,7 @@ def signature_map(text: str) -> dict[str, str]:
 
 def preserved(ctx: PhaseContext, edits: list[Edit], task: TaskSpec | None) -> str:
     """Whole-file rewrites must keep existing functions as they were, unless the task names them."""
-    mentioned = yaml.safe_dump(task.model_dump()) if task else ""
+    mentioned = task.model_dump_json() if task else ""
     for edit in edits:
         if edit.op != "replace_file" or not edit.path.endswith(".py") or not ctx.workspace.exists(edit.path):
             continue
