@@ -10,7 +10,6 @@ See bench/README.md for what each metric means.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import math
 import platform
@@ -25,11 +24,10 @@ if __package__ in (None, ""):
 
 from bench import common  # noqa: E402
 
-METRICS = ("overhead", "profile", "patches", "cold_start", "cost", "context", "parallel_apply", "resume", "concurrency")
+METRICS = ("overhead", "profile", "cold_start", "cost", "context", "parallel_apply", "resume", "concurrency")
 FULL = {
     "overhead": {"reps": 25, "pytest_reps": 5, "warmup": 2},
     "profile": {"runs": 8},
-    "patches": {"reps": 15, "n": 50},
     "cold_start": {"n": 9},
     "context": {"files": 200},
     "parallel_apply": {"latency": 1.0, "tasks": 4},
@@ -39,45 +37,12 @@ FULL = {
 QUICK = {
     "overhead": {"reps": 2, "pytest_reps": 1, "warmup": 1},
     "profile": {"runs": 1},
-    "patches": {"reps": 2, "n": 3},
     "cold_start": {"n": 1},
     "context": {"files": 30},
     "parallel_apply": {"latency": 0.05, "tasks": 2},
     "resume": {"apply_latency": 1.0},
     "concurrency": {"n": 3, "latency": 0.02},
 }
-
-
-def measure_patches(reps: int, n: int) -> dict[str, Any]:
-    """Median cheap-run time and 50-run concurrency with the in-memory harness patches, vs without."""
-    from bench import concurrency, overhead, patches
-
-    async def series(names: tuple[str, ...]) -> list[float]:
-        base = common.scratch_dir()
-        with patches.applied(*names):
-            await overhead.harness_once(base)
-            return [(await overhead.harness_once(base))["seconds"] for _ in range(reps)]
-
-    async def interleaved() -> dict[str, list[float]]:
-        out: dict[str, list[float]] = {"none": [], "all": []}
-        for _ in range(3):  # alternate blocks so machine load hits both alike
-            out["none"] += await series(())
-            out["all"] += await series(patches.PATCHES)
-        return out
-
-    samples = asyncio.run(interleaved())
-    singles = {}
-    for label, names in (("schema_cache", ("schema_cache",)), ("node_objects", ("node_objects",))):
-        singles[label] = common.median(asyncio.run(series(names)))
-    with patches.applied(*patches.PATCHES):
-        conc = asyncio.run(concurrency._batch(n, 0.2 if n >= 10 else 0.02))
-    return {
-        "patches": list(patches.PATCHES),
-        "harness_s_unpatched": common.median(samples["none"]),
-        "harness_s_patched": common.median(samples["all"]),
-        "harness_s_single_patch": singles,
-        "concurrency_patched": conc,
-    }
 
 
 def run_metric(name: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -88,8 +53,6 @@ def run_metric(name: str, params: dict[str, Any]) -> dict[str, Any]:
         return overhead.measure(**params)
     if name == "profile":
         return overhead.profile(**params)
-    if name == "patches":
-        return measure_patches(**params)
     if name == "cold_start":
         return {**cold.measure(**params), "imports_ms": cold.import_profile()}
     if name == "cost":
@@ -157,14 +120,6 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "—",
                 "info",
             )
-    p = results.get("patches") or {}
-    if "harness_s_patched" in p:
-        row(
-            "1. what-if: harness with in-memory patches (ms)",
-            f"{1000 * p['harness_s_unpatched']:.0f} → {1000 * p['harness_s_patched']:.0f}",
-            "—",
-            "info",
-        )
     c = results.get("cold_start") or {}
     if "median_s" in c:
         row(
@@ -260,10 +215,6 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
             "≥ 40×",
             _ok(q["speedup"], 40, smaller=False),
         )
-    if "concurrency_patched" in p and "one" in q:
-        cp = p["concurrency_patched"]
-        speed = (cp["done"] / cp["wall_s"]) * q["one"]["wall_s"]
-        row("7. what-if: throughput with in-memory patches", f"{speed:.1f}× ({cp['wall_s']:.1f} s)", "≥ 40×", "info")
     for name, err in (results.get("errors") or {}).items():
         row(f"error in {name}", err.splitlines()[-1][:150], "—", "ERROR")
     return rows
