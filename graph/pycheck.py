@@ -84,3 +84,24 @@ def defined_tests(source: str) -> set[str]:
         for n in ast.walk(tree)
         if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name.startswith("test")
     }
+
+
+def imported_paths(source: str) -> set[str]:
+    """Repo-relative candidates for the modules a file imports (`a.b` -> `a/b.py`, `a/b/__init__.py`, and
+    for `from a import b` also `a/b.py`); callers keep the ones that exist."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            modules.add(node.module)
+            modules |= {f"{node.module}.{alias.name}" for alias in node.names if alias.name != "*"}
+    paths = set()
+    for module in modules:
+        base = module.replace(".", "/")
+        paths |= {f"{base}.py", f"{base}/__init__.py"}
+    return paths

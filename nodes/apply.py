@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from graph.artifacts import TaskPlan, TaskSpec, ticked_tasks
 from graph.harness import GateContext, PhaseContext
-from graph.pycheck import defined_tests, undefined_names
+from graph.pycheck import defined_tests, imported_paths, undefined_names
 from graph.repomap import signatures, slice_file
 from graph.workspace import CommandResult, Edit, WorkspaceError
 
@@ -99,7 +99,8 @@ def fix_prompt(ctx: PhaseContext, task: TaskSpec | None, result: CommandResult, 
     blocks = "\n\n".join(file_block(ctx, rel) for rel in files)
     title = f"Task: {task.task} ({task.file})\n" if task else ""
     return (
-        f"{title}The check failed. Fix the code with the smallest edit.\n\nCommand: {result.command}\n"
+        f"{title}The check failed. The task spec decides what is wrong: fix the code if it breaks the spec, the "
+        f"test if the test expects something the spec does not say. Smallest edit.\n\nCommand: {result.command}\n"
         f"Output (tail):\n```\n{result.output[-2500:]}\n```\n\n{blocks}\n\nEdit only: {', '.join(files)}."
     )
 
@@ -169,7 +170,20 @@ def static_problems(ctx: PhaseContext, task: TaskSpec, tests_before: set[str]) -
     return ""
 
 
-async def run_task(ctx: PhaseContext, index: int, task: TaskSpec, check_cmd: str) -> tuple[bool, list[dict], list[str]]:
+def fix_scope(ctx: PhaseContext, task: TaskSpec, output: str, settled: set[str]) -> set[str]:
+    """A failing new test may expose a bug in the code under test, not in the test: its fixes may also edit the
+    finished code files the test imports or the traceback names (``settled``: written by earlier tasks and
+    touched by no task still pending, so parallel tasks never race on them)."""
+    allowed = allowed_paths(task)
+    if not is_test_file(task.file) or not ctx.workspace.exists(task.file):
+        return allowed
+    near = imported_paths(ctx.workspace.read(task.file)) | set(traceback_files(ctx, output, []))
+    return allowed | {path for path in near if path in settled and not is_test_file(path)}
+
+
+async def run_task(
+    ctx: PhaseContext, index: int, task: TaskSpec, check_cmd: str, settled: frozenset[str] = frozenset()
+) -> tuple[bool, list[dict], list[str]]:
     log: list[dict] = []
     allowed = allowed_paths(task)
     before = defined_tests(ctx.workspace.read(task.file)) if ctx.workspace.exists(task.file) else set()
@@ -195,9 +209,8 @@ async def run_task(ctx: PhaseContext, index: int, task: TaskSpec, check_cmd: str
             return True, log, changed
         if step == ctx.settings.fix_attempts:
             break
-        more, error = await attempt(
-            ctx, fix_prompt(ctx, task, result, sorted(allowed)), allowed, fixing=True, task=task
-        )
+        scope = fix_scope(ctx, task, result.output, set(settled))
+        more, error = await attempt(ctx, fix_prompt(ctx, task, result, sorted(scope)), scope, fixing=True, task=task)
         changed += more
     return False, log, changed
 
@@ -227,11 +240,19 @@ async def run_one(ctx: PhaseContext, plan: TaskPlan, index: int, done: set[int])
         changed, error = await attempt(ctx, task_prompt(ctx, task), allowed_paths(task), task=task)
         ok, log = not error, [{"task": index, "step": "generate", "attempt": 1, "ok": not error, "error": error}]
     else:
-        ok, log, changed = await run_task(ctx, index, task, check_command(task, tests, later_code))
+        ok, log, changed = await run_task(
+            ctx, index, task, check_command(task, tests, later_code), settled_files(plan, index, done)
+        )
     if ok:
         await tick(ctx, index)
     failed = "" if ok else f"1.{index} {task.task}: check `{log[-1].get('check', '')}` still failing"
     return {"ok": ok, "changed": sorted(set(changed)), "failed": failed, "log": log}
+
+
+def settled_files(plan: TaskPlan, index: int, done: set[int]) -> frozenset[str]:
+    """Files finished tasks wrote that no other pending task will touch (safe to fix beside parallel tasks)."""
+    pending = {t.file for i, t in enumerate(plan.tasks, 1) if i not in done and i != index}
+    return frozenset(t.file for i, t in enumerate(plan.tasks, 1) if i in done) - pending
 
 
 def apply_summary(state: dict[str, Any]) -> dict[str, Any]:

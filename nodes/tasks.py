@@ -7,6 +7,7 @@ from typing import Any
 from graph.artifacts import TaskPlan, render_tasks
 from graph.harness import GateContext, PhaseContext
 from nodes.design import spec_brief
+from nodes.explore import mentioned_paths
 
 PHASE = "sdd-tasks"
 ARTIFACT = "tasks.md"
@@ -22,11 +23,22 @@ def design_brief(ctx: PhaseContext) -> str:
     )
 
 
+def named_files(ctx: PhaseContext) -> str:
+    """Small models drop secondary edits (a re-export in `__init__.py`); listing the files the request names
+    makes each one a visible decision. Some are only references, so this is a reminder, not a gate."""
+    root = ctx.workspace.root
+    named = [f"{rel} ({'exists' if (root / rel).is_file() else 'new'})" for rel in mentioned_paths(root, ctx.request)]
+    if not named:
+        return ""
+    return f"\n\nFiles the request names: {', '.join(named)}. Each one the request asks to change needs a task."
+
+
 async def run(ctx: PhaseContext) -> dict[str, Any]:
     test_cmd = ctx.output("sdd-init").get("test_command", "")
+    named = await ctx.io(named_files, ctx)
     user = (
         f"Change request:\n{ctx.request}\n\nRequirements:\n{spec_brief(ctx)}\n\nDesign:\n{design_brief(ctx)}\n\n"
-        f"Test command: {test_cmd}"
+        f"Test command: {test_cmd}{named}"
     )
     plan = await ctx.ask(TaskPlan, user)
     rel = await ctx.write_artifact(ARTIFACT, render_tasks(plan))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from graph.api import run_change
 from graph.phases import APPLY
-from tests.fakes.scripted import SLUGIFY_OK, DemoScript, team
+from tests.fakes.scripted import SLUGIFY_BUGGY, SLUGIFY_OK, DemoScript, team
 
 SLUGIFY_UNDEFINED = SLUGIFY_OK.replace('.rstrip("-")', ".rstrip(suffix)")
 
@@ -66,3 +66,48 @@ def test_the_task_loop_can_be_switched_off(tmp_path: Path, demo_repo: Path, demo
     assert result.status == "done", result.reason
     assert {e["step"] for e in result.report["apply_log"]} == {"generate"}
     assert all("check" not in e for e in result.report["apply_log"])  # no per-task checks, verify does it all
+
+
+class NewTestsExposeACodeBug(DemoScript):
+    """Task 1 ships buggy code that passes the old tests; task 2's new tests catch it; the fix is in the code."""
+
+    def __init__(self) -> None:
+        super().__init__(impl_versions=[SLUGIFY_BUGGY])
+        self.fix_prompts: list[str] = []
+
+    def sdd_apply(self, user: str) -> dict:
+        if "The check failed" in user and "textkit/strings.py" in user.rsplit("Edit only:", 1)[-1]:
+            self.fix_prompts.append(user)
+            buggy = '"-".join(words)[:max_length]\n'
+            return {
+                "edits": [
+                    {
+                        "op": "search_replace",
+                        "path": "textkit/strings.py",
+                        "search": buggy,
+                        "replace": '"-".join(words)[:max_length].rstrip("-")\n',
+                    }
+                ]
+            }
+        return super().sdd_apply(user)
+
+
+def test_a_new_test_that_exposes_a_code_bug_gets_the_code_fixed_not_the_test(demo_repo: Path, demo_request: str):
+    script = NewTestsExposeACodeBug()
+    result = run_change(demo_request, demo_repo, "opencode-go", models=team(script), auto_approve=True)
+
+    assert result.status == "done", result.reason
+    steps = [(e["task"], e["step"], e["ok"]) for e in result.report["apply_log"]]
+    assert steps == [(1, "generate", True), (2, "generate", False), (2, "fix", True)]
+    assert "test_slugify_trims_without_trailing_dash" in script.fix_prompts[0]  # the failing test's output
+    assert "Edit only: tests/test_strings.py, textkit/strings.py." in script.fix_prompts[0]
+    assert 'rstrip("-")' in (demo_repo / "textkit" / "strings.py").read_text(encoding="utf-8")
+    assert "test_slugify_trims_without_trailing_dash" in (demo_repo / "tests" / "test_strings.py").read_text()
+
+
+def test_the_tasks_prompt_lists_every_file_the_request_names(tmp_path: Path, demo_repo: Path):
+    request = "Add `celsius()` in a new module textkit/units.py and re-export it from textkit/__init__.py."
+    models = team()
+    run_change(request, demo_repo, "opencode-go", models=models, auto_approve=True)
+    prompt = str(models["sdd-tasks"].calls[0][-1].content)
+    assert "Files the request names: textkit/units.py (new), textkit/__init__.py (exists)." in prompt
