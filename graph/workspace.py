@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import os
 import re
 import shlex
@@ -235,9 +236,19 @@ def _edited(edit: Edit, current: str | None) -> tuple[str, str | None]:
     if not edit.search:
         return "", f"{edit.path}: search_replace needs a non-empty search text"
     count = current.count(edit.search)
-    if count != 1:
-        return "", f"{edit.path}: search text found {count} times, it must match exactly once"
+    if count > 1:
+        return "", f"{edit.path}: search text found {count} times; include surrounding lines so it matches once"
+    if count == 0:
+        return "", f"{edit.path}: search text found 0 times, it must match exactly once{_closest(edit.search, current)}"
     return current.replace(edit.search, edit.replace, 1), None
+
+
+def _closest(search: str, current: str) -> str:
+    """Point a model whose search text is slightly off at the line it probably meant (copy it exactly)."""
+    wanted = next((ln.strip() for ln in search.splitlines() if ln.strip()), "")
+    lines = [ln.strip() for ln in current.splitlines() if ln.strip()]
+    match = difflib.get_close_matches(wanted, lines, n=1, cutoff=0.6) if wanted else []
+    return f"; the closest line in the file is `{match[0][:160]}`" if match else ""
 
 
 def _kill_group(pid: int) -> None:

@@ -95,12 +95,20 @@ def task_prompt(ctx: PhaseContext, task: TaskSpec) -> str:
     )
 
 
-def fix_prompt(ctx: PhaseContext, task: TaskSpec | None, result: CommandResult, files: list[str]) -> str:
+def fix_prompt(
+    ctx: PhaseContext, task: TaskSpec | None, result: CommandResult, files: list[str], rejected: bool = False
+) -> str:
     blocks = "\n\n".join(file_block(ctx, rel) for rel in files)
     title = f"Task: {task.task} ({task.file})\n" if task else ""
+    unchanged = (
+        "Your last edit was rejected and NOT applied (reason below): the files shown are unchanged; write the "
+        "edit against them.\n"
+        if rejected
+        else ""
+    )
     return (
-        f"{title}The check failed. The task spec decides what is wrong: fix the code if it breaks the spec, the "
-        f"test if the test expects something the spec does not say. Smallest edit.\n\nCommand: {result.command}\n"
+        f"{title}{unchanged}The check failed. The task spec decides what is wrong: fix the code if it breaks the "
+        f"spec, the test if it expects what the spec does not say. Smallest edit.\n\nCommand: {result.command}\n"
         f"Output (tail):\n```\n{result.output[-2500:]}\n```\n\n{blocks}\n\nEdit only: {', '.join(files)}."
     )
 
@@ -121,6 +129,8 @@ def preserved(ctx: PhaseContext, edits: list[Edit], task: TaskSpec | None) -> st
     for edit in edits:
         if edit.op != "replace_file" or not edit.path.endswith(".py") or not ctx.workspace.exists(edit.path):
             continue
+        if signatures(edit.content) == ["<syntax error>"]:
+            continue  # the workspace reports the syntax error itself, with its line
         before, after = signature_map(ctx.workspace.read(edit.path)), signature_map(edit.content)
         broken = [n for n, sig in before.items() if after.get(n) != sig and n not in mentioned]
         if broken:
@@ -189,6 +199,7 @@ async def run_task(
     before = defined_tests(ctx.workspace.read(task.file)) if ctx.workspace.exists(task.file) else set()
     changed, error = await attempt(ctx, task_prompt(ctx, task), allowed, task=task)
     for step in range(ctx.settings.fix_attempts + 1):
+        rejected = bool(error)  # the edit itself was refused: nothing on disk changed
         error = error or static_problems(ctx, task, before)
         if error:
             result = CommandResult(command="static checks", exit_code=1, output=error)
@@ -210,7 +221,8 @@ async def run_task(
         if step == ctx.settings.fix_attempts:
             break
         scope = fix_scope(ctx, task, result.output, set(settled))
-        more, error = await attempt(ctx, fix_prompt(ctx, task, result, sorted(scope)), scope, fixing=True, task=task)
+        prompt = fix_prompt(ctx, task, result, sorted(scope), rejected)
+        more, error = await attempt(ctx, prompt, scope, fixing=True, task=task)
         changed += more
     return False, log, changed
 

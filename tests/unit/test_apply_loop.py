@@ -111,3 +111,14 @@ def test_the_tasks_prompt_lists_every_file_the_request_names(tmp_path: Path, dem
     run_change(request, demo_repo, "opencode-go", models=models, auto_approve=True)
     prompt = str(models["sdd-tasks"].calls[0][-1].content)
     assert "Files the request names: textkit/units.py (new), textkit/__init__.py (exists)." in prompt
+
+
+def test_a_rejected_edit_is_reported_as_not_applied(demo_repo: Path, demo_request: str):
+    broken = SLUGIFY_OK.replace('"""Lowercase', 'This validates the text.\n    """Lowercase')
+    models = team(DemoScript(impl_versions=[broken, SLUGIFY_OK]))
+    result = run_change(demo_request, demo_repo, "opencode-go", models=models, auto_approve=True)
+
+    assert result.status == "done", result.reason
+    assert "SyntaxError" in result.report["apply_log"][0]["error"]
+    fix = str(models[APPLY].calls[1][-1].content)
+    assert "rejected and NOT applied" in fix and "def truncate" in fix  # the unchanged file is shown

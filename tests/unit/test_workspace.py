@@ -263,3 +263,9 @@ def test_create_never_overwrites_and_no_op_edits_are_refused(tmp_path: Path) -> 
     with pytest.raises(WorkspaceError, match="changes nothing"):
         ws.apply([Edit(op="search_replace", path="mod.py", search="return 1", replace="return 1")])
     assert (tmp_path / "mod.py").read_text() == "def a():\n    return 1\n"
+
+
+def test_a_search_text_that_is_slightly_off_points_at_the_line_it_meant(repo: Path) -> None:
+    ws = Workspace(repo)
+    with pytest.raises(WorkspaceError, match=r"closest line in the file is `y = 2`"):
+        ws.apply([Edit(op="search_replace", path="pkg/mod.py", search="y  =  2", replace="y = 3")])
