@@ -120,7 +120,7 @@ def test_a_rewrite_that_changes_existing_functions_is_refused(demo_repo: Path):
 
     original = (demo_repo / "textkit/strings.py").read_text()
     task = TaskSpec(task="Add slugify", file="textkit/strings.py", requirements=["slug"])
-    mangled = original.replace('suffix: str = "...") -> str', 'suffix: str = "..." -> str)') + "\ndef slugify(t): ..."
+    mangled = original.replace('suffix: str = "...") -> str', 'tail: str = "...") -> str') + "\ndef slugify(t): ..."
     problem = preserved(Ctx(), [Edit(op="replace_file", path="textkit/strings.py", content=mangled)], task)
     assert "truncate" in problem and "append" in problem
     fine = original + "\n\ndef slugify(text: str) -> str:\n    return text\n"
