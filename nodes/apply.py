@@ -141,7 +141,19 @@ def preserved(ctx: PhaseContext, edits: list[Edit], task: TaskSpec | None) -> st
     return ""
 
 
+def meant_path(path: str, allowed: set[str]) -> str:
+    """The allowed file a mangled path plainly means (`/cart.py`, `cart.py`, `./shop/cart` -> `shop/cart.py`):
+    one allowed file with that name or stem, else the path unchanged (and refused)."""
+    clean = path.lstrip("/").removeprefix("./")
+    if clean in allowed:
+        return clean
+    name = clean.rsplit("/", 1)[-1]
+    same = [a for a in allowed if a.endswith(f"/{clean}") or a.rsplit("/", 1)[-1] in (name, f"{name}.py")]
+    return same[0] if len(same) == 1 and name else path
+
+
 def restrict(edits: list[Edit], allowed: set[str]) -> list[Edit]:
+    edits = [e.model_copy(update={"path": meant_path(e.path, allowed)}) for e in edits]
     stray = [e.path for e in edits if e.path not in allowed]
     if stray:
         raise WorkspaceError(

@@ -122,3 +122,15 @@ def test_a_rejected_edit_is_reported_as_not_applied(demo_repo: Path, demo_reques
     assert "SyntaxError" in result.report["apply_log"][0]["error"]
     fix = str(models[APPLY].calls[1][-1].content)
     assert "rejected and NOT applied" in fix and "def truncate" in fix  # the unchanged file is shown
+
+
+def test_a_mangled_path_is_mapped_to_the_one_file_the_step_may_edit():
+    from nodes.apply import meant_path
+
+    allowed = {"shop/cart.py", "tests/test_cart.py"}
+    assert meant_path("/cart.py", allowed) == "shop/cart.py"
+    assert meant_path("/cart", allowed) == "shop/cart.py"
+    assert meant_path("./shop/cart.py", allowed) == "shop/cart.py"
+    assert meant_path("test_cart.py", allowed) == "tests/test_cart.py"
+    assert meant_path("shop/pricing.py", allowed) == "shop/pricing.py"  # another file: left as is, then refused
+    assert meant_path("/", allowed) == "/"
