@@ -143,6 +143,7 @@ class Workspace:
                 problems.append(problem)
             else:
                 pending[target] = text
+        pending = {target: without_prose_lines(self.rel(target), text) for target, text in pending.items()}
         problems += [p for target, text in pending.items() if (p := _syntax_problem(self.rel(target), text))]
         if problems:
             raise WorkspaceError("; ".join(problems))
@@ -191,6 +192,30 @@ class Workspace:
             seconds=round(time.perf_counter() - start, 3),
             timed_out=timed_out,
         )
+
+
+_PROSE = re.compile(r"^[A-Z][a-z]+(?: [\w`'\"(),/-]+){3,}[.:]$")
+
+
+def without_prose_lines(rel: str, text: str, limit: int = 3) -> str:
+    """Small models sometimes write an English sentence as a line of code ("This method validates the
+    arguments."), which breaks the whole file. Such a line, when it is exactly where Python stops parsing, is
+    turned into a comment; anything else is left for `_syntax_problem` to report."""
+    if not rel.endswith(".py"):
+        return text
+    for _ in range(limit):
+        try:
+            compile(text, rel, "exec", dont_inherit=True)
+            return text
+        except (SyntaxError, ValueError) as err:
+            lines = text.split("\n")
+            index = (getattr(err, "lineno", None) or 0) - 1
+            if not 0 <= index < len(lines) or not _PROSE.match(lines[index].strip()):
+                return text
+            indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
+            lines[index] = f"{indent}# {lines[index].strip()}"
+            text = "\n".join(lines)
+    return text
 
 
 def _syntax_problem(rel: str, text: str) -> str | None:

@@ -114,7 +114,7 @@ def test_the_tasks_prompt_lists_every_file_the_request_names(tmp_path: Path, dem
 
 
 def test_a_rejected_edit_is_reported_as_not_applied(demo_repo: Path, demo_request: str):
-    broken = SLUGIFY_OK.replace('"""Lowercase', 'This validates the text.\n    """Lowercase')
+    broken = SLUGIFY_OK.replace("if max_length < 1:", "if max_length < 1")  # a real syntax error
     models = team(DemoScript(impl_versions=[broken, SLUGIFY_OK]))
     result = run_change(demo_request, demo_repo, "opencode-go", models=models, auto_approve=True)
 

@@ -269,3 +269,23 @@ def test_a_search_text_that_is_slightly_off_points_at_the_line_it_meant(repo: Pa
     ws = Workspace(repo)
     with pytest.raises(WorkspaceError, match=r"closest line in the file is `y = 2`"):
         ws.apply([Edit(op="search_replace", path="pkg/mod.py", search="y  =  2", replace="y = 3")])
+
+
+def test_an_english_sentence_written_as_code_becomes_a_comment(repo: Path) -> None:
+    ws = Workspace(repo)
+    body = (
+        "def check(page: int) -> None:\n"
+        "    This method validates the `page` argument.\n"
+        "    if page < 1:\n"
+        "        raise ValueError(page)\n"
+    )
+    ws.apply([Edit(op="create", path="pkg/check.py", content=body)])
+    text = (repo / "pkg" / "check.py").read_text(encoding="utf-8")
+    assert "    # This method validates the `page` argument.\n" in text and "raise ValueError(page)" in text
+
+
+def test_real_syntax_errors_are_still_refused(repo: Path) -> None:
+    ws = Workspace(repo)
+    with pytest.raises(WorkspaceError, match="SyntaxError"):
+        ws.apply([Edit(op="create", path="pkg/bad.py", content="def broken(:\n    pass\n")])
+    assert not (repo / "pkg" / "bad.py").exists()
