@@ -194,13 +194,15 @@ class Workspace:
         )
 
 
+_FENCE_LINE = re.compile(r"^```[\w+-]*$")
 _PROSE = re.compile(r"^[A-Z][a-z]+(?: [\w`'\"(),/-]+){3,}[.:]$")
 
 
 def without_prose_lines(rel: str, text: str, limit: int = 3) -> str:
     """Small models sometimes write an English sentence as a line of code ("This method validates the
-    arguments."), which breaks the whole file. Such a line, when it is exactly where Python stops parsing, is
-    turned into a comment; anything else is left for `_syntax_problem` to report."""
+    arguments.") or leave a markdown fence inside the file, which breaks the whole file. Such a line, when it is
+    exactly where Python stops parsing, becomes a comment (a fence is dropped); anything else is left for
+    `_syntax_problem` to report."""
     if not rel.endswith(".py"):
         return text
     for _ in range(limit):
@@ -210,10 +212,16 @@ def without_prose_lines(rel: str, text: str, limit: int = 3) -> str:
         except (SyntaxError, ValueError) as err:
             lines = text.split("\n")
             index = (getattr(err, "lineno", None) or 0) - 1
-            if not 0 <= index < len(lines) or not _PROSE.match(lines[index].strip()):
+            if not 0 <= index < len(lines):
                 return text
-            indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
-            lines[index] = f"{indent}# {lines[index].strip()}"
+            stripped = lines[index].strip()
+            if _FENCE_LINE.match(stripped):
+                del lines[index]  # a markdown fence inside the file: never Python
+            elif _PROSE.match(stripped):
+                indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
+                lines[index] = f"{indent}# {stripped}"
+            else:
+                return text
             text = "\n".join(lines)
     return text
 

@@ -289,3 +289,10 @@ def test_real_syntax_errors_are_still_refused(repo: Path) -> None:
     with pytest.raises(WorkspaceError, match="SyntaxError"):
         ws.apply([Edit(op="create", path="pkg/bad.py", content="def broken(:\n    pass\n")])
     assert not (repo / "pkg" / "bad.py").exists()
+
+
+def test_a_markdown_fence_left_inside_a_python_file_is_dropped(repo: Path) -> None:
+    ws = Workspace(repo)
+    ws.apply([Edit(op="append", path="pkg/mod.py", content="# helpers\n```python\ndef z() -> int:\n    return 3\n```")])
+    text = (repo / "pkg" / "mod.py").read_text(encoding="utf-8")
+    assert "```" not in text and "def z() -> int:" in text
