@@ -143,13 +143,18 @@ def preserved(ctx: PhaseContext, edits: list[Edit], task: TaskSpec | None) -> st
 
 def meant_path(path: str, allowed: set[str]) -> str:
     """The allowed file a mangled path plainly means (`/cart.py`, `cart.py`, `./shop/cart` -> `shop/cart.py`):
-    one allowed file with that name or stem, else the path unchanged (and refused)."""
+    one allowed file with that name or stem, or the only allowed file when the "path" names no file type;
+    else the path unchanged (and refused)."""
     clean = path.lstrip("/").removeprefix("./")
     if clean in allowed:
         return clean
     name = clean.rsplit("/", 1)[-1]
     same = [a for a in allowed if a.endswith(f"/{clean}") or a.rsplit("/", 1)[-1] in (name, f"{name}.py")]
-    return same[0] if len(same) == 1 and name else path
+    if len(same) == 1 and name:
+        return same[0]
+    if len(allowed) == 1 and name and "." not in name:
+        return next(iter(allowed))  # `/total`: a function name given as the path of the one file it may edit
+    return path
 
 
 def restrict(edits: list[Edit], allowed: set[str]) -> list[Edit]:

@@ -134,3 +134,6 @@ def test_a_mangled_path_is_mapped_to_the_one_file_the_step_may_edit():
     assert meant_path("test_cart.py", allowed) == "tests/test_cart.py"
     assert meant_path("shop/pricing.py", allowed) == "shop/pricing.py"  # another file: left as is, then refused
     assert meant_path("/", allowed) == "/"
+    assert meant_path("/total", allowed) == "/total"  # two files allowed: which one is not plain
+    assert meant_path("/total", {"shop/cart.py"}) == "shop/cart.py"  # a method name as the path of the one file
+    assert meant_path("shop/pricing.py", {"shop/cart.py"}) == "shop/pricing.py"
