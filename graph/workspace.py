@@ -143,8 +143,11 @@ class Workspace:
                 problems.append(problem)
             else:
                 pending[target] = text
-        pending = {target: without_prose_lines(self.rel(target), text) for target, text in pending.items()}
-        problems += [p for target, text in pending.items() if (p := _syntax_problem(self.rel(target), text))]
+        for target, text in pending.items():
+            rel = self.rel(target)
+            if (problem := _syntax_problem(rel, text)) and (repaired := without_prose_lines(rel, text)) != text:
+                pending[target], problem = repaired, _syntax_problem(rel, repaired)
+            problems += [problem] if problem else []
         if problems:
             raise WorkspaceError("; ".join(problems))
         for target, text in pending.items():
