@@ -105,3 +105,37 @@ def imported_paths(source: str) -> set[str]:
         base = module.replace(".", "/")
         paths |= {f"{base}.py", f"{base}/__init__.py"}
     return paths
+
+
+def top_level_names(source: str) -> set[str]:
+    """Functions, classes and assigned names a module defines at top level (what `from m import x` can take)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return names
+
+
+def module_of(rel: str) -> str:
+    """`src/pkg/mod.py` -> `pkg.mod`; `pkg/__init__.py` -> `pkg`."""
+    parts = rel.removesuffix(".py").split("/")
+    parts = parts[1:] if parts[0] == "src" and len(parts) > 1 else parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def with_imports(source: str, lines: list[str]) -> str:
+    """``source`` with import lines added after its last top-level import (or its docstring)."""
+    tree = ast.parse(source)
+    anchor = 0
+    for node in tree.body:
+        is_doc = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and node is tree.body[0]
+        if isinstance(node, ast.Import | ast.ImportFrom) or is_doc:
+            anchor = node.end_lineno or anchor
+    rows = source.split("\n")
+    return "\n".join([*rows[:anchor], *lines, *rows[anchor:]])

@@ -15,9 +15,10 @@ from pydantic import BaseModel, Field
 
 from graph.artifacts import TaskPlan, TaskSpec, ticked_tasks
 from graph.harness import GateContext, PhaseContext
-from graph.pycheck import defined_tests, imported_paths, undefined_names
+from graph.pycheck import defined_tests, imported_paths, module_of, top_level_names, undefined_names, with_imports
 from graph.repomap import signatures, slice_file
 from graph.workspace import CommandResult, Edit, WorkspaceError
+from nodes.explore import mentioned_paths
 
 SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~10x faster, same output
 PHASE = "sdd-apply"
@@ -183,6 +184,38 @@ async def attempt(
     return changed, ""
 
 
+def import_missing(ctx: PhaseContext, task: TaskSpec, sources: frozenset[str]) -> list[str]:
+    """The commonest small-model slip: a test (or module) uses a function the change defines elsewhere and
+    forgets to import it. A name that exactly one known module defines gets its import added; returns the
+    names fixed (anything ambiguous is left for the model, with the undefined-name message)."""
+    if not task.file.endswith(".py") or not ctx.workspace.exists(task.file):
+        return []
+    source = ctx.workspace.read(task.file)
+    lines, fixed = [], []
+    for name, _ in undefined_names(source, task.file):
+        owners = [
+            rel
+            for rel in sorted(sources)
+            if rel != task.file
+            and rel.endswith(".py")
+            and not is_test_file(rel)
+            and ctx.workspace.exists(rel)
+            and name in top_level_names(ctx.workspace.read(rel))
+        ]
+        if len(owners) == 1:
+            lines.append(f"from {module_of(owners[0])} import {name}")
+            fixed.append(name)
+    if lines:
+        ctx.workspace.write(task.file, with_imports(source, lines))
+    return fixed
+
+
+def import_sources(ctx: PhaseContext, plan: TaskPlan, task: TaskSpec) -> frozenset[str]:
+    """Modules a task's file may import from: the change's files, its dependencies, files the request names."""
+    named = mentioned_paths(ctx.workspace.root, ctx.request)
+    return frozenset([*(t.file for t in plan.tasks), *(d.strip().strip("`") for d in task.dependencies), *named])
+
+
 def static_problems(ctx: PhaseContext, task: TaskSpec, tests_before: set[str]) -> str:
     """Fast checks before the real one: undefined names in the task's file; a test task adds tests."""
     if not task.file.endswith(".py") or not ctx.workspace.exists(task.file):
@@ -209,7 +242,12 @@ def fix_scope(ctx: PhaseContext, task: TaskSpec, output: str, settled: set[str])
 
 
 async def run_task(
-    ctx: PhaseContext, index: int, task: TaskSpec, check_cmd: str, settled: frozenset[str] = frozenset()
+    ctx: PhaseContext,
+    index: int,
+    task: TaskSpec,
+    check_cmd: str,
+    settled: frozenset[str] = frozenset(),
+    sources: frozenset[str] = frozenset(),
 ) -> tuple[bool, list[dict], list[str]]:
     log: list[dict] = []
     allowed = allowed_paths(task)
@@ -217,6 +255,8 @@ async def run_task(
     changed, error = await attempt(ctx, task_prompt(ctx, task), allowed, task=task)
     for step in range(ctx.settings.fix_attempts + 1):
         rejected = bool(error)  # the edit itself was refused: nothing on disk changed
+        if not error:
+            await ctx.io(import_missing, ctx, task, sources)
         error = error or static_problems(ctx, task, before)
         if error:
             result = CommandResult(command="static checks", exit_code=1, output=error)
@@ -270,7 +310,12 @@ async def run_one(ctx: PhaseContext, plan: TaskPlan, index: int, done: set[int])
         ok, log = not error, [{"task": index, "step": "generate", "attempt": 1, "ok": not error, "error": error}]
     else:
         ok, log, changed = await run_task(
-            ctx, index, task, check_command(task, tests, later_code), settled_files(plan, index, done)
+            ctx,
+            index,
+            task,
+            check_command(task, tests, later_code),
+            settled_files(plan, index, done),
+            import_sources(ctx, plan, task),
         )
     if ok:
         await tick(ctx, index)

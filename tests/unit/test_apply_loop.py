@@ -137,3 +137,23 @@ def test_a_mangled_path_is_mapped_to_the_one_file_the_step_may_edit():
     assert meant_path("/total", allowed) == "/total"  # two files allowed: which one is not plain
     assert meant_path("/total", {"shop/cart.py"}) == "shop/cart.py"  # a method name as the path of the one file
     assert meant_path("shop/pricing.py", {"shop/cart.py"}) == "shop/pricing.py"
+
+
+class ImportForgotten(DemoScript):
+    def sdd_apply(self, user: str) -> dict:
+        answer = super().sdd_apply(user)
+        for edit in answer["edits"]:
+            if edit["path"].startswith("tests/"):
+                edit["content"] = edit["content"].replace(", slugify, truncate", ", truncate")
+        return answer
+
+
+def test_a_forgotten_import_of_a_function_the_change_defines_is_added(demo_repo: Path, demo_request: str):
+    models = team(ImportForgotten())
+    result = run_change(demo_request, demo_repo, "opencode-go", models=models, auto_approve=True)
+
+    assert result.status == "done", result.reason
+    assert [(e["task"], e["ok"]) for e in result.report["apply_log"]] == [(1, True), (2, True)]  # no fix round
+    tests = (demo_repo / "tests" / "test_strings.py").read_text(encoding="utf-8")
+    assert "from textkit.strings import slugify" in tests
+    assert len(models[APPLY].calls) == 2

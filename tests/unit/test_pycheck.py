@@ -40,3 +40,15 @@ def test_defined_tests_are_listed():
         "test_a",
         "test_b",
     }
+
+
+def test_imports_are_added_after_the_existing_ones_with_module_paths_from_files():
+    from graph.pycheck import module_of, top_level_names, with_imports
+
+    assert module_of("money/amounts.py") == "money.amounts"
+    assert module_of("src/shop/__init__.py") == "shop"
+    assert top_level_names("import re\nX = 1\ndef f(): ...\nclass C: ...\n") == {"X", "f", "C"}
+    source = '"""Doc."""\nimport re\n\n\ndef test_x():\n    assert split_cents(3, 1) == [3]\n'
+    assert with_imports(source, ["from money.amounts import split_cents"]).startswith(
+        '"""Doc."""\nimport re\nfrom money.amounts import split_cents\n\n\ndef test_x'
+    )
