@@ -201,7 +201,7 @@ _FENCE_LINE = re.compile(r"^```[\w+-]*$")
 _PROSE = re.compile(r"^[A-Z][a-z]+(?: [\w`'\"(),/-]+){3,}[.:]$")
 
 
-def without_prose_lines(rel: str, text: str, limit: int = 3) -> str:
+def without_prose_lines(rel: str, text: str, limit: int = 20) -> str:
     """Small models sometimes write an English sentence as a line of code ("This method validates the
     arguments.") or leave a markdown fence inside the file, which breaks the whole file. Such a line, when it is
     exactly where Python stops parsing, becomes a comment (a fence is dropped); anything else is left for

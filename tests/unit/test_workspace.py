@@ -284,6 +284,16 @@ def test_an_english_sentence_written_as_code_becomes_a_comment(repo: Path) -> No
     assert "    # This method validates the `page` argument.\n" in text and "raise ValueError(page)" in text
 
 
+def test_every_such_sentence_is_commented_not_only_the_first_few(repo: Path) -> None:
+    ws = Workspace(repo)
+    funcs = [
+        f"def check_{i}(value: int) -> int:\n    This method validates the `value` argument {i}.\n    return value\n"
+        for i in range(6)
+    ]
+    ws.apply([Edit(op="create", path="pkg/checks.py", content="\n\n".join(funcs))])
+    assert (repo / "pkg" / "checks.py").read_text(encoding="utf-8").count("    # This method validates") == 6
+
+
 def test_real_syntax_errors_are_still_refused(repo: Path) -> None:
     ws = Workspace(repo)
     with pytest.raises(WorkspaceError, match="SyntaxError"):
