@@ -29,38 +29,6 @@ from bench.common import REQUEST, ROOT, config, copy_demo, scratch_dir  # noqa: 
 KILL_IN = "sdd-apply"
 
 
-def _append(path: str, line: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, f"{line}\n".encode())
-    finally:
-        os.close(fd)
-
-
-def _team(log: str, leg: str, apply_latency: float) -> dict[str, Any]:
-    from langchain_core.messages.utils import count_tokens_approximately
-
-    from graph.fakes import FakeChatModel
-    from tests.fakes.scripted import team
-
-    class LoggedFake(FakeChatModel):
-        role: str = ""
-
-        async def _agenerate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
-            tokens = count_tokens_approximately(messages)
-            _append(log, f"start {leg} {self.role} {tokens}")
-            result = await super()._agenerate(messages, stop, run_manager, **kwargs)
-            _append(log, f"end {leg} {self.role} {tokens}")
-            return result
-
-    return {
-        role: LoggedFake(
-            model=fake.model, responder=fake.responder, role=role, latency_s=apply_latency if role == KILL_IN else 0.0
-        )
-        for role, fake in team().items()
-    }
-
-
 def child_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["run", "resume"])
@@ -70,8 +38,9 @@ def child_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--apply-latency", type=float, default=0.0)
     args = parser.parse_args(argv)
     from graph.api import resume_run, run_change
+    from tests.fakes.logged import logged_team
 
-    models = _team(args.log, args.mode, args.apply_latency)
+    models = logged_team(args.log, args.mode, {KILL_IN: args.apply_latency}, with_tokens=True)
     if args.mode == "run":
         cfg = config("opencode-go", {"verify_commands": ["python -m pytest -q -p no:cacheprovider"]})
         result = run_change(REQUEST, args.repo, cfg, models=models, auto_approve=True, run_id=args.run_id)

@@ -191,17 +191,17 @@ def import_missing(ctx: PhaseContext, task: TaskSpec, sources: frozenset[str]) -
     if not task.file.endswith(".py") or not ctx.workspace.exists(task.file):
         return []
     source = ctx.workspace.read(task.file)
+    missing = undefined_names(source, task.file)
+    if not missing:
+        return []
+    defines = {
+        rel: top_level_names(ctx.workspace.read(rel))
+        for rel in sorted(sources)
+        if rel != task.file and rel.endswith(".py") and not is_test_file(rel) and ctx.workspace.exists(rel)
+    }
     lines, fixed = [], []
-    for name, _ in undefined_names(source, task.file):
-        owners = [
-            rel
-            for rel in sorted(sources)
-            if rel != task.file
-            and rel.endswith(".py")
-            and not is_test_file(rel)
-            and ctx.workspace.exists(rel)
-            and name in top_level_names(ctx.workspace.read(rel))
-        ]
+    for name, _ in missing:
+        owners = [rel for rel, names in defines.items() if name in names]
         if len(owners) == 1:
             lines.append(f"from {module_of(owners[0])} import {name}")
             fixed.append(name)
@@ -230,11 +230,10 @@ def static_problems(ctx: PhaseContext, task: TaskSpec, tests_before: set[str]) -
     return ""
 
 
-def fix_scope(ctx: PhaseContext, task: TaskSpec, output: str, settled: set[str]) -> set[str]:
+def fix_scope(ctx: PhaseContext, task: TaskSpec, allowed: set[str], output: str, settled: set[str]) -> set[str]:
     """A failing new test may expose a bug in the code under test, not in the test: its fixes may also edit the
     finished code files the test imports or the traceback names (``settled``: written by earlier tasks and
     touched by no task still pending, so parallel tasks never race on them)."""
-    allowed = allowed_paths(task)
     if not is_test_file(task.file) or not ctx.workspace.exists(task.file):
         return allowed
     near = imported_paths(ctx.workspace.read(task.file)) | set(traceback_files(ctx, output, []))
@@ -277,7 +276,7 @@ async def run_task(
             return True, log, changed
         if step == ctx.settings.fix_attempts:
             break
-        scope = fix_scope(ctx, task, result.output, set(settled))
+        scope = fix_scope(ctx, task, allowed, result.output, set(settled))
         prompt = fix_prompt(ctx, task, result, sorted(scope), rejected)
         more, error = await attempt(ctx, prompt, scope, fixing=True, task=task)
         changed += more

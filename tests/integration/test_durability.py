@@ -35,6 +35,8 @@ from typing import Any
 
 import pytest
 
+from tests.fakes.logged import append_line, logged_team
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 RUN_ID = "crashrun"
@@ -53,41 +55,6 @@ def default_store(monkeypatch: pytest.MonkeyPatch) -> None:
 # --------------------------------------------------------------------------- the child process
 
 
-def _append(path: str, line: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, f"{line}\n".encode())  # one write: a whole line or nothing, even under SIGKILL
-    finally:
-        os.close(fd)
-
-
-def _team(log: str, leg: str, latency: dict[str, float]) -> dict[str, Any]:
-    from graph.fakes import FakeChatModel
-    from tests.fakes.scripted import team
-
-    class LoggedFake(FakeChatModel):
-        """Logs each call's start and end; the latency sits between them (the window to kill in)."""
-
-        role: str = ""
-
-        async def _agenerate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
-            _append(log, f"start {leg} {self.role}")
-            result = await super()._agenerate(messages, stop, run_manager, **kwargs)
-            _append(log, f"end {leg} {self.role}")
-            return result
-
-        def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
-            _append(log, f"start {leg} {self.role}")
-            result = super()._generate(messages, stop, run_manager, **kwargs)
-            _append(log, f"end {leg} {self.role}")
-            return result
-
-    return {
-        role: LoggedFake(model=fake.model, responder=fake.responder, role=role, latency_s=latency.get(role, 0.0))
-        for role, fake in team().items()
-    }
-
-
 def child_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["run", "resume"])
@@ -103,11 +70,11 @@ def child_main(argv: list[str] | None = None) -> int:
     from graph.api import resume_run, run_change
     from graph.context import Context
 
-    models = _team(args.log, args.mode, latency)
+    models = logged_team(args.log, args.mode, latency)
 
     def on_event(event: dict[str, Any]) -> None:
         if event.get("event") == "gate" and event.get("phase") == args.block_on_gate:
-            _append(args.log, f"boundary {args.mode} {event['phase']}")
+            append_line(args.log, f"boundary {args.mode} {event['phase']}")
             time.sleep(120)  # blocks the event loop: nothing else runs until the parent kills us
 
     context = Context(repo=str(Path(args.repo).resolve()), auto_approve=True)
@@ -221,7 +188,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Baseline:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
         mp.delenv("SDD_CHECKPOINT_URL", raising=False)
-        models = _team(str(log), "run", {})
+        models = logged_team(str(log), "run", {})
         result = run_change(
             request, repo, "opencode-go", models=models, context=Context(repo=str(repo), auto_approve=True)
         )
