@@ -10,6 +10,7 @@ full. A second naive flavour adds the whole untruncated repository map (what a m
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,8 @@ def measure(files: int = 200) -> dict[str, Any]:
     relevant = set(relevant_files(pristine, REQUEST, limit=4))
     relevant |= set((outputs.get("sdd-explore") or {}).get("affected_files") or [])
     relevant |= {t.get("file", "") for t in (outputs.get("sdd-tasks") or {}).get("tasks", [])}
-    relevant |= {s.get("path", "") for s in (outputs.get("sdd-explore") or {}).get("tool_steps", []) or []}
+    steps = (outputs.get("sdd-explore") or {}).get("tool_steps") or []
+    relevant |= {json.loads(s["action"]).get("path", "") for s in steps}
     relevant = {r for r in relevant if r and (pristine / r).is_file()}
     files_text = "\n\n".join(f"### {r}\n{(pristine / r).read_text(encoding='utf-8')}" for r in sorted(relevant))
     full_map = repo_map(pristine, max_chars=10**9)

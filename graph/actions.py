@@ -3,7 +3,8 @@
 ``native``: the model gets real tool definitions and answers with tool calls (cloud models do this well).
 ``json``: the model answers every step with ONE JSON object — a discriminated union of actions — enforced by
 the server's JSON-schema grammar. Open models and local servers often break native tool calls; this works.
-Both styles run the same actions against the same guarded workspace, and both end with ``finish``.
+Both styles run the same actions against the same guarded workspace, and both end with ``finish``; the phase
+then answers on a fresh prompt that holds what the look-around found.
 """
 
 from __future__ import annotations
@@ -94,9 +95,15 @@ def grep(workspace: Workspace, pattern: str, path: str) -> str:
     return "\n".join(hits) or "(no matches)"
 
 
-async def explore_with_tools(
+class Finding(BaseModel):
+    """What one look-around action turned up, kept whole for the answer step."""
+
+    title: str
+    text: str
+
+
+async def look_around(
     ask_step: Callable[[list[BaseMessage]], Any],
-    ask_final: Callable[[list[BaseMessage]], Any],
     workspace: Workspace,
     messages: list[BaseMessage],
     *,
@@ -105,13 +112,15 @@ async def explore_with_tools(
     model: Any = None,
     config: Any = None,
     shown: Collection[str] = (),
-) -> tuple[Any, list[dict[str, str]]]:
-    """Let the model look around (bounded), then ask for the final structured answer.
+) -> tuple[list[dict[str, str]], list[Finding]]:
+    """Let the model navigate the repository (bounded): the transcript for the report, and what it found.
 
-    ``shown``: files the prompt already holds in full; reading one again returns a pointer, not a second copy
-    that every later step would re-send.
+    The answer is asked for separately, on a fresh prompt holding the findings instead of this conversation:
+    every look-around step re-sends the map, the answer needs the code, not the map. ``shown``: files the
+    answer prompt will hold in full anyway; reading one returns a pointer, not a copy every later step re-sends.
     """
     transcript: list[dict[str, str]] = []
+    findings: list[Finding] = []
     conversation = list(messages)
     in_context = {_norm(p) for p in shown}
     for _ in range(max_steps):
@@ -128,9 +137,11 @@ async def explore_with_tools(
         if isinstance(action, Finish) or action is None:
             break
         if isinstance(action, ReadFile) and _norm(action.path) in in_context:
-            observation = f"{action.path} is already shown in full above; look at another file or finish."
+            observation = f"{action.path} will be shown to you in full when you answer; look at another file or finish."
         else:
             observation = run_action(workspace, action)
+            if not isinstance(action, ListDir) and not observation.startswith("error:"):
+                findings.append(Finding(title=_title(action), text=observation))
             if isinstance(action, ReadFile) and not observation.startswith("error:"):
                 in_context.add(_norm(action.path))
         transcript.append({"action": action.model_dump_json(), "observation": observation[:300]})
@@ -139,8 +150,15 @@ async def explore_with_tools(
             conversation.append(ToolMessage(content=observation, tool_call_id=call_id))
         else:
             conversation.append(HumanMessage(f"Result of {action.action}:\n{observation}"))
-    conversation.append(HumanMessage("Now give the final answer as the requested JSON object."))
-    return await ask_final(conversation), transcript
+    return transcript, findings
+
+
+def _title(action: BaseModel) -> str:
+    if isinstance(action, ReadFile):
+        return _norm(action.path)
+    if isinstance(action, Grep):
+        return f"grep {action.pattern!r} in {action.path}"
+    return str(getattr(action, "action", "action"))
 
 
 def _norm(path: str) -> str:

@@ -105,15 +105,38 @@ def repo_map(root: Path, max_chars: int = 3000, query: str = "") -> str:
         out.append(blocks[rel])
         shown.add(rel)
         size += len(blocks[rel]) + 1
-    out.append("Other files (read_file or grep for details):")
-    for folder, names in _by_folder([rel for rel in files if rel not in shown]).items():
-        line = f"{folder}/: " + ", ".join(names[:8]) + (f" (+{len(names) - 8} more)" if len(names) > 8 else "")
-        if size + len(line) > max_chars:
-            out.append(f"... ({len(files) - len(shown)} files in all outside the list above)")
-            break
-        out.append(line)
-        size += len(line) + 1
+    out.append("Other files (read_file, list_dir or grep for details):")
+    out.extend(_folders(_by_folder([rel for rel in files if rel not in shown]), max_chars - size))
     return "\n".join(out)
+
+
+def _folders(grouped: dict[str, list[str]], budget: int) -> list[str]:
+    """Names per folder when they all fit; else the layout: every folder with its file count.
+
+    A few folders' names cut off alphabetically would tell a model nothing about where things live.
+    """
+    named = [
+        f"{folder}/: " + ", ".join(names[:8]) + (f" (+{len(names) - 8} more)" if len(names) > 8 else "")
+        for folder, names in grouped.items()
+    ]
+    if sum(len(line) + 1 for line in named) <= budget:
+        return named
+    lines, line = [], ""
+    for folder, names in grouped.items():
+        item = f"./: {', '.join(names)}" if folder == "." and len(names) <= 4 else f"{folder}/ ({len(names)})"
+        if len(line) + len(item) + 2 > 100:
+            lines.append(line)
+            line = ""
+        line = f"{line}, {item}" if line else item
+    lines.append(line)
+    kept, size = [], 0
+    for line in lines:
+        if size + len(line) + 1 > budget:
+            kept.append(f"... ({sum(len(n) for n in grouped.values())} files in {len(grouped)} folders)")
+            break
+        kept.append(line)
+        size += len(line) + 1
+    return kept
 
 
 def _entry(root: Path, rel: str) -> str:

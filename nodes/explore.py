@@ -6,7 +6,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from graph.actions import JSON_PROTOCOL, NATIVE_PROTOCOL, ActionStep, explore_with_tools
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from graph.actions import JSON_PROTOCOL, NATIVE_PROTOCOL, ActionStep, Finding, look_around
 from graph.artifacts import Exploration
 from graph.harness import GateContext, PhaseContext
 from graph.openspec import discover_specs
@@ -77,35 +79,60 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
     shown = await ctx.io(files_to_show, root, ctx.request, steps > 0)
     code = await ctx.io(code_context, root, shown)
     specs = await ctx.io(existing_specs, ctx.paths.openspec)
-    user = (
-        f"Change request:\n{ctx.request}\n\nRepository map:\n{rmap}\n\nRelevant code:\n{code or '(none)'}\n\n"
-        f"Existing specs (capability: requirements):\n{specs or '(none)'}"
-    )
+    looked: list[dict[str, str]] = []
     if steps == 0:
-        exploration = await ctx.ask(Exploration, user)
-        looked: list[dict[str, str]] = []
+        user = f"{_request(ctx)}\n\nRepository map:\n{rmap}\n\nRelevant code:\n{code or '(none)'}\n\n{_specs(specs)}"
     else:
-        whole = [rel for rel in shown if (root / rel).stat().st_size <= CODE_CHARS]
-        exploration, looked = await look_then_answer(ctx, user, steps, whole)
+        looked, findings = await look(ctx, rmap, specs, shown, steps)
+        in_code = {*shown, *(f.title for f in findings)}
+        ranked = [rel for rel in await ctx.io(relevant_files, root, ctx.request, 6) if rel not in in_code]
+        code = "\n\n".join(filter(None, [code, *(_finding_block(f) for f in findings)]))
+        user = (
+            f"{_request(ctx)}\n\nOther files related to the request: {', '.join(ranked) or '(none)'}\n\n"
+            f"Relevant code:\n{code or '(none)'}\n\n{_specs(specs)}"
+        )
+    exploration = await ctx.ask(Exploration, user)
     exploration = await ctx.io(with_known_files, exploration, root, ctx.request)
     rel = await ctx.write_artifact(ARTIFACT, exploration.render())
     output = {**exploration.model_dump(), "tool_steps": looked}
     return {"outputs": {PHASE: output}, "artifacts": {PHASE: rel}}
 
 
-async def look_then_answer(
-    ctx: PhaseContext, user: str, steps: int, shown: list[str]
-) -> tuple[Exploration, list[dict[str, str]]]:
-    """Bounded look-around with read-only tools (JSON actions or native tool calls), then the answer."""
+def _request(ctx: PhaseContext) -> str:
+    return f"Change request:\n{ctx.request}"
+
+
+def _specs(specs: str) -> str:
+    return f"Existing specs (capability: requirements):\n{specs or '(none)'}"
+
+
+def _finding_block(finding: Finding) -> str:
+    return f"### {finding.title}\n```\n{slice_file(finding.text, CODE_CHARS)}\n```"
+
+
+def look_system_prompt(prompt: str) -> str:
+    """The prompt's opening paragraph (the role) without the answer's rules: every look-around step re-sends it."""
+    role = prompt.strip().split("\n\n", 1)[0]
+    return f"{role}\nFind the code the change request touches; the answer is asked for afterwards."
+
+
+async def look(
+    ctx: PhaseContext, rmap: str, specs: str, shown: list[str], steps: int
+) -> tuple[list[dict[str, str]], list[Finding]]:
+    """Bounded look-around over the map with read-only tools (JSON actions or native tool calls).
+
+    The files the request names are not in this prompt: each step re-sends it, and the answer step shows
+    them in full next to whatever the look-around found.
+    """
     mode = ctx.tools_mode()
     protocol = JSON_PROTOCOL if mode == "json" else NATIVE_PROTOCOL
-    messages = ctx.messages(f"{user}\n\n{protocol}")
+    named = f"Shown to you in full when you answer: {', '.join(shown)}.\n\n" if shown else ""
+    user = f"{_request(ctx)}\n\nRepository map:\n{rmap}\n\n{_specs(specs)}\n\n{named}{protocol}"
     assert ctx.harness is not None and ctx.recorder is not None
-    return await explore_with_tools(
+    return await look_around(
         ask_step=lambda conv: ctx.ask_messages(ActionStep, conv, repairs=1),
-        ask_final=lambda conv: ctx.ask_messages(Exploration, conv),
         workspace=ctx.workspace,
-        messages=messages,
+        messages=[SystemMessage(look_system_prompt(ctx.harness.prompt(PHASE))), HumanMessage(user)],
         mode="native" if mode == "native" else "json",
         max_steps=steps,
         model=ctx.harness.registry.runnable(PHASE),

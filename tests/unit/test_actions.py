@@ -47,9 +47,29 @@ def test_a_file_already_in_the_prompt_is_not_sent_twice(tmp_path: Path, demo_rep
     result = run_change(demo_request, demo_repo, config_with_tools("json", tmp_path), models=models, auto_approve=True)
 
     assert result.status == "done", result.reason
-    final = "\n".join(str(m.content) for m in models[EXPLORE].calls[-1])
-    assert final.count("width - len(suffix)") == 1  # body shown once inline (the request names the file), not again
-    assert "already shown in full above" in final
+    second_look = "\n".join(str(m.content) for m in models[EXPLORE].calls[1])
+    assert "will be shown to you in full when you answer" in second_look
+    assert "width - len(suffix)" not in second_look  # the pointer, not the body every later step re-sends
+    answer = "\n".join(str(m.content) for m in models[EXPLORE].calls[-1])
+    assert answer.count("width - len(suffix)") == 1  # the request names it: shown once, when answering
+
+
+def test_look_around_steps_carry_the_map_and_the_answer_carries_the_code(
+    tmp_path: Path, demo_repo: Path, demo_request: str
+):
+    models = team(DemoScript())
+    result = run_change(demo_request, demo_repo, config_with_tools("json", tmp_path), models=models, auto_approve=True)
+
+    assert result.status == "done", result.reason
+    *looks, answer = [[str(m.content) for m in call] for call in models[EXPLORE].calls]
+    for look in looks:
+        assert "Repository map:" in look[1] and "def top_words(" in look[1]  # signatures to navigate by
+        assert "width - len(suffix)" not in look[1]  # no file bodies, re-sent on every step
+        assert "affected_files" not in look[0]  # the answer's rules wait for the answer
+    assert "Repository map:" not in answer[1] and "Result of read_file" not in answer[1]
+    assert "width - len(suffix)" in answer[1]  # the named file, in full
+    assert "Counter(words(text))" in answer[1]  # and the one the look-around read
+    assert "affected_files" in answer[0]
 
 
 def test_json_actions_are_requested_as_a_json_schema_union(demo_repo: Path, demo_request: str, tmp_path: Path):

@@ -34,6 +34,19 @@ def test_a_big_repo_map_leads_with_the_files_the_request_is_about(tmp_path: Path
     assert "def helper_0(" not in text
 
 
+def test_a_repo_too_big_for_names_is_shown_as_its_layout_not_the_first_folders(tmp_path: Path):
+    root = big_repo(tmp_path, modules=240)
+    for i in range(40):
+        (root / f"zone{i}").mkdir()
+        (root / f"zone{i}" / "a.py").write_text("X = 1\n")
+    text = repo_map(root, 1000, "Round the invoice total in billing/invoices.py")
+
+    assert len(text) <= 1100
+    assert text.startswith("billing/invoices.py")
+    assert "pkg0/ (40)" in text and "zone39/ (1)" in text  # every folder, the last ones too, with its size
+    assert "mod0.py" not in text  # no file names cut off alphabetically
+
+
 def test_verify_links_scenarios_only_to_tests_near_the_change():
     tests = [
         "tests/test_strings.py::test_slugify_basic",
