@@ -93,13 +93,14 @@ def build_graph(
     order = [phase for group in groups for phase in group]
     builder = StateGraph(SDDState, context_schema=Context, input_schema=InputState)
     checks = {}
+    # input_schema given, not inferred: inference re-evaluates SDDState's type hints for every node at compile
     for phase in order:
         module = phase_module(phase, cfg)
-        builder.add_node(phase, phase_node(harness, phase, module.run))
+        builder.add_node(phase, phase_node(harness, phase, module.run), input_schema=SDDState)
         builder.add_edge(phase, ORCHESTRATOR)
         checks[phase] = getattr(module, "check", None) or default_check(phase, cfg.phases[phase].artifact)
     on_fail = {name: spec.on_fail for name, spec in cfg.phases.items()}
-    builder.add_node(ORCHESTRATOR, make_orchestrator(harness, groups, checks, on_fail))
+    builder.add_node(ORCHESTRATOR, make_orchestrator(harness, groups, checks, on_fail), input_schema=SDDState)
     builder.add_edge(START, order[0])
     builder.add_conditional_edges(ORCHESTRATOR, route, [*order, END])
     graph = builder.compile(checkpointer=checkpointer, name="sdd")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
+from functools import lru_cache
 from pathlib import Path
 
 SKIP_DIRS = {
@@ -60,14 +61,18 @@ def iter_files(root: Path, limit: int = 2000) -> list[str]:
 
 def signatures(source: str) -> list[str]:
     """Top-level and class-level def/class lines of a Python module."""
+    return list(_signatures(source))
+
+
+@lru_cache(maxsize=1024)
+def _signatures(source: str) -> tuple[str, ...]:
+    """Parsing is the costly part of every map, ranking and signature hint, and the same unchanged files are
+    outlined by init, explore, design and apply alike: parse each distinct text once per process."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return ["<syntax error>"]
-    lines: list[str] = []
-    for node in tree.body:
-        lines.extend(_describe(node, ""))
-    return lines
+        return ("<syntax error>",)
+    return tuple(line for node in tree.body for line in _describe(node, ""))
 
 
 def _describe(node: ast.AST, indent: str) -> list[str]:

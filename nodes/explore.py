@@ -71,14 +71,17 @@ def with_known_files(exploration: Exploration, root: Path, request: str) -> Expl
     return exploration.model_copy(update={"affected_files": files})
 
 
+def gather(root: Path, request: str, openspec_dir: Path, with_tools: bool) -> tuple[str, list[str], str, str]:
+    """Everything explore reads before asking, in one trip off the event loop: map, files shown, code, specs."""
+    shown = files_to_show(root, request, with_tools)
+    return repo_map(root, 1500, request), shown, code_context(root, shown), existing_specs(openspec_dir)
+
+
 async def run(ctx: PhaseContext) -> dict[str, Any]:
     root = ctx.workspace.root
     steps = ctx.harness.registry.binding(PHASE).tool_steps if ctx.harness else None
     steps = DEFAULT_TOOL_STEPS if steps is None else steps
-    rmap = await ctx.io(repo_map, root, 1500, ctx.request)
-    shown = await ctx.io(files_to_show, root, ctx.request, steps > 0)
-    code = await ctx.io(code_context, root, shown)
-    specs = await ctx.io(existing_specs, ctx.paths.openspec)
+    rmap, shown, code, specs = await ctx.io(gather, root, ctx.request, ctx.paths.openspec, steps > 0)
     looked: list[dict[str, str]] = []
     if steps == 0:
         user = f"{_request(ctx)}\n\nRepository map:\n{rmap}\n\nRelevant code:\n{code or '(none)'}\n\n{_specs(specs)}"

@@ -36,11 +36,15 @@ def change_slug(request: str, openspec_dir: Path) -> str:
     return candidate
 
 
+def gather(root: Path, request: str, openspec_dir: Path, needs_id: bool) -> tuple[dict[str, str | None], str, str]:
+    """What init reads before asking, in one trip off the event loop: detected stack, map, a free change id."""
+    return detect_stack(root), repo_map(root, 1200, request), change_slug(request, openspec_dir) if needs_id else ""
+
+
 async def run(ctx: PhaseContext) -> dict[str, Any]:
     root = ctx.workspace.root
-    detected = await ctx.io(detect_stack, root)
-    rmap = await ctx.io(repo_map, root, 1200, ctx.request)
-    change_id = ctx.state.get("change_id") or await ctx.io(change_slug, ctx.request, ctx.paths.openspec)
+    detected, rmap, slug = await ctx.io(gather, root, ctx.request, ctx.paths.openspec, not ctx.state.get("change_id"))
+    change_id = ctx.state.get("change_id") or slug
     user = (
         f"Detected: {detected}\n\nRepository map:\n{rmap}\n\n"
         "Confirm or correct language, test_command and lint_command; list up to 5 conventions you can see."
