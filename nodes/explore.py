@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from graph.actions import JSON_PROTOCOL, NATIVE_PROTOCOL, ActionStep, Finding, look_around
+from graph.actions import JSON_PROTOCOL, NATIVE_PROTOCOL, OBSERVATION_CHARS, ActionStep, Finding, look_around
 from graph.artifacts import Exploration
 from graph.harness import GateContext, PhaseContext
 from graph.openspec import discover_specs
@@ -33,12 +33,13 @@ def existing_specs(openspec_dir: Path, max_chars: int = 1500) -> str:
     return "\n".join(lines)[:max_chars]
 
 
-def code_context(root: Path, files: list[str], per_file: int = CODE_CHARS) -> str:
-    chunks = []
-    for rel in files:
-        text = (root / rel).read_text(encoding="utf-8", errors="replace")
-        chunks.append(f"### {rel}\n```\n{slice_file(text, per_file)}\n```")
-    return "\n\n".join(chunks)
+def code_blocks(root: Path, files: list[str], per_file: int = CODE_CHARS) -> dict[str, str]:
+    """Each file as a fenced block, cut to a budget (file -> block)."""
+    return {rel: _block(rel, (root / rel).read_text(encoding="utf-8", errors="replace"), per_file) for rel in files}
+
+
+def _block(title: str, text: str, per_file: int = CODE_CHARS) -> str:
+    return f"### {title}\n```\n{slice_file(text, per_file)}\n```"
 
 
 def files_to_show(root: Path, request: str, with_tools: bool) -> list[str]:
@@ -71,25 +72,37 @@ def with_known_files(exploration: Exploration, root: Path, request: str) -> Expl
     return exploration.model_copy(update={"affected_files": files})
 
 
-def gather(root: Path, request: str, openspec_dir: Path, with_tools: bool) -> tuple[str, list[str], str, str]:
-    """Everything explore reads before asking, in one trip off the event loop: map, files shown, code, specs."""
-    shown = files_to_show(root, request, with_tools)
-    return repo_map(root, 1500, request), shown, code_context(root, shown), existing_specs(openspec_dir)
+class Gathered(NamedTuple):
+    """What explore reads before asking."""
+
+    rmap: str
+    shown: dict[str, str]  # file -> code block (cut to CODE_CHARS)
+    whole: list[str]  # shown files that fit their block uncut
+    specs: str
+
+
+def gather(root: Path, request: str, openspec_dir: Path, with_tools: bool) -> Gathered:
+    """Everything explore reads before asking, in one trip off the event loop."""
+    files = files_to_show(root, request, with_tools)
+    whole = [rel for rel in files if (root / rel).stat().st_size <= CODE_CHARS]
+    return Gathered(repo_map(root, 1500, request), code_blocks(root, files), whole, existing_specs(openspec_dir))
 
 
 async def run(ctx: PhaseContext) -> dict[str, Any]:
     root = ctx.workspace.root
     steps = ctx.harness.registry.binding(PHASE).tool_steps if ctx.harness else None
     steps = DEFAULT_TOOL_STEPS if steps is None else steps
-    rmap, shown, code, specs = await ctx.io(gather, root, ctx.request, ctx.paths.openspec, steps > 0)
+    rmap, shown, whole, specs = await ctx.io(gather, root, ctx.request, ctx.paths.openspec, steps > 0)
     looked: list[dict[str, str]] = []
     if steps == 0:
+        code = "\n\n".join(shown.values())
         user = f"{_request(ctx)}\n\nRepository map:\n{rmap}\n\nRelevant code:\n{code or '(none)'}\n\n{_specs(specs)}"
     else:
-        looked, findings = await look(ctx, rmap, specs, shown, steps)
-        in_code = {*shown, *(f.title for f in findings)}
-        ranked = [rel for rel in await ctx.io(relevant_files, root, ctx.request, 6) if rel not in in_code]
-        code = "\n\n".join(filter(None, [code, *(_finding_block(f) for f in findings)]))
+        looked, findings = await look(ctx, rmap, specs, list(shown), whole, steps)
+        found = {f.title: _block(f.title, f.text, OBSERVATION_CHARS) for f in findings}  # as the tool showed it
+        blocks = {**shown, **found}
+        ranked = [rel for rel in await ctx.io(relevant_files, root, ctx.request, 6) if rel not in blocks]
+        code = "\n\n".join(blocks.values())
         user = (
             f"{_request(ctx)}\n\nOther files related to the request: {', '.join(ranked) or '(none)'}\n\n"
             f"Relevant code:\n{code or '(none)'}\n\n{_specs(specs)}"
@@ -109,10 +122,6 @@ def _specs(specs: str) -> str:
     return f"Existing specs (capability: requirements):\n{specs or '(none)'}"
 
 
-def _finding_block(finding: Finding) -> str:
-    return f"### {finding.title}\n```\n{slice_file(finding.text, CODE_CHARS)}\n```"
-
-
 def look_system_prompt(prompt: str) -> str:
     """The prompt's opening paragraph (the role) without the answer's rules: every look-around step re-sends it."""
     role = prompt.strip().split("\n\n", 1)[0]
@@ -120,12 +129,12 @@ def look_system_prompt(prompt: str) -> str:
 
 
 async def look(
-    ctx: PhaseContext, rmap: str, specs: str, shown: list[str], steps: int
+    ctx: PhaseContext, rmap: str, specs: str, shown: list[str], whole: list[str], steps: int
 ) -> tuple[list[dict[str, str]], list[Finding]]:
     """Bounded look-around over the map with read-only tools (JSON actions or native tool calls).
 
-    The files the request names are not in this prompt: each step re-sends it, and the answer step shows
-    them in full next to whatever the look-around found.
+    The files the request names (``shown``) are not in this prompt: each step re-sends it, and the answer step
+    shows them next to whatever the look-around found. Reading one that fits whole (``whole``) gets a pointer.
     """
     mode = ctx.tools_mode()
     protocol = JSON_PROTOCOL if mode == "json" else NATIVE_PROTOCOL
@@ -140,7 +149,7 @@ async def look(
         max_steps=steps,
         model=ctx.harness.registry.runnable(PHASE),
         config={"callbacks": [ctx.recorder]},
-        shown=shown,
+        shown=whole,
     )
 
 

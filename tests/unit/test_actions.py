@@ -54,6 +54,28 @@ def test_a_file_already_in_the_prompt_is_not_sent_twice(tmp_path: Path, demo_rep
     assert answer.count("width - len(suffix)") == 1  # the request names it: shown once, when answering
 
 
+def test_a_named_file_too_big_to_show_whole_can_be_read_and_is_shown_once(
+    tmp_path: Path, demo_repo: Path, demo_request: str
+):
+    strings = demo_repo / "textkit" / "strings.py"
+    filler = "".join(f"\n\ndef helper_{i}(text: str) -> str:\n    return text * {i}\n" for i in range(60))
+    strings.write_text(strings.read_text() + filler + "\n\ndef last_helper() -> None:\n    pass\n")
+
+    class ReadsTheNamedFile(DemoScript):
+        def look_around(self, phase: str, native: bool, messages: list) -> dict:
+            looked = any("Result of read_file" in str(m.content) for m in messages)
+            return {"action": {"action": "finish"} if looked else {"action": "read_file", "path": "textkit/strings.py"}}
+
+    models = team(ReadsTheNamedFile())
+    result = run_change(demo_request, demo_repo, config_with_tools("json", tmp_path), models=models, auto_approve=True)
+
+    assert result.status == "done", result.reason
+    second_look = "\n".join(str(m.content) for m in models[EXPLORE].calls[1])
+    assert "will be shown to you in full" not in second_look and "def helper_3(" in second_look  # really read
+    answer = "\n".join(str(m.content) for m in models[EXPLORE].calls[-1])
+    assert answer.count("### textkit/strings.py") == 1 and answer.count("def normalize_whitespace(") == 1
+
+
 def test_look_around_steps_carry_the_map_and_the_answer_carries_the_code(
     tmp_path: Path, demo_repo: Path, demo_request: str
 ):
