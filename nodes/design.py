@@ -7,6 +7,7 @@ from typing import Any
 from graph.artifacts import Design
 from graph.harness import GateContext, PhaseContext
 from graph.repomap import signatures
+from graph.workspace import Workspace, WorkspaceError
 from nodes.spec import proposal_brief
 
 
@@ -42,8 +43,29 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
         f"Signatures of affected files:\n{sigs or '(none)'}"
     )
     design = await ctx.ask(Design, user)
+    design = await ctx.io(with_real_actions, design, ctx.workspace)
     rel = await ctx.write_artifact(ARTIFACT, design.render())
     return {"outputs": {PHASE: design.model_dump()}, "artifacts": {PHASE: rel}}
+
+
+def with_real_actions(design: Design, workspace: Workspace) -> Design:
+    """Small models write 'modify' for the new file they are designing; a file that does not exist can only be
+    created, so say so (a 'delete' of a missing file is left for the gate: that one is a real mistake)."""
+    changes = [
+        change.model_copy(update={"action": "create"})
+        if change.action == "modify" and not workspace.exists(change.path) and _inside(workspace, change.path)
+        else change
+        for change in design.file_changes
+    ]
+    return design.model_copy(update={"file_changes": changes})
+
+
+def _inside(workspace: Workspace, rel: str) -> bool:
+    try:
+        workspace.resolve(rel)
+    except WorkspaceError:
+        return False
+    return True
 
 
 def check(ctx: GateContext) -> list[str]:

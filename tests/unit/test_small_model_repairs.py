@@ -162,3 +162,22 @@ def test_a_short_purpose_for_a_new_capability_is_extended_to_fifty_characters():
     delta = {"capability": "money/amounts", "purpose": "Split money", "added": [dict(REQ, name="Split", text="x")]}
     fixed = SpecDeltaSet.model_validate(normalise_deltas({"deltas": [delta]}, existing={}))
     assert len(fixed.deltas[0].purpose) >= 50 and fixed.deltas[0].purpose.startswith("Split money")
+
+
+def test_a_design_that_modifies_the_new_file_it_designs_passes_its_gate(demo_repo: Path, demo_request: str):
+    from graph.api import run_change
+    from tests.fakes.scripted import DemoScript, team
+
+    class ModifiesANewFile(DemoScript):
+        def sdd_design(self, user: str) -> dict:
+            design = super().sdd_design(user)
+            design["file_changes"].append({"path": "textkit/slugs.py", "action": "modify", "description": "helpers"})
+            return design
+
+    models = team(ModifiesANewFile())
+    result = run_change(demo_request, demo_repo, "opencode-go", models=models, auto_approve=True)
+
+    assert result.status == "done", result.reason
+    assert len(models["sdd-design"].calls) == 1  # no paid retry
+    changes = {c["path"]: c["action"] for c in result.state["outputs"]["sdd-design"]["file_changes"]}
+    assert changes["textkit/slugs.py"] == "create" and changes["textkit/strings.py"] == "modify"
