@@ -90,12 +90,13 @@ def _describe(node: ast.AST, indent: str) -> list[str]:
     return []
 
 
-def repo_map(root: Path, max_chars: int = 3000, query: str = "") -> str:
+def repo_map(root: Path, max_chars: int = 3000, query: str = "", ranked: list[str] | None = None) -> str:
     """Files with their signatures within a character budget.
 
     A repository that fits is mapped whole, in path order. One that does not gets the files most relevant to
-    ``query`` with signatures first, then the other files by folder, names only — never the first N files
-    alphabetically, which on a big repository are rarely the ones a change touches.
+    ``query`` (``ranked``, when the caller has ranked them already) with signatures first, then the other files
+    by folder — never the first N files alphabetically, which on a big repository are rarely the ones a change
+    touches.
     """
     files = iter_files(root)
     blocks = {rel: _entry(root, rel) for rel in files}
@@ -104,7 +105,9 @@ def repo_map(root: Path, max_chars: int = 3000, query: str = "") -> str:
     out: list[str] = []
     shown: set[str] = set()
     size = 0
-    for rel in relevant_files(root, query, limit=6) if query else []:
+    if ranked is None:
+        ranked = relevant_files(root, query, limit=6) if query else []
+    for rel in ranked:
         if size + len(blocks[rel]) > max_chars * 0.6:
             break
         out.append(blocks[rel])

@@ -7,7 +7,7 @@ from typing import Any
 from graph.artifacts import Design
 from graph.harness import GateContext, PhaseContext
 from graph.repomap import signatures
-from graph.workspace import Workspace, WorkspaceError
+from graph.workspace import Workspace
 from nodes.spec import proposal_brief
 
 
@@ -50,22 +50,14 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
 
 def with_real_actions(design: Design, workspace: Workspace) -> Design:
     """Small models write 'modify' for the new file they are designing; a file that does not exist can only be
-    created, so say so (a 'delete' of a missing file is left for the gate: that one is a real mistake)."""
+    created, so say so (a 'delete' of a missing file, or a path outside the repo, is left for the gate)."""
     changes = [
         change.model_copy(update={"action": "create"})
-        if change.action == "modify" and not workspace.exists(change.path) and _inside(workspace, change.path)
+        if change.action == "modify" and not workspace.exists(change.path)
         else change
         for change in design.file_changes
     ]
     return design.model_copy(update={"file_changes": changes})
-
-
-def _inside(workspace: Workspace, rel: str) -> bool:
-    try:
-        workspace.resolve(rel)
-    except WorkspaceError:
-        return False
-    return True
 
 
 def check(ctx: GateContext) -> list[str]:

@@ -42,12 +42,12 @@ def _block(title: str, text: str, per_file: int = CODE_CHARS) -> str:
     return f"### {title}\n```\n{slice_file(text, per_file)}\n```"
 
 
-def files_to_show(root: Path, request: str, with_tools: bool) -> list[str]:
+def files_to_show(root: Path, request: str, with_tools: bool, ranked: list[str]) -> list[str]:
     """With tools the ranked map already outlines the relevant files: show only those the request names."""
     named = [rel for rel in mentioned_paths(root, request) if (root / rel).is_file()]
     if with_tools:
         return named[:3]
-    return list(dict.fromkeys([*named, *relevant_files(root, request, limit=3)]))[:3]
+    return list(dict.fromkeys([*named, *ranked]))[:3]
 
 
 _PATH = re.compile(r"[\w./-]+\.(?:py|md|toml|json|yaml|yml|js|ts|txt|cfg|ini)\b")
@@ -76,23 +76,26 @@ class Gathered(NamedTuple):
     """What explore reads before asking."""
 
     rmap: str
+    ranked: list[str]  # files most related to the request, best first
     shown: dict[str, str]  # file -> code block (cut to CODE_CHARS)
     whole: list[str]  # shown files that fit their block uncut
     specs: str
 
 
 def gather(root: Path, request: str, openspec_dir: Path, with_tools: bool) -> Gathered:
-    """Everything explore reads before asking, in one trip off the event loop."""
-    files = files_to_show(root, request, with_tools)
+    """Everything explore reads before asking, in one trip off the event loop; the repo is ranked once."""
+    ranked = relevant_files(root, request, limit=6)
+    files = files_to_show(root, request, with_tools, ranked)
     whole = [rel for rel in files if (root / rel).stat().st_size <= CODE_CHARS]
-    return Gathered(repo_map(root, 1500, request), code_blocks(root, files), whole, existing_specs(openspec_dir))
+    rmap = repo_map(root, 1500, request, ranked)
+    return Gathered(rmap, ranked, code_blocks(root, files), whole, existing_specs(openspec_dir))
 
 
 async def run(ctx: PhaseContext) -> dict[str, Any]:
     root = ctx.workspace.root
     steps = ctx.harness.registry.binding(PHASE).tool_steps if ctx.harness else None
     steps = DEFAULT_TOOL_STEPS if steps is None else steps
-    rmap, shown, whole, specs = await ctx.io(gather, root, ctx.request, ctx.paths.openspec, steps > 0)
+    rmap, ranked, shown, whole, specs = await ctx.io(gather, root, ctx.request, ctx.paths.openspec, steps > 0)
     looked: list[dict[str, str]] = []
     if steps == 0:
         code = "\n\n".join(shown.values())
@@ -101,10 +104,10 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
         looked, findings = await look(ctx, rmap, specs, list(shown), whole, steps)
         found = {f.title: _block(f.title, f.text, OBSERVATION_CHARS) for f in findings}  # as the tool showed it
         blocks = {**shown, **found}
-        ranked = [rel for rel in await ctx.io(relevant_files, root, ctx.request, 6) if rel not in blocks]
+        others = [rel for rel in ranked if rel not in blocks]
         code = "\n\n".join(blocks.values())
         user = (
-            f"{_request(ctx)}\n\nOther files related to the request: {', '.join(ranked) or '(none)'}\n\n"
+            f"{_request(ctx)}\n\nOther files related to the request: {', '.join(others) or '(none)'}\n\n"
             f"Relevant code:\n{code or '(none)'}\n\n{_specs(specs)}"
         )
     exploration = await ctx.ask(Exploration, user)

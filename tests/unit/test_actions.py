@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,20 +38,28 @@ def test_explore_reads_a_file_with_either_tool_style(mode: str, tmp_path: Path, 
     assert any("def word_count" in str(m.content) for m in calls[-1])  # the observation reached the model
 
 
-def test_a_file_already_in_the_prompt_is_not_sent_twice(tmp_path: Path, demo_repo: Path, demo_request: str):
-    class ReadsTheNamedFile(DemoScript):
-        def look_around(self, phase: str, native: bool, messages: list) -> dict:
-            looked = any("Result of read_file" in str(m.content) for m in messages)
-            return {"action": {"action": "finish"} if looked else {"action": "read_file", "path": "textkit/strings.py"}}
+class ReadsTheNamedFile(DemoScript):
+    """Explore's look-around reads the file the request names, then finishes."""
 
+    def look_around(self, phase: str, native: bool, messages: list) -> dict:
+        looked = any("Result of read_file" in str(m.content) for m in messages)
+        return {"action": {"action": "finish"} if looked else {"action": "read_file", "path": "textkit/strings.py"}}
+
+
+def run_reading_the_named_file(repo: Path, request: str, tmp_path: Path) -> tuple[Any, str, str]:
+    """The run, the second look-around prompt and the answer prompt, as text."""
     models = team(ReadsTheNamedFile())
-    result = run_change(demo_request, demo_repo, config_with_tools("json", tmp_path), models=models, auto_approve=True)
+    result = run_change(request, repo, config_with_tools("json", tmp_path), models=models, auto_approve=True)
+    calls = models[EXPLORE].calls
+    return result, "\n".join(str(m.content) for m in calls[1]), "\n".join(str(m.content) for m in calls[-1])
+
+
+def test_a_file_already_in_the_prompt_is_not_sent_twice(tmp_path: Path, demo_repo: Path, demo_request: str):
+    result, second_look, answer = run_reading_the_named_file(demo_repo, demo_request, tmp_path)
 
     assert result.status == "done", result.reason
-    second_look = "\n".join(str(m.content) for m in models[EXPLORE].calls[1])
     assert "will be shown to you in full when you answer" in second_look
     assert "width - len(suffix)" not in second_look  # the pointer, not the body every later step re-sends
-    answer = "\n".join(str(m.content) for m in models[EXPLORE].calls[-1])
     assert answer.count("width - len(suffix)") == 1  # the request names it: shown once, when answering
 
 
@@ -61,18 +70,10 @@ def test_a_named_file_too_big_to_show_whole_can_be_read_and_is_shown_once(
     filler = "".join(f"\n\ndef helper_{i}(text: str) -> str:\n    return text * {i}\n" for i in range(60))
     strings.write_text(strings.read_text() + filler + "\n\ndef last_helper() -> None:\n    pass\n")
 
-    class ReadsTheNamedFile(DemoScript):
-        def look_around(self, phase: str, native: bool, messages: list) -> dict:
-            looked = any("Result of read_file" in str(m.content) for m in messages)
-            return {"action": {"action": "finish"} if looked else {"action": "read_file", "path": "textkit/strings.py"}}
-
-    models = team(ReadsTheNamedFile())
-    result = run_change(demo_request, demo_repo, config_with_tools("json", tmp_path), models=models, auto_approve=True)
+    result, second_look, answer = run_reading_the_named_file(demo_repo, demo_request, tmp_path)
 
     assert result.status == "done", result.reason
-    second_look = "\n".join(str(m.content) for m in models[EXPLORE].calls[1])
     assert "will be shown to you in full" not in second_look and "def helper_3(" in second_look  # really read
-    answer = "\n".join(str(m.content) for m in models[EXPLORE].calls[-1])
     assert answer.count("### textkit/strings.py") == 1 and answer.count("def normalize_whitespace(") == 1
 
 
