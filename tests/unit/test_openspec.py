@@ -574,7 +574,7 @@ def test_failed_write_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     }
     root = make_repo(tmp_path, {"auth": AUTH}, deltas)
     before, before_dirs = snapshot(root), dirs(root)
-    real, calls = osp._atomic_write, []
+    real, calls = osp.changes._atomic_write, []
 
     def flaky(path: Path, text: str | bytes) -> None:
         calls.append(path)
@@ -582,7 +582,7 @@ def test_failed_write_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             raise OSError("disk full")
         real(path, text)
 
-    monkeypatch.setattr(osp, "_atomic_write", flaky)
+    monkeypatch.setattr(osp.changes, "_atomic_write", flaky)
     with pytest.raises(OSError, match="disk full"):
         archive_change(root, "c1", today=TODAY)
     assert snapshot(root) == before and dirs(root) == before_dirs
