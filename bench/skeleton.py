@@ -1,7 +1,7 @@
 """A bare LangGraph graph with the harness's topology: the baseline the harness overhead is measured against.
 
 Same nodes (nine phases + orchestrator), same edges (START -> first phase, every phase -> orchestrator,
-orchestrator -> any phase or END by a conditional edge), same checkpointer (AsyncSqliteSaver, WAL,
+orchestrator -> any phase or END by a conditional edge), same checkpointer (the harness's SQLite saver, WAL,
 synchronous=NORMAL, busy_timeout, ``durability="sync"``), same stream modes. Node bodies do nothing but
 replay, through fresh ``FakeChatModel``s, the exact messages the harness's fakes received at that node visit,
 and the orchestrator follows the harness run's recorded route (including the verify -> apply loop-back).
@@ -74,15 +74,11 @@ def build_skeleton(
 
 @asynccontextmanager
 async def sqlite_saver(path: Path):
-    """The harness's SQLite settings (graph/checkpoints.py), duplicated so the baseline does not move with it."""
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    """The harness's own SQLite checkpointer (graph/sqlite_saver.py), so both sides pay the same floor."""
+    from graph.sqlite_saver import open_sqlite_saver
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
-        await saver.conn.execute("PRAGMA journal_mode=WAL")
-        await saver.conn.execute("PRAGMA synchronous=NORMAL")
-        await saver.conn.execute("PRAGMA busy_timeout=10000")
-        await saver.setup()
+    async with open_sqlite_saver(path) as saver:
         yield saver
 
 

@@ -94,13 +94,9 @@ async def open_checkpointer(repo: str | Path, url: str | None = None) -> AsyncIt
         return
     path = sqlite_path(repo, url)
     path.parent.mkdir(parents=True, exist_ok=True)
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    from graph.sqlite_saver import open_sqlite_saver
 
-    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
-        await saver.conn.execute("PRAGMA journal_mode=WAL")
-        await saver.conn.execute("PRAGMA synchronous=NORMAL")
-        await saver.conn.execute("PRAGMA busy_timeout=10000")  # a second process (sdd runs, resume) waits, not fails
-        await saver.setup()
+    async with open_sqlite_saver(path) as saver:
         yield saver
 
 

@@ -124,6 +124,7 @@ class CallRecorder(BaseCallbackHandler):
     """Collects ``CallRecord``s for one phase execution."""
 
     raise_error = False
+    run_inline = True  # cheap bookkeeping, no I/O: in async runs LangChain would otherwise hop to a thread per event
 
     def __init__(self, phase: str, pricer: Pricer | None, lookup: ModelLookup) -> None:
         self.phase = phase

@@ -76,16 +76,49 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunResult]
 def test_default_store_is_sqlite_in_the_repo_with_wal(tmp_path: Path) -> None:
     async def pragmas() -> tuple[Any, ...]:
         async with open_checkpointer(tmp_path) as saver:
-            modes = []
-            for pragma in ("journal_mode", "synchronous"):
-                async with saver.conn.execute(f"PRAGMA {pragma}") as cursor:
-                    modes.append((await cursor.fetchone())[0])
+
+            def read() -> list[Any]:  # on the saver's own thread: synchronous is per connection
+                return [saver.conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("journal_mode", "synchronous")]
+
+            modes = await asyncio.get_running_loop().run_in_executor(saver.pool, read)
             return type(saver).__name__, *modes
 
-    assert asyncio.run(pragmas()) == ("AsyncSqliteSaver", "wal", 1)  # 1 = NORMAL
+    assert asyncio.run(pragmas()) == ("ThreadedSqliteSaver", "wal", 1)  # 1 = NORMAL
     assert (tmp_path / ".sdd" / "checkpoints.sqlite").is_file()
     assert (tmp_path / ".sdd" / ".gitignore").read_text() == "*\n"
     assert checkpoints.describe(tmp_path) == f"sqlite:///{tmp_path.resolve()}/.sdd/checkpoints.sqlite"
+
+
+def test_a_store_written_by_langgraphs_async_saver_reads_the_same(tmp_path: Path) -> None:
+    """Runs checkpointed before the one-hop saver (by AsyncSqliteSaver) still resume: same tables, same rows."""
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    from langgraph.graph import START, StateGraph
+    from typing_extensions import TypedDict
+
+    class Count(TypedDict):
+        n: int
+
+    builder = StateGraph(Count)
+    builder.add_node("inc", lambda state: {"n": state["n"] + 1})
+    builder.add_edge(START, "inc")
+    thread = {"configurable": {"thread_id": "old"}}
+    db = tmp_path / ".sdd" / "checkpoints.sqlite"
+    db.parent.mkdir()
+
+    async def write_then_read() -> tuple[Any, ...]:
+        async with AsyncSqliteSaver.from_conn_string(str(db)) as old:
+            await builder.compile(checkpointer=old).ainvoke({"n": 1}, thread, durability="sync")
+        async with open_checkpointer(tmp_path) as saver:
+            graph = builder.compile(checkpointer=saver)
+            state = await graph.aget_state(thread)
+            history = [s async for s in graph.aget_state_history(thread)]
+            again = await graph.ainvoke({"n": 10}, thread, durability="sync")
+        return state.values, len(history), again
+
+    values, steps, again = asyncio.run(write_then_read())
+    assert values == {"n": 2}
+    assert steps == 3  # input, start, inc
+    assert again == {"n": 11}
 
 
 def test_env_url_picks_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
