@@ -1,6 +1,9 @@
 """Metric 7: 50 runs in one process (``asyncio.gather`` of ``arun_change`` on 50 repo copies, each its own run
 id and SQLite file) with 0.2 s simulated latency on every model call, vs one run alone.
 
+The same is measured for the bare skeleton (bench/skeleton.py: same topology, same saver, nodes that only
+replay the harness run's model calls with the same latency): the floor LangGraph and SQLite set on this machine.
+
 Verify and check commands are cheap (``python -c pass`` for verify, ``task_loop: false`` so apply starts no
 per-task pytest): with real pytest, 50 runs on 2 cores would measure the CPU, not the harness.
 """
@@ -11,7 +14,7 @@ import asyncio
 import time
 from typing import Any
 
-from bench.common import REQUEST, config, copy_demo, scratch_dir
+from bench.common import REQUEST, Events, Recorded, config, copy_demo, recording, scratch_dir
 
 RUN = {"task_loop": False, "verify_commands": ["python -c pass"]}
 
@@ -44,6 +47,56 @@ async def _batch(n: int, latency: float) -> dict[str, Any]:
     return {"n": n, "wall_s": wall, "done": ok, "errors": errors[:3], "calls_per_run": max(calls or [0])}
 
 
+async def _recorded_run() -> dict[str, Any]:
+    """One harness run like the batch's, with every model call kept for the skeleton to replay."""
+    from graph.api import arun_change
+    from tests.fakes.scripted import DemoScript, team
+
+    events, sink = Events(), []
+    models = team(DemoScript())
+    for role, fake in models.items():
+        fake.responder = recording(fake.responder, events, sink, role)
+    repo = copy_demo(scratch_dir() / "template")
+    result = await arun_change(
+        REQUEST, repo, config("opencode-go", RUN), models=models, auto_approve=True, on_event=events
+    )
+    return {"recorded": sink, "route": [d["next"] for d in result.report["decisions"]]}
+
+
+async def _skeleton_batch(n: int, latency: float, template: dict[str, Any]) -> float:
+    from bench.overhead import replay_of
+    from bench.skeleton import run_skeleton
+    from graph.phases import BUILTIN_PHASES
+
+    recorded: list[Recorded] = template["recorded"]
+    replay, replies = replay_of(recorded)
+    base = scratch_dir()
+    start = time.perf_counter()
+    await asyncio.gather(
+        *(
+            run_skeleton(
+                base / f"s{i}" / "checkpoints.sqlite",
+                BUILTIN_PHASES,
+                replay,
+                replies,
+                template["route"],
+                REQUEST,
+                latency_s=latency,
+            )
+            for i in range(n)
+        )
+    )
+    return time.perf_counter() - start
+
+
+def skeleton_speedup(n: int, latency: float) -> dict[str, Any]:
+    template = asyncio.run(_recorded_run())
+    asyncio.run(_skeleton_batch(1, 0.0, template))  # warm-up
+    one = asyncio.run(_skeleton_batch(1, latency, template))
+    many = asyncio.run(_skeleton_batch(n, latency, template))
+    return {"one_s": one, "many_s": many, "speedup": n * one / many}
+
+
 def measure(n: int = 50, latency: float = 0.2) -> dict[str, Any]:
     asyncio.run(_batch(1, 0.0))  # warm-up (lazy imports)
     one = asyncio.run(_batch(1, latency))
@@ -60,4 +113,5 @@ def measure(n: int = 50, latency: float = 0.2) -> dict[str, Any]:
         "speedup": throughput_many / throughput_one,
         "model_wait_per_run_s": one["calls_per_run"] * latency,
         "cpu_per_run_s": cpu_per_run,
+        "skeleton": skeleton_speedup(n, latency),
     }

@@ -215,6 +215,14 @@ def table(results: dict[str, Any]) -> list[dict[str, Any]]:
             "≥ 40×",
             _ok(q["speedup"], 40, smaller=False),
         )
+    if "skeleton" in q:
+        k = q["skeleton"]
+        row(
+            "7. the floor: bare skeleton (same topology, saver, replayed calls), same runs",
+            f"{k['speedup']:.1f}× ({k['many_s']:.1f} s vs {k['one_s']:.2f} s)",
+            "— (reference)",
+            "info",
+        )
     for name, err in (results.get("errors") or {}).items():
         row(f"error in {name}", err.splitlines()[-1][:150], "—", "ERROR")
     return rows

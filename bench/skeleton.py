@@ -82,8 +82,13 @@ async def sqlite_saver(path: Path):
         yield saver
 
 
-def fake_models(roles: Sequence[str], replies: Mapping[str, Sequence[str]]) -> dict[str, FakeChatModel]:
-    return {role: FakeChatModel(model=f"skeleton-{role}", replies=list(replies.get(role, []))) for role in roles}
+def fake_models(
+    roles: Sequence[str], replies: Mapping[str, Sequence[str]], latency_s: float = 0.0
+) -> dict[str, FakeChatModel]:
+    return {
+        role: FakeChatModel(model=f"skeleton-{role}", replies=list(replies.get(role, [])), latency_s=latency_s)
+        for role in roles
+    }
 
 
 async def run_skeleton(
@@ -94,10 +99,11 @@ async def run_skeleton(
     route: Sequence[str],
     request: str = "change",
     thread_id: str = "skeleton",
+    latency_s: float = 0.0,
 ) -> dict[str, Any]:
     """One run, as the harness's API does one: open the saver, compile, stream to the end, read the state."""
     async with sqlite_saver(db) as saver:
-        graph = build_skeleton(phases, fake_models([*phases, "orchestrator"], replies), replay, route, saver)
+        graph = build_skeleton(phases, fake_models([*phases, "orchestrator"], replies, latency_s), replay, route, saver)
         thread = {"configurable": {"thread_id": thread_id}}
         async for _ in graph.astream(
             {"request": request}, thread, stream_mode=["custom", "updates"], durability="sync"

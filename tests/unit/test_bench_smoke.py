@@ -57,3 +57,5 @@ def test_every_benchmark_runs_on_tiny_inputs(tmp_path: Path) -> None:
     table = (tmp_path / "results.md").read_text(encoding="utf-8")
     assert "| metric | value | goal | result |" in table
     assert results["resume"]["respent_tokens_finished"] == 0
+    assert results["concurrency"]["skeleton"]["speedup"] > 1  # the floor is measured beside the harness
+    assert "7. the floor: bare skeleton" in table
