@@ -96,7 +96,12 @@ async def open_sqlite_saver(path: Path) -> AsyncIterator[ThreadedSqliteSaver]:
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sdd-sqlite")
     loop = asyncio.get_running_loop()
     try:
-        saver = await loop.run_in_executor(pool, _connect, path, pool)
+        try:
+            saver = await loop.run_in_executor(pool, _connect, path, pool)
+        except sqlite3.Error as err:
+            from graph.checkpoints import CheckpointError
+
+            raise CheckpointError(f"cannot open the checkpoint store {path}: {err}") from None
         try:
             yield saver
         finally:

@@ -148,6 +148,20 @@ def test_bad_urls_are_explained_without_leaking_the_password(tmp_path: Path) -> 
     assert "s3cret" not in str(err.value) and "sdd:***@127.0.0.1:1" in str(err.value)
 
 
+def test_a_corrupt_sqlite_store_is_named_and_left_as_it_was(tmp_path: Path) -> None:
+    store = tmp_path / ".sdd" / "checkpoints.sqlite"
+    store.parent.mkdir()
+    store.write_bytes(b"not a database, but someone's bytes" * 200)
+
+    async def open_it() -> None:
+        async with open_checkpointer(tmp_path):
+            pass
+
+    with pytest.raises(CheckpointError, match="cannot open the checkpoint store .*checkpoints.sqlite.*not a database"):
+        asyncio.run(open_it())
+    assert store.read_bytes() == b"not a database, but someone's bytes" * 200
+
+
 def test_redact() -> None:
     assert checkpoints.redact("postgresql://u:pw@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert checkpoints.redact("postgresql://u@h/db") == "postgresql://u@h/db"
