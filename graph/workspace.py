@@ -145,7 +145,7 @@ class Workspace:
                 pending[target] = text
         for target, text in pending.items():
             rel = self.rel(target)
-            if (problem := _syntax_problem(rel, text)) and (repaired := without_prose_lines(rel, text)) != text:
+            if (problem := _syntax_problem(rel, text)) and (repaired := repaired_syntax(rel, text)) != text:
                 pending[target], problem = repaired, _syntax_problem(rel, repaired)
             problems += [problem] if problem else []
         if problems:
@@ -201,11 +201,12 @@ _FENCE_LINE = re.compile(r"^```[\w+-]*$")
 _PROSE = re.compile(r"^[A-Z][a-z]+(?: [\w`'\"(),/-]+){3,}[.:]$")
 
 
-def without_prose_lines(rel: str, text: str, limit: int = 20) -> str:
+def repaired_syntax(rel: str, text: str, limit: int = 20) -> str:
     """Small models sometimes write an English sentence as a line of code ("This method validates the
     arguments.") or leave a markdown fence inside the file, which breaks the whole file. Such a line, when it is
-    exactly where Python stops parsing, becomes a comment (a fence is dropped); anything else is left for
-    `_syntax_problem` to report."""
+    exactly where Python stops parsing, becomes a comment (a fence is dropped). A ``\\n`` meant inside a quoted
+    string that JSON decoding turned into a real line break (``'a \\n b'`` split over two lines) is escaped
+    back. Anything else is left for `_syntax_problem` to report."""
     if not rel.endswith(".py"):
         return text
     for _ in range(limit):
@@ -223,6 +224,8 @@ def without_prose_lines(rel: str, text: str, limit: int = 20) -> str:
             elif _PROSE.match(stripped):
                 indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
                 lines[index] = f"{indent}# {stripped}"
+            elif str(getattr(err, "msg", "")).startswith("unterminated string literal") and index + 1 < len(lines):
+                lines[index : index + 2] = [f"{lines[index]}\\n{lines[index + 1]}"]
             else:
                 return text
             text = "\n".join(lines)

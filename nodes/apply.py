@@ -17,7 +17,7 @@ from graph.artifacts import TaskPlan, TaskSpec, ticked_tasks
 from graph.harness import GateContext, PhaseContext
 from graph.pycheck import defined_tests, imported_paths, module_of, top_level_names, undefined_names, with_imports
 from graph.repomap import signatures, slice_file
-from graph.workspace import CommandResult, Edit, WorkspaceError
+from graph.workspace import CommandResult, Edit, Workspace, WorkspaceError
 from nodes.explore import mentioned_paths
 
 SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~10x faster, same output
@@ -142,6 +142,28 @@ def preserved(ctx: PhaseContext, edits: list[Edit], task: TaskSpec | None) -> st
     return ""
 
 
+def create_as_intended(workspace: Workspace, edits: list[Edit]) -> list[Edit]:
+    """``create`` on a file that exists, the commonest small-model slip after a bad path: content that keeps
+    every existing top-level definition is a whole-file rewrite (``preserved`` still checks their signatures);
+    content that defines none of them is new code to append. Anything in between is left to be refused."""
+    fixed = []
+    for edit in edits:
+        if edit.op == "create" and edit.path.endswith(".py") and workspace.exists(edit.path):
+            before, after = set(signature_map(workspace.read(edit.path))), set(signature_map(edit.content))
+            if before and before <= after:
+                edit = edit.model_copy(update={"op": "replace_file"})
+            elif after and not before & after:
+                edit = edit.model_copy(update={"op": "append"})
+        fixed.append(edit)
+    return fixed
+
+
+def vetted(ctx: PhaseContext, edits: list[Edit], task: TaskSpec | None) -> tuple[list[Edit], str]:
+    """The edits as meant, and why they cannot be applied ('' when they can): file reads, off the event loop."""
+    edits = create_as_intended(ctx.workspace, edits)
+    return edits, preserved(ctx, edits, task)
+
+
 def meant_path(path: str, allowed: set[str]) -> str:
     """The allowed file a mangled path plainly means (`/cart.py`, `cart.py`, `./shop/cart` -> `shop/cart.py`):
     one allowed file with that name or stem, or the only allowed file when the "path" names no file type;
@@ -174,8 +196,7 @@ async def attempt(
     """Ask for edits and apply them; returns (changed files, error text)."""
     plan = await ctx.ask(EditPlan, prompt, feedback=not fixing)
     try:
-        edits = restrict(plan.edits, allowed)
-        broken = preserved(ctx, edits, task)
+        edits, broken = await ctx.io(vetted, ctx, restrict(plan.edits, allowed), task)
         if broken:
             return [], broken
         changed = await ctx.io(ctx.workspace.apply, edits)

@@ -127,6 +127,33 @@ def test_a_rewrite_that_changes_existing_functions_is_refused(demo_repo: Path):
     assert preserved(Ctx(), [Edit(op="replace_file", path="textkit/strings.py", content=fine)], task) == ""
 
 
+def test_create_on_an_existing_module_is_applied_as_the_model_meant(demo_repo: Path):
+    from graph.workspace import Edit, Workspace, WorkspaceError
+    from nodes.apply import create_as_intended
+
+    ws = Workspace(demo_repo)
+    original = (demo_repo / "textkit/strings.py").read_text()
+    slugify = "def slugify(text: str) -> str:\n    return text.lower()\n"
+
+    def create(content: str) -> list[Edit]:
+        return create_as_intended(ws, [Edit(op="create", path="textkit/strings.py", content=content)])
+
+    whole = create(original + "\n\n" + slugify)  # the whole module again, plus the new function
+    assert whole[0].op == "replace_file"
+    only_new = create("import re\n\n\n" + slugify)  # just the new code
+    assert only_new[0].op == "append"
+    ws.apply(only_new)
+    text = (demo_repo / "textkit/strings.py").read_text()
+    assert text.startswith(original.rstrip()) and text.rstrip().endswith("return text.lower()")
+
+    clash = create("def truncate(text):\n    return text\n\n\n" + slugify)  # rewrites one, drops the rest
+    assert clash[0].op == "create"
+    with pytest.raises(WorkspaceError, match="create on a file that already exists"):
+        ws.apply(clash)
+    new_file = create_as_intended(ws, [Edit(op="create", path="textkit/slugs.py", content=slugify)])
+    assert new_file[0].op == "create"
+
+
 def test_the_spec_answer_schema_forces_a_requirement_and_existing_names_become_modified():
     from pydantic import ValidationError
 

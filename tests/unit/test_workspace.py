@@ -306,3 +306,18 @@ def test_a_markdown_fence_left_inside_a_python_file_is_dropped(repo: Path) -> No
     ws.apply([Edit(op="append", path="pkg/mod.py", content="# helpers\n```python\ndef z() -> int:\n    return 3\n```")])
     text = (repo / "pkg" / "mod.py").read_text(encoding="utf-8")
     assert "```" not in text and "def z() -> int:" in text
+
+
+def test_a_line_break_json_decoded_inside_a_quoted_string_is_escaped_back(repo: Path) -> None:
+    """The model wrote '\\n' in its JSON answer; decoding made it a real line break inside a one-line string."""
+    test = (
+        "def test_collapse():\n"
+        "    assert ' '.join('  a \n  b '.split()) == 'a b'\n"
+        "    assert 'x\ny\nz'.count('\\n') == 2\n"
+    )
+    Workspace(repo).apply([Edit(op="create", path="pkg/test_text.py", content=test)])
+    text = (repo / "pkg" / "test_text.py").read_text(encoding="utf-8")
+    assert "'  a \\n  b '" in text and "'x\\ny\\nz'" in text
+    namespace: dict = {}
+    exec(compile(text, "test_text.py", "exec"), namespace)
+    namespace["test_collapse"]()  # the repaired test runs and passes
