@@ -167,7 +167,7 @@ async def ask_structured(
         messages = [*messages[:-1], HumanMessage(f"{messages[-1].content}\n\n{schema_hint(schema)}")]
     bound = model.bind(response_format=response_format(schema, mode))
     conversation = list(messages)
-    last_error = "no answer"
+    last_error, truncations = "no answer", 0
     for _ in range(repairs + 1):
         try:
             reply = await bound.ainvoke(conversation, config=config)
@@ -177,6 +177,9 @@ async def ask_structured(
             if not _is_truncation(err):
                 raise
             last_error = "the reply hit the output token limit (too long or repeating itself)"
+            truncations += 1
+            if truncations == 2:  # a model that runs out twice is looping: a third try costs the same again
+                break
             conversation += [HumanMessage(f"Your reply was cut off: {last_error}. Reply again, much shorter.")]
             continue
         text = reply.content if isinstance(reply.content, str) else json.dumps(reply.content)

@@ -208,3 +208,16 @@ def test_a_design_that_modifies_the_new_file_it_designs_passes_its_gate(demo_rep
     assert len(models["sdd-design"].calls) == 1  # no paid retry
     changes = {c["path"]: c["action"] for c in result.state["outputs"]["sdd-design"]["file_changes"]}
     assert changes["textkit/slugs.py"] == "create" and changes["textkit/strings.py"] == "modify"
+
+
+def test_a_model_that_runs_out_of_tokens_twice_is_not_asked_a_third_time():
+    class LengthFinishReasonError(Exception):  # what openai raises when a structured reply hits max_tokens
+        pass
+
+    def looping(messages: list, kwargs: dict) -> str:
+        raise LengthFinishReasonError("finish_reason=length")
+
+    model = FakeChatModel(responder=looping)
+    with pytest.raises(ModelOutputError, match="output token limit"):
+        asyncio.run(ask_structured(model, Proposal, [HumanMessage("propose")], repairs=2))
+    assert len(model.calls) == 2
