@@ -167,8 +167,9 @@ async def ask_structured(
         messages = [*messages[:-1], HumanMessage(f"{messages[-1].content}\n\n{schema_hint(schema)}")]
     bound = model.bind(response_format=response_format(schema, mode))
     conversation = list(messages)
-    last_error, truncations = "no answer", 0
+    last_error, truncations, asked = "no answer", 0, 0
     for _ in range(repairs + 1):
+        asked += 1
         try:
             reply = await bound.ainvoke(conversation, config=config)
         except Exception as err:  # noqa: BLE001 - truncation is repaired, provider faults become ProviderError
@@ -198,4 +199,4 @@ async def ask_structured(
             AIMessage(content=text[:2000], additional_kwargs=echo_kwargs(reply)),
             HumanMessage(f"That reply was invalid: {last_error}. Reply again with only the corrected JSON object."),
         ]
-    raise ModelOutputError(f"{schema.__name__}: still invalid after {repairs} repair(s): {last_error}")
+    raise ModelOutputError(f"{schema.__name__}: still invalid after {asked - 1} repair(s): {last_error}")

@@ -158,14 +158,28 @@ class CallRecorder(BaseCallbackHandler):
             error=f"{type(error).__name__}: {redact(str(error))[:300]}",
             seconds=round(time.perf_counter() - start, 3),
         )
-        short, provider = self.lookup(requested)
-        record.provider = provider
+        _fill_from_failed(record, error)
+        self._price(record)
         self.records.append(record)
 
     def _price(self, record: CallRecord) -> None:
         short, provider = self.lookup(record.requested_model)
         record.provider = provider
         record.cost_usd = self.pricer.cost(short, provider, record) if self.pricer else 0.0
+
+
+def _fill_from_failed(record: CallRecord, error: BaseException) -> None:
+    """A reply cut at max_tokens is billed in full: openai's LengthFinishReasonError carries its usage."""
+    usage = getattr(getattr(error, "completion", None), "usage", None)
+    if usage is None:
+        return
+    record.served_model = getattr(error.completion, "model", None)  # type: ignore[attr-defined]
+    record.input_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+    record.output_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+    record.cached_tokens = int(getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", 0) or 0)
+    record.reasoning_tokens = int(
+        getattr(getattr(usage, "completion_tokens_details", None), "reasoning_tokens", 0) or 0
+    )
 
 
 def _first_message(response: LLMResult) -> AIMessage | None:

@@ -466,3 +466,22 @@ def test_rate_limit_per_provider_spaces_requests(server: FakeOpenAIServer) -> No
     assert time.perf_counter() - started >= 0.4  # 6 requests at 10/s with a bucket of 1: >= ~0.5 s
     times = sorted(r.time for r in server.requests)
     assert times[-1] - times[0] >= 0.35
+
+
+def test_a_reply_cut_at_max_tokens_is_recorded_with_the_tokens_it_cost(server: FakeOpenAIServer) -> None:
+    """The provider bills a truncated reply in full; the run report must not show it as free."""
+    registry = _stream_registry(server, fallback=False)
+    registry.chat_model("sdd-spec").streaming = False
+    long_cut = '{"answer": "' + "forty-two " * 60
+    server.script(
+        "m-sdd-spec",
+        [Reply(content=long_cut, finish_reason="length"), Reply(content='{"answer": "forty-two"}')],
+    )
+    recorder = CallRecorder("sdd-spec", None, registry.lookup)
+    messages = [HumanMessage("What is the answer?")]
+    got = asyncio.run(ask_structured(registry.runnable("sdd-spec"), Answer, messages, config={"callbacks": [recorder]}))
+    assert got.answer == "forty-two"
+    cut, good = recorder.records
+    assert (cut.ok, good.ok) == (False, True)
+    assert "LengthFinishReasonError" in (cut.error or "")
+    assert cut.output_tokens > good.output_tokens > 0 and cut.input_tokens > 0

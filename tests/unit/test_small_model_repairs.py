@@ -218,6 +218,6 @@ def test_a_model_that_runs_out_of_tokens_twice_is_not_asked_a_third_time():
         raise LengthFinishReasonError("finish_reason=length")
 
     model = FakeChatModel(responder=looping)
-    with pytest.raises(ModelOutputError, match="output token limit"):
+    with pytest.raises(ModelOutputError, match="after 1 repair\\(s\\): the reply hit the output token limit"):
         asyncio.run(ask_structured(model, Proposal, [HumanMessage("propose")], repairs=2))
     assert len(model.calls) == 2
