@@ -122,6 +122,17 @@ def top_level_names(source: str) -> set[str]:
     return names
 
 
+def defined_names(source: str) -> set[str] | None:
+    """Every function and class the source defines, nested ones too; None when it does not parse."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    return {
+        node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    }
+
+
 def module_of(rel: str) -> str:
     """`src/pkg/mod.py` -> `pkg.mod`; `pkg/__init__.py` -> `pkg`."""
     parts = rel.removesuffix(".py").split("/")

@@ -15,7 +15,15 @@ from pydantic import BaseModel, Field
 
 from graph.artifacts import TaskPlan, TaskSpec, ticked_tasks
 from graph.harness import GateContext, PhaseContext
-from graph.pycheck import defined_tests, imported_paths, module_of, top_level_names, undefined_names, with_imports
+from graph.pycheck import (
+    defined_names,
+    defined_tests,
+    imported_paths,
+    module_of,
+    top_level_names,
+    undefined_names,
+    with_imports,
+)
 from graph.repomap import signatures, slice_file
 from graph.workspace import CommandResult, Edit, Workspace, WorkspaceError
 from nodes.explore import mentioned_paths
@@ -145,14 +153,15 @@ def preserved(ctx: PhaseContext, edits: list[Edit], task: TaskSpec | None) -> st
 def create_as_intended(workspace: Workspace, edits: list[Edit]) -> list[Edit]:
     """``create`` on a file that exists, the commonest small-model slip after a bad path: content that keeps
     every existing top-level definition is a whole-file rewrite (``preserved`` still checks their signatures);
-    content that defines none of them is new code to append. Anything in between is left to be refused."""
+    content that defines none of them, at any depth, is new code to append (a new function with copies of the
+    old ones nested inside is not). Anything in between is left to be refused."""
     fixed = []
     for edit in edits:
         if edit.op == "create" and edit.path.endswith(".py") and workspace.exists(edit.path):
             before, after = set(signature_map(workspace.read(edit.path))), set(signature_map(edit.content))
             if before and before <= after:
                 edit = edit.model_copy(update={"op": "replace_file"})
-            elif after and not before & after:
+            elif after and not before & (defined_names(edit.content) or before):
                 edit = edit.model_copy(update={"op": "append"})
         fixed.append(edit)
     return fixed

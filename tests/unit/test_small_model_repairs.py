@@ -148,6 +148,8 @@ def test_create_on_an_existing_module_is_applied_as_the_model_meant(demo_repo: P
 
     clash = create("def truncate(text):\n    return text\n\n\n" + slugify)  # rewrites one, drops the rest
     assert clash[0].op == "create"
+    nested = "def slugify(text):\n    def truncate(text, width):\n        return text\n    return text\n"
+    assert create(nested)[0].op == "create"  # the demo's 1.5B model: the old module pasted inside slugify
     with pytest.raises(WorkspaceError, match="create on a file that already exists"):
         ws.apply(clash)
     new_file = create_as_intended(ws, [Edit(op="create", path="textkit/slugs.py", content=slugify)])
