@@ -167,10 +167,24 @@ def create_as_intended(workspace: Workspace, edits: list[Edit]) -> list[Edit]:
     return fixed
 
 
+def tests_in_a_module(workspace: Workspace, edits: list[Edit]) -> str:
+    """pytest code written into a non-test module (the demo's model pasted its tests into both files): the
+    module then fails to import, and every check after it fails for a reason the model never sees."""
+    for edit in edits:
+        added = edit.content or edit.replace
+        if not edit.path.endswith(".py") or is_test_file(edit.path) or edit.path.endswith("conftest.py"):
+            continue
+        if "pytest" not in added or not defined_tests(added):  # plugins and fixtures may use pytest
+            continue
+        if not workspace.exists(edit.path) or "pytest" not in workspace.read(edit.path):
+            return f"{edit.path}: pytest tests belong in a test file, not in this module; edit only the test file"
+    return ""
+
+
 def vetted(ctx: PhaseContext, edits: list[Edit], task: TaskSpec | None) -> tuple[list[Edit], str]:
     """The edits as meant, and why they cannot be applied ('' when they can): file reads, off the event loop."""
     edits = create_as_intended(ctx.workspace, edits)
-    return edits, preserved(ctx, edits, task)
+    return edits, tests_in_a_module(ctx.workspace, edits) or preserved(ctx, edits, task)
 
 
 def meant_path(path: str, allowed: set[str]) -> str:

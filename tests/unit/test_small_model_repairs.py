@@ -156,6 +156,23 @@ def test_create_on_an_existing_module_is_applied_as_the_model_meant(demo_repo: P
     assert new_file[0].op == "create"
 
 
+def test_pytest_code_appended_to_a_module_is_refused_with_the_reason(demo_repo: Path):
+    from graph.workspace import Edit, Workspace
+    from nodes.apply import tests_in_a_module
+
+    ws = Workspace(demo_repo)
+    tests = "@pytest.mark.parametrize('text', ['a'])\ndef test_truncate(text):\n    assert truncate(text, 5)\n"
+    both = [Edit(op="append", path=p, content=tests) for p in ("tests/test_strings.py", "textkit/strings.py")]
+    assert tests_in_a_module(ws, both) == (
+        "textkit/strings.py: pytest tests belong in a test file, not in this module; edit only the test file"
+    )
+    assert tests_in_a_module(ws, both[:1]) == ""  # the test file is where they go
+    code = [Edit(op="append", path="textkit/strings.py", content="def slugify(text):\n    return text\n")]
+    assert tests_in_a_module(ws, code) == ""
+    plugin = "import pytest\n\n\n@pytest.fixture\ndef clock():\n    return 0\n"
+    assert tests_in_a_module(ws, [Edit(op="create", path="textkit/testing.py", content=plugin)]) == ""
+
+
 def test_the_spec_answer_schema_forces_a_requirement_and_existing_names_become_modified():
     from pydantic import ValidationError
 
