@@ -6,6 +6,7 @@ operations inside the repo, restricted to the files the task names (small models
 
 from __future__ import annotations
 
+import ast
 import re
 import threading
 from typing import Any
@@ -260,8 +261,11 @@ def import_sources(ctx: PhaseContext, plan: TaskPlan, task: TaskSpec) -> frozens
     return frozenset([*(t.file for t in plan.tasks), *(d.strip().strip("`") for d in task.dependencies), *named])
 
 
-def static_problems(ctx: PhaseContext, task: TaskSpec, tests_before: set[str]) -> str:
-    """Fast checks before the real one: undefined names in the task's file; a test task adds tests."""
+def static_problems(
+    ctx: PhaseContext, task: TaskSpec, tests_before: set[str], sources: frozenset[str] = frozenset()
+) -> str:
+    """Fast checks before the real one: undefined names in the task's file; a test task adds tests, and they
+    exercise what the change is about."""
     if not task.file.endswith(".py") or not ctx.workspace.exists(task.file):
         return ""
     source = ctx.workspace.read(task.file)
@@ -269,9 +273,43 @@ def static_problems(ctx: PhaseContext, task: TaskSpec, tests_before: set[str]) -
     if missing:
         names = ", ".join(f"`{n}` (line {line})" for n, line in missing[:5])
         return f"{task.file}: undefined name(s) {names}: define or import them, or use the right variable"
-    if is_test_file(task.file) and not (defined_tests(source) - tests_before):
+    if not is_test_file(task.file):
+        return ""
+    added = defined_tests(source) - tests_before
+    if not added:
         return f"{task.file}: no new test function was added; add tests for: {'; '.join(task.requirements)[:300]}"
+    subjects = change_subjects(ctx, task, sources)
+    mentions = rf"\b({'|'.join(map(re.escape, sorted(subjects)))})\b"
+    if subjects and not re.search(mentions, new_tests_text(source, added)):
+        return (
+            f"{task.file}: the new tests ({', '.join(sorted(added))}) call none of what this change is about "
+            f"({', '.join(sorted(subjects))}); write tests that call it"
+        )
     return ""
+
+
+def change_subjects(ctx: PhaseContext, task: TaskSpec, sources: frozenset[str]) -> set[str]:
+    """Functions and classes of the change's code files that the request or the task names (e.g. `slugify`)."""
+    words = set(re.findall(r"[A-Za-z_]\w+", f"{ctx.request} {task.task} {' '.join(task.requirements)}"))
+    defined: set[str] = set()
+    for rel in sources:
+        if rel.endswith(".py") and not is_test_file(rel) and ctx.workspace.exists(rel):
+            defined |= set(signature_map(ctx.workspace.read(rel)))
+    return words & defined
+
+
+def new_tests_text(source: str, names: set[str]) -> str:
+    """The source of the named test functions (decorators included)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    lines = source.splitlines()
+    return "\n".join(
+        "\n".join(lines[min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1 : node.end_lineno])
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in names
+    )
 
 
 def fix_scope(ctx: PhaseContext, task: TaskSpec, allowed: set[str], output: str, settled: set[str]) -> set[str]:
@@ -300,7 +338,7 @@ async def run_task(
         rejected = bool(error)  # the edit itself was refused: nothing on disk changed
         if not error:
             await ctx.io(import_missing, ctx, task, sources)
-        error = error or static_problems(ctx, task, before)
+        error = error or await ctx.io(static_problems, ctx, task, before, sources)
         if error:
             result = CommandResult(command="static checks", exit_code=1, output=error)
         else:

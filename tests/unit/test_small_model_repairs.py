@@ -173,6 +173,34 @@ def test_pytest_code_appended_to_a_module_is_refused_with_the_reason(demo_repo: 
     assert tests_in_a_module(ws, [Edit(op="create", path="textkit/testing.py", content=plugin)]) == ""
 
 
+def test_new_tests_that_never_call_what_the_change_adds_are_sent_back(demo_repo: Path):
+    """The demo's 1.5B model, asked to test `slugify`, wrote (wrong) tests for the module's old functions."""
+    from graph.artifacts import TaskSpec
+    from graph.pycheck import defined_tests
+    from graph.workspace import Workspace
+    from nodes.apply import static_problems
+
+    class Ctx:
+        workspace = Workspace(demo_repo)
+        request = "Add `slugify(text)` to `textkit/strings.py`. Add tests in `tests/test_strings.py`."
+
+    strings, tests = demo_repo / "textkit/strings.py", demo_repo / "tests/test_strings.py"
+    strings.write_text(strings.read_text() + "\n\ndef slugify(text: str) -> str:\n    return text.lower()\n")
+    before_tests = tests.read_text()
+    task = TaskSpec(task="Add tests", file="tests/test_strings.py", requirements=["verify the functionality"])
+    sources = frozenset({"textkit/strings.py", "tests/test_strings.py"})
+    existing = defined_tests(before_tests)
+    tests.write_text(
+        before_tests + "\n\n@pytest.mark.parametrize('w', [8])\ndef test_truncate_more(w):\n"
+        "    assert truncate('hello world', w) == 'hello...'\n"
+    )
+    problem = static_problems(Ctx(), task, existing, sources)
+    assert "call none of what this change is about (slugify)" in problem and "test_truncate_more" in problem
+    imported = before_tests.replace("normalize_whitespace, truncate", "normalize_whitespace, slugify, truncate")
+    tests.write_text(imported + "\n\ndef test_slugify_lowercases():\n    assert slugify('AB') == 'ab'\n")
+    assert static_problems(Ctx(), task, existing, sources) == ""
+
+
 def test_the_spec_answer_schema_forces_a_requirement_and_existing_names_become_modified():
     from pydantic import ValidationError
 
