@@ -289,12 +289,13 @@ def static_problems(
 
 
 def change_subjects(ctx: PhaseContext, task: TaskSpec, sources: frozenset[str]) -> set[str]:
-    """Functions and classes of the change's code files that the request or the task names (e.g. `slugify`)."""
+    """Functions, classes and methods of the change's code files that the request or the task names (e.g.
+    `slugify`; `total` for `Cart.total`, so a test calling it on a fixture's cart counts)."""
     words = set(re.findall(r"[A-Za-z_]\w+", f"{ctx.request} {task.task} {' '.join(task.requirements)}"))
     defined: set[str] = set()
     for rel in sources:
         if rel.endswith(".py") and not is_test_file(rel) and ctx.workspace.exists(rel):
-            defined |= set(signature_map(ctx.workspace.read(rel)))
+            defined |= defined_names(ctx.workspace.read(rel)) or set()
     return words & defined
 
 

@@ -199,6 +199,10 @@ def test_new_tests_that_never_call_what_the_change_adds_are_sent_back(demo_repo:
     imported = before_tests.replace("normalize_whitespace, truncate", "normalize_whitespace, slugify, truncate")
     tests.write_text(imported + "\n\ndef test_slugify_lowercases():\n    assert slugify('AB') == 'ab'\n")
     assert static_problems(Ctx(), task, existing, sources) == ""
+    (demo_repo / "textkit/cart.py").write_text("class Cart:\n    def total(self):\n        return 0\n")
+    Ctx.request = "Add `Cart.total()` in `textkit/cart.py`, with tests."
+    tests.write_text(before_tests + "\n\ndef test_total_of_nothing(cart=None):\n    assert cart.total() == 0\n")
+    assert static_problems(Ctx(), task, existing, sources | {"textkit/cart.py"}) == ""  # a method counts
 
 
 def test_the_spec_answer_schema_forces_a_requirement_and_existing_names_become_modified():
