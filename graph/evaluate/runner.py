@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -190,7 +191,7 @@ def write_outputs(run: EvalRun, json_path: str | os.PathLike[str], md_path: str 
     data["summary"] = summaries(run)
     for path, text in ((Path(json_path), json.dumps(data, indent=2)), (Path(md_path), render_markdown(run))):
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # writers never share it
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
 
@@ -224,6 +225,7 @@ class EvalSuite:
         self.models = models
         self.accept_timeout_s, self.run_timeout_s = accept_timeout_s, run_timeout_s
         self.progress = progress
+        self._saving = threading.Lock()
         notes = []
         self.jobs = max(1, int(jobs))
         if self.jobs > 1 and any(a.uses_embedded for a in arms):
@@ -247,7 +249,8 @@ class EvalSuite:
         return self.out_dir / WORK_DIR / _slug(arm.key) / _slug(task.name)
 
     def _save(self) -> None:
-        write_outputs(self.state, self.json_path, self.md_path)
+        with self._saving:  # jobs that finish together save from different threads; the last one wins whole
+            write_outputs(self.state, self.json_path, self.md_path)
 
     async def run(self) -> EvalRun:
         self.out_dir.mkdir(parents=True, exist_ok=True)

@@ -431,3 +431,22 @@ def test_cli_registers_eval_when_wired() -> None:
         pytest.skip("`sdd eval` is not registered in graph/cli.py yet")
     result = CliRunner().invoke(app, ["eval", "--help"])
     assert result.exit_code == 0 and "--baseline" in result.output and "--jobs" in result.output
+
+
+def test_results_saved_from_several_threads_at_once_are_never_lost(tmp_path: Path) -> None:
+    """Two jobs finishing together used to share one temp file: one rename failed (FileNotFoundError)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from graph.evaluate import write_outputs
+    from graph.evaluate.results import EvalRun
+
+    run = EvalRun(tasks_dir="t", tasks=["a"], arms=["local/pipeline"], configs={}, jobs=2, started="now")
+    out = tmp_path / "out"
+
+    def save(_: int) -> None:
+        write_outputs(run, out / "eval-results.json", out / "eval-report.md")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(save, range(200)))
+    assert json.loads((out / "eval-results.json").read_text())["tasks"] == ["a"]
+    assert sorted(p.name for p in out.iterdir()) == ["eval-report.md", "eval-results.json"]  # no temp files left
