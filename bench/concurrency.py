@@ -14,7 +14,7 @@ import asyncio
 import time
 from typing import Any
 
-from bench.common import REQUEST, Events, Recorded, config, copy_demo, recording, scratch_dir
+from bench.common import REQUEST, Events, Recorded, config, copy_demo, scratch_dir
 
 RUN = {"task_loop": False, "verify_commands": ["python -c pass"]}
 
@@ -49,13 +49,11 @@ async def _batch(n: int, latency: float) -> dict[str, Any]:
 
 async def _recorded_run() -> dict[str, Any]:
     """One harness run like the batch's, with every model call kept for the skeleton to replay."""
+    from bench.overhead import make_team
     from graph.api import arun_change
-    from tests.fakes.scripted import DemoScript, team
 
     events, sink = Events(), []
-    models = team(DemoScript())
-    for role, fake in models.items():
-        fake.responder = recording(fake.responder, events, sink, role)
+    models = make_team(events, sink, loop_back=False)
     repo = copy_demo(scratch_dir() / "template")
     result = await arun_change(
         REQUEST, repo, config("opencode-go", RUN), models=models, auto_approve=True, on_event=events

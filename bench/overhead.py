@@ -36,10 +36,11 @@ from bench.common import (
 from bench.skeleton import run_skeleton
 
 
-def make_team(events: Events, sink: list[Recorded], latency: float = 0.0) -> dict[str, Any]:
+def make_team(events: Events, sink: list[Recorded], latency: float = 0.0, loop_back: bool = True) -> dict[str, Any]:
+    """The scripted team, every call recorded; ``loop_back`` scripts a buggy first implementation."""
     from tests.fakes.scripted import SLUGIFY_BUGGY, SLUGIFY_OK, DemoScript, team
 
-    models = team(DemoScript(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_OK]))
+    models = team(DemoScript(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_OK]) if loop_back else DemoScript())
     for role, fake in models.items():
         fake.responder = recording(fake.responder, events, sink, role)
         fake.latency_s = latency

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from graph.openspec.models import _SHALL_MUST, MIN_PURPOSE_LENGTH, PURPOSE_PLACEHOLDER, _dupes
+from graph.openspec.models import _SHALL_MUST, MIN_PURPOSE_LENGTH, PURPOSE_PLACEHOLDER, section_conflicts
 from graph.openspec.parse import (
     _ANY_HEADER,
     _DELTA_HEADER,
@@ -209,11 +209,6 @@ def _delta_problems(delta: ParsedDelta, strict: bool) -> list[str]:
         "RENAMED from": [f for f, _ in delta.renamed],
         "RENAMED to": [t for _, t in delta.renamed],
     }
-    problems += [
-        f"capability '{cap}': requirement '{n}' appears twice in {kind}"
-        for kind, ns in names.items()
-        for n in _dupes(ns)
-    ]
     pairs = [
         ("MODIFIED", "REMOVED"),
         ("MODIFIED", "ADDED"),
@@ -221,9 +216,7 @@ def _delta_problems(delta: ParsedDelta, strict: bool) -> list[str]:
         ("RENAMED from", "MODIFIED"),
         ("RENAMED to", "ADDED"),
     ]
-    for a, b in pairs:
-        for n in sorted(set(names[a]) & set(names[b])):
-            problems.append(f"capability '{cap}': requirement '{n}' is in both {a} and {b}")
+    problems += section_conflicts(cap, names, pairs)
     for n in sorted({_fold(x) for x in names["RENAMED from"]} & {_fold(x) for x in names["REMOVED"]}):
         problems.append(f"capability '{cap}': requirement '{n}' is in both RENAMED from and REMOVED")
     if strict:

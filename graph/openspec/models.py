@@ -41,6 +41,14 @@ def _clean_name(text: str) -> str:
     return re.sub(r"[ \t]+#+[ \t]*$", "", name.strip("`*_ ")).strip()
 
 
+def _required_name(value: object, empty: str) -> str:
+    """A cleaned requirement or scenario name; ``empty`` is the error when nothing is left."""
+    name = _clean_name(str(value))
+    if not name:
+        raise ValueError(empty)
+    return name
+
+
 def _clean_step(text: str) -> str:
     """A GIVEN/WHEN/THEN entry without a bullet or a repeated keyword the model already wrote."""
     return _STEP_PREFIX.sub("", _one_line(text)).strip()
@@ -96,10 +104,7 @@ class Scenario(BaseModel):
     @field_validator("name", mode="before")
     @classmethod
     def _name(cls, value: str) -> str:
-        name = _clean_name(str(value))
-        if not name:
-            raise ValueError("scenario name must not be empty")
-        return name
+        return _required_name(value, "scenario name must not be empty")
 
     @field_validator("given", "when", "then", mode="before")
     @classmethod
@@ -123,10 +128,7 @@ class Requirement(BaseModel):
     @field_validator("name", mode="before")
     @classmethod
     def _name(cls, value: str) -> str:
-        name = _clean_name(str(value))
-        if not name:
-            raise ValueError("requirement name must not be empty")
-        return name
+        return _required_name(value, "requirement name must not be empty")
 
     @field_validator("text", mode="before")
     @classmethod
@@ -156,10 +158,7 @@ class Rename(BaseModel):
     @field_validator("from_name", "to_name", mode="before")
     @classmethod
     def _names(cls, value: str) -> str:
-        name = _clean_name(str(value))
-        if not name:
-            raise ValueError("rename names must not be empty")
-        return name
+        return _required_name(value, "rename names must not be empty")
 
 
 class Removal(BaseModel):
@@ -178,10 +177,7 @@ class Removal(BaseModel):
     @field_validator("name", mode="before")
     @classmethod
     def _name(cls, value: str) -> str:
-        name = _clean_name(str(value))
-        if not name:
-            raise ValueError("removed requirement name must not be empty")
-        return name
+        return _required_name(value, "removed requirement name must not be empty")
 
     @field_validator("reason", mode="before")
     @classmethod
@@ -248,11 +244,6 @@ def _model_conflicts(delta: CapabilityDelta) -> list[str]:
         "RENAMED from": [r.from_name for r in delta.renamed],
         "RENAMED to": [r.to_name for r in delta.renamed],
     }
-    problems = [
-        f"capability '{cap}': requirement '{n}' appears twice in {kind}"
-        for kind, names in sections.items()
-        for n in _dupes(names)
-    ]
     pairs = [
         ("MODIFIED", "REMOVED"),
         ("MODIFIED", "ADDED"),
@@ -261,9 +252,25 @@ def _model_conflicts(delta: CapabilityDelta) -> list[str]:
         ("RENAMED from", "MODIFIED"),
         ("RENAMED to", "ADDED"),
     ]
+    hints = {("RENAMED from", "MODIFIED"): " (MODIFIED must use the new name)"}
+    return section_conflicts(cap, sections, pairs, hints)
+
+
+def section_conflicts(
+    cap: str,
+    sections: dict[str, list[str]],
+    pairs: list[tuple[str, str]],
+    hints: dict[tuple[str, str], str] | None = None,
+) -> list[str]:
+    """A name twice in one section, or in two sections that exclude each other (OpenSpec's delta rules)."""
+    problems = [
+        f"capability '{cap}': requirement '{n}' appears twice in {kind}"
+        for kind, names in sections.items()
+        for n in _dupes(names)
+    ]
     for a, b in pairs:
+        hint = (hints or {}).get((a, b), "")
         for name in sorted(set(sections[a]) & set(sections[b])):
-            hint = " (MODIFIED must use the new name)" if a == "RENAMED from" and b == "MODIFIED" else ""
             problems.append(f"capability '{cap}': requirement '{name}' is in both {a} and {b}{hint}")
     return problems
 
