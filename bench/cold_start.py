@@ -18,7 +18,7 @@ def sdd_command() -> list[str]:
     if script.is_file():
         return [str(script)]
     found = shutil.which("sdd")
-    return [found] if found else [sys.executable, "-c", "from graph.cli import main; main()"]
+    return [found] if found else [sys.executable, "-c", "from sdd_harness.graph.entry.cli import main; main()"]
 
 
 def measure(n: int = 9) -> dict[str, Any]:
@@ -46,9 +46,12 @@ def measure(n: int = 9) -> dict[str, Any]:
 
 
 def import_profile(top: int = 8) -> list[tuple[str, float]]:
-    """The slowest cumulative imports of ``graph.cli`` (``python -X importtime``), in ms."""
+    """The slowest cumulative imports of ``sdd_harness.graph.entry.cli`` (``python -X importtime``), in ms."""
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import graph.cli"], capture_output=True, text=True, check=False
+        [sys.executable, "-X", "importtime", "-c", "import sdd_harness.graph.entry.cli"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     rows = []
     for line in proc.stderr.splitlines():

@@ -20,7 +20,7 @@ if str(ROOT) not in sys.path:
 
 import yaml  # noqa: E402
 
-from graph.config import CONFIGS_DIR, HarnessConfig, parse_config  # noqa: E402
+from sdd_harness.graph.core.config import CONFIGS_DIR, HarnessConfig, parse_config  # noqa: E402
 
 DEMO_REPO = ROOT / "examples" / "demo-repo"
 REQUEST = (ROOT / "examples" / "demo-request.md").read_text(encoding="utf-8")
@@ -106,7 +106,7 @@ class SubprocessClock:
 
     @contextmanager
     def patch(self) -> Iterator[SubprocessClock]:
-        from graph.workspace import Workspace
+        from sdd_harness.graph.infra.workspace import Workspace
 
         original = Workspace.run
         clock = self

@@ -20,7 +20,7 @@ RUN = {"task_loop": False, "verify_commands": ["python -c pass"]}
 
 
 async def _batch(n: int, latency: float) -> dict[str, Any]:
-    from graph.api import arun_change
+    from sdd_harness.graph.entry.api import arun_change
     from tests.fakes.scripted import DemoScript, team
 
     base = scratch_dir()
@@ -50,7 +50,7 @@ async def _batch(n: int, latency: float) -> dict[str, Any]:
 async def _recorded_run() -> dict[str, Any]:
     """One harness run like the batch's, with every model call kept for the skeleton to replay."""
     from bench.overhead import make_team
-    from graph.api import arun_change
+    from sdd_harness.graph.entry.api import arun_change
 
     events, sink = Events(), []
     models = make_team(events, sink, loop_back=False)
@@ -64,7 +64,7 @@ async def _recorded_run() -> dict[str, Any]:
 async def _skeleton_batch(n: int, latency: float, template: dict[str, Any]) -> float:
     from bench.overhead import replay_of
     from bench.skeleton import run_skeleton
-    from graph.phases import BUILTIN_PHASES
+    from sdd_harness.graph.core.phases import BUILTIN_PHASES
 
     recorded: list[Recorded] = template["recorded"]
     replay, replies = replay_of(recorded)

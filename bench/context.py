@@ -30,7 +30,7 @@ ARTIFACT_OF = {
 
 
 async def _run(repo: Path) -> tuple[Any, list[Recorded]]:
-    from graph.api import arun_change
+    from sdd_harness.graph.entry.api import arun_change
     from tests.fakes.scripted import DemoScript, team
 
     events, sink = Events(), []
@@ -55,8 +55,8 @@ def measure(files: int = 200) -> dict[str, Any]:
     from langchain_core.messages import HumanMessage, SystemMessage
     from langchain_core.messages.utils import count_tokens_approximately
 
-    from graph.phases import BUILTIN_PHASES
-    from graph.repomap import iter_files, relevant_files, repo_map
+    from sdd_harness.graph.core.phases import BUILTIN_PHASES
+    from sdd_harness.graph.infra.repomap import iter_files, relevant_files, repo_map
 
     root = scratch_dir()
     pristine = generate(root / "pristine", files)

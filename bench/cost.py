@@ -27,7 +27,7 @@ SCENARIOS = {
 
 def stand_in_report(path: Path = STAND_IN) -> dict[str, Any]:
     """Run the scripted fake team (one verify loop-back, real pytest) and keep its run.json-shaped report."""
-    from graph.api import arun_change
+    from sdd_harness.graph.entry.api import arun_change
     from tests.fakes.scripted import SLUGIFY_BUGGY, SLUGIFY_OK, DemoScript, team
 
     repo = copy_demo(scratch_dir() / "demo-repo")
@@ -56,7 +56,7 @@ def load_calls(regenerate: bool = False, stand_in: bool = False) -> tuple[list[d
 
 def price(calls: list[dict[str, Any]], config_name: str, flat: bool = True) -> dict[str, Any]:
     """Cost per phase if ``config_name``'s model map had served these exact token counts."""
-    from graph.usage import CallRecord, Pricer
+    from sdd_harness.graph.core.usage import CallRecord, Pricer
 
     cfg = config(config_name)
     pricer = Pricer(cfg, flat_providers=flat)

@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from graph.config import ConfigError  # noqa: E402
-from graph.evaluate import (  # noqa: E402
+from sdd_harness.graph.core.config import ConfigError  # noqa: E402
+from sdd_harness.graph.entry.evaluate import (  # noqa: E402
     EXIT_BAD_INPUT,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -38,7 +38,7 @@ from graph.evaluate import (  # noqa: E402
 
 def preflight(arms) -> list[str]:
     """Join/verify the GGUF files up front (clear error now, not after the first phases) and describe the map."""
-    from graph.embedded import ensure_gguf, require_xllamacpp
+    from sdd_harness.graph.infra.embedded import ensure_gguf, require_xllamacpp
 
     notes = []
     for arm in arms:

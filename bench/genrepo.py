@@ -109,7 +109,7 @@ def _class(rng: random.Random, name: str, funcs: list[str]) -> str:
 
 def generate(dest: Path, files: int = 200, seed: int = 7) -> Path:
     """Copy the demo repo to ``dest`` and add generated modules and tests until it has ``files`` text files."""
-    from graph.repomap import iter_files
+    from sdd_harness.graph.infra.repomap import iter_files
 
     rng = random.Random(seed)
     copy_demo(dest, DEMO_REPO)

@@ -50,7 +50,7 @@ def make_team(events: Events, sink: list[Recorded], latency: float = 0.0, loop_b
 async def harness_once(
     base: Path, flavour: str = "cheap", clock: SubprocessClock | None = None, latency: float = 0.0
 ) -> dict[str, Any]:
-    from graph.api import arun_change
+    from sdd_harness.graph.entry.api import arun_change
 
     repo = copy_demo(base / f"h{time.perf_counter_ns()}")
     run = {"task_loop": False, **({"verify_commands": [CHEAP_VERIFY]} if flavour == "cheap" else {})}
@@ -83,7 +83,7 @@ def replay_of(recorded: list[Recorded]) -> tuple[dict[tuple[str, int], list[list
 
 
 async def skeleton_once(base: Path, template: dict[str, Any]) -> float:
-    from graph.phases import BUILTIN_PHASES
+    from sdd_harness.graph.core.phases import BUILTIN_PHASES
 
     replay, replies = replay_of(template["recorded"])
     start = time.perf_counter()

@@ -42,7 +42,7 @@ def fanout_script(n_tasks: int) -> Any:
 
 
 async def _apply_once(n_tasks: int, latency: float) -> dict[str, Any]:
-    from graph.api import arun_change
+    from sdd_harness.graph.entry.api import arun_change
     from tests.fakes.scripted import team
 
     repo = copy_demo(scratch_dir() / "repo")

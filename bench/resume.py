@@ -37,7 +37,7 @@ def child_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--apply-latency", type=float, default=0.0)
     args = parser.parse_args(argv)
-    from graph.api import resume_run, run_change
+    from sdd_harness.graph.entry.api import resume_run, run_change
     from tests.fakes.logged import logged_team
 
     models = logged_team(args.log, args.mode, {KILL_IN: args.apply_latency}, with_tokens=True)

@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 
-from graph.fakes import FakeChatModel
+from tests.fakes.chat import FakeChatModel
 
 Replay = Mapping[tuple[str, int], Sequence[Sequence[Any]]]  # (role, visit or decision index) -> message lists
 
@@ -74,8 +74,8 @@ def build_skeleton(
 
 @asynccontextmanager
 async def sqlite_saver(path: Path):
-    """The harness's own SQLite checkpointer (graph/sqlite_saver.py), so both sides pay the same floor."""
-    from graph.sqlite_saver import open_sqlite_saver
+    """The harness's own SQLite checkpointer (graph/infra/sqlite_saver.py), so both sides pay the same floor."""
+    from sdd_harness.graph.infra.sqlite_saver import open_sqlite_saver
 
     path.parent.mkdir(parents=True, exist_ok=True)
     async with open_sqlite_saver(path) as saver:

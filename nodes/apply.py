@@ -14,9 +14,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field
 
-from graph.artifacts import TaskPlan, TaskSpec, ticked_tasks
-from graph.harness import GateContext, PhaseContext
-from graph.pycheck import (
+from sdd_harness.graph.core.artifacts import TaskPlan, TaskSpec, ticked_tasks
+from sdd_harness.graph.core.harness import GateContext, PhaseContext
+from sdd_harness.graph.infra.pycheck import (
     defined_names,
     defined_tests,
     imported_paths,
@@ -25,9 +25,9 @@ from graph.pycheck import (
     undefined_names,
     with_imports,
 )
-from graph.repomap import signatures, slice_file
-from graph.workspace import CommandResult, Edit, Workspace, WorkspaceError
-from nodes.explore import mentioned_paths
+from sdd_harness.graph.infra.repomap import signatures, slice_file
+from sdd_harness.graph.infra.workspace import CommandResult, Edit, Workspace, WorkspaceError
+from sdd_harness.nodes.explore import mentioned_paths
 
 SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~10x faster, same output
 PHASE = "sdd-apply"

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from graph.harness import GateContext, PhaseContext
-from graph.openspec import ArchiveError, archive_change, check_change
+from sdd_harness.graph.core.harness import GateContext, PhaseContext
+from sdd_harness.graph.infra.openspec import ArchiveError, archive_change, check_change
 
 PHASE = "sdd-archive"
 ARTIFACT = "archive-report.md"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from graph.artifacts import Design
-from graph.harness import GateContext, PhaseContext
-from graph.repomap import signatures
-from graph.workspace import Workspace
-from nodes.spec import proposal_brief
+from sdd_harness.graph.core.artifacts import Design
+from sdd_harness.graph.core.harness import GateContext, PhaseContext
+from sdd_harness.graph.infra.repomap import signatures
+from sdd_harness.graph.infra.workspace import Workspace
+from sdd_harness.nodes.spec import proposal_brief
 
 
 def spec_brief(ctx: PhaseContext) -> str:

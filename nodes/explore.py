@@ -8,11 +8,18 @@ from typing import Any, NamedTuple
 
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from graph.actions import JSON_PROTOCOL, NATIVE_PROTOCOL, OBSERVATION_CHARS, ActionStep, Finding, look_around
-from graph.artifacts import Exploration
-from graph.harness import GateContext, PhaseContext
-from graph.openspec import discover_specs
-from graph.repomap import relevant_files, repo_map, slice_file
+from sdd_harness.graph.core.actions import (
+    JSON_PROTOCOL,
+    NATIVE_PROTOCOL,
+    OBSERVATION_CHARS,
+    ActionStep,
+    Finding,
+    look_around,
+)
+from sdd_harness.graph.core.artifacts import Exploration
+from sdd_harness.graph.core.harness import GateContext, PhaseContext
+from sdd_harness.graph.infra.openspec import discover_specs
+from sdd_harness.graph.infra.repomap import relevant_files, repo_map, slice_file
 
 PHASE = "sdd-explore"
 ARTIFACT = "exploration.md"

@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from graph.artifacts import ProjectContext
-from graph.harness import GateContext, PhaseContext
-from graph.repomap import repo_map
+from sdd_harness.graph.core.artifacts import ProjectContext
+from sdd_harness.graph.core.harness import GateContext, PhaseContext
+from sdd_harness.graph.infra.repomap import repo_map
 
 PHASE = "sdd-init"
 ARTIFACT = "project.md"

@@ -17,15 +17,15 @@ from langgraph.graph import END
 from langgraph.types import interrupt
 from pydantic import BaseModel, Field
 
-from graph.context import Context
-from graph.harness import GateContext, GraphNode, Harness, change_paths
-from graph.llm import ModelOutputError, ask_structured
-from graph.phases import APPLY, ARCHIVE, ORCHESTRATOR, SPEC, VERIFY
-from graph.report import write_report
-from graph.state import SDDState
-from graph.usage import CallRecorder, totals
-from graph.workspace import Workspace
-from nodes.apply import apply_summary, ready_batch
+from sdd_harness.graph.core.context import Context
+from sdd_harness.graph.core.harness import GateContext, GraphNode, Harness, change_paths
+from sdd_harness.graph.core.llm import ModelOutputError, ask_structured
+from sdd_harness.graph.core.phases import APPLY, ARCHIVE, ORCHESTRATOR, SPEC, VERIFY
+from sdd_harness.graph.core.report import write_report
+from sdd_harness.graph.core.state import SDDState
+from sdd_harness.graph.core.usage import CallRecorder, totals
+from sdd_harness.graph.infra.workspace import Workspace
+from sdd_harness.nodes.apply import apply_summary, ready_batch
 
 Check = Callable[[GateContext], list[str]]
 Action = str  # advance | retry | back_to_<phase> | stop | done

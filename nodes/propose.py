@@ -6,8 +6,8 @@ from typing import Any
 
 import yaml
 
-from graph.artifacts import Proposal
-from graph.harness import GateContext, PhaseContext
+from sdd_harness.graph.core.artifacts import Proposal
+from sdd_harness.graph.core.harness import GateContext, PhaseContext
 
 PHASE = "sdd-propose"
 ARTIFACT = "proposal.md"

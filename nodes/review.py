@@ -1,6 +1,6 @@
 """sdd-review (an extension phase, enabled from config): a code review between verify and archive.
 
-It is not one of the nine built-ins: configs add it with `module: nodes.review`, `after: sdd-verify` and
+It is not one of the nine built-ins: configs add it with `module: sdd_harness.nodes.review`, `after: sdd-verify` and
 `on_fail: back_to:sdd-apply`, so a review that requests changes sends its findings to apply.
 """
 
@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from graph.harness import GateContext, PhaseContext
-from graph.repomap import slice_file
-from nodes.design import spec_brief
+from sdd_harness.graph.core.harness import GateContext, PhaseContext
+from sdd_harness.graph.infra.repomap import slice_file
+from sdd_harness.nodes.design import spec_brief
 
 PHASE = "sdd-review"
 ARTIFACT = "review.md"

@@ -9,9 +9,16 @@ from typing import Any
 import yaml
 from pydantic import Field
 
-from graph.harness import GateContext, PhaseContext
-from graph.openspec import CapabilityDelta, Requirement, SpecDeltaSet, check_change, discover_specs, write_change_specs
-from nodes.explore import existing_specs
+from sdd_harness.graph.core.harness import GateContext, PhaseContext
+from sdd_harness.graph.infra.openspec import (
+    CapabilityDelta,
+    Requirement,
+    SpecDeltaSet,
+    check_change,
+    discover_specs,
+    write_change_specs,
+)
+from sdd_harness.nodes.explore import existing_specs
 
 PHASE = "sdd-spec"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from graph.artifacts import TaskPlan, render_tasks
-from graph.harness import GateContext, PhaseContext
-from nodes.design import spec_brief
-from nodes.explore import mentioned_paths
+from sdd_harness.graph.core.artifacts import TaskPlan, render_tasks
+from sdd_harness.graph.core.harness import GateContext, PhaseContext
+from sdd_harness.nodes.design import spec_brief
+from sdd_harness.nodes.explore import mentioned_paths
 
 PHASE = "sdd-tasks"
 ARTIFACT = "tasks.md"

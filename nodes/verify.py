@@ -6,10 +6,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from graph.artifacts import ComplianceRow, ScenarioLinks, VerifyReport, ticked_tasks
-from graph.harness import GateContext, PhaseContext
-from graph.openspec import list_scenarios
-from graph.workspace import CommandResult
+from sdd_harness.graph.core.artifacts import ComplianceRow, ScenarioLinks, VerifyReport, ticked_tasks
+from sdd_harness.graph.core.harness import GateContext, PhaseContext
+from sdd_harness.graph.infra.openspec import list_scenarios
+from sdd_harness.graph.infra.workspace import CommandResult
 
 PHASE = "sdd-verify"
 ARTIFACT = "verify-report.md"

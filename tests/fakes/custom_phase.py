@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from graph.harness import GateContext, PhaseContext
+from sdd_harness.graph.core.harness import GateContext, PhaseContext
 
 PHASE = "sdd-security"
 

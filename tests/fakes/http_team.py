@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
-from graph.phases import BUILTIN_PHASES, ORCHESTRATOR
+from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
 from tests.fakes.openai_server import ChatRequest, FakeOpenAIServer, Reply
 from tests.fakes.scripted import DemoScript
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from langchain_core.messages.utils import count_tokens_approximately
 
-from graph.fakes import FakeChatModel
+from tests.fakes.chat import FakeChatModel
 from tests.fakes.scripted import team
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from graph.fakes import FakeChatModel
-from graph.phases import BUILTIN_PHASES, ORCHESTRATOR
+from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
+from tests.fakes.chat import FakeChatModel
 
 SLUGIFY_OK = '''
 

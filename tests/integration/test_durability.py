@@ -67,8 +67,8 @@ def child_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     latency = {role: float(s) for role, s in (item.split("=") for item in args.latency)}
 
-    from graph.api import resume_run, run_change
-    from graph.context import Context
+    from sdd_harness.graph.core.context import Context
+    from sdd_harness.graph.entry.api import resume_run, run_change
 
     models = logged_team(args.log, args.mode, latency)
 
@@ -141,8 +141,8 @@ def checkpointed(repo: Path) -> dict[str, Any]:
     """The run's latest checkpoint, read as a separate process would (the killed one is gone)."""
     import asyncio
 
-    from graph.builder import build_graph
-    from graph.checkpoints import open_checkpointer
+    from sdd_harness.graph.core.builder import build_graph
+    from sdd_harness.graph.infra.checkpoints import open_checkpointer
 
     async def read() -> Any:
         async with open_checkpointer(repo) as saver:
@@ -179,8 +179,8 @@ class Baseline:
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory: pytest.TempPathFactory) -> Baseline:
     """The same run, uninterrupted (in this process: same fakes, same logging, one interpreter start less)."""
-    from graph.api import run_change
-    from graph.context import Context
+    from sdd_harness.graph.core.context import Context
+    from sdd_harness.graph.entry.api import run_change
 
     folder = tmp_path_factory.mktemp("baseline")
     repo, log = fresh_repo(folder), folder / "calls.log"
@@ -197,7 +197,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Baseline:
 
 
 def resume_and_compare(repo: Path, log: Path, baseline: Baseline, killed_phase: str | None) -> Counter[str]:
-    from graph.api import list_runs
+    from sdd_harness.graph.entry.api import list_runs
 
     assert list_runs(repo)[RUN_ID]["status"] == "interrupted"  # the index knows its process died
     started = time.monotonic()

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, Field
 
-from graph import embedded as emb
-from graph.embedded import EmbeddedModelError, EmbeddedServers, ServerSettings
+from sdd_harness.graph.infra import embedded as emb
+from sdd_harness.graph.infra.embedded import EmbeddedModelError, EmbeddedServers, ServerSettings
 
 pytestmark = [pytest.mark.real_model, pytest.mark.integration]
 

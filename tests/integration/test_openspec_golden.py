@@ -1,4 +1,4 @@
-"""Golden tests: graph.openspec must merge exactly like the real `openspec archive <id> --yes`.
+"""Golden tests: sdd_harness.graph.infra.openspec must merge exactly like the real `openspec archive <id> --yes`.
 
 Each fixture builds a target repo twice in tmp_path; OpenSpec 1.13.2 archives one copy, our
 `archive_change` the other, and the two `openspec/` trees (main specs and archived change) must be
@@ -17,7 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: the package is not installed
 
-from graph.openspec import (  # noqa: E402
+from sdd_harness.graph.infra.openspec import (  # noqa: E402
     ArchiveError,
     CapabilityDelta,
     Requirement,

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from graph.api import run_change
-from graph.config import load_config
+from sdd_harness.graph.core.config import load_config
+from sdd_harness.graph.entry.api import run_change
 from tests.fakes.scripted import DemoScript, team
 from tests.integration.openspec_cli import openspec_bin, run_openspec
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from graph.api import list_runs, resume_run, run_change
-from graph.config import CONFIGS_DIR
-from graph.context import Context
-from graph.phases import ARCHIVE, BUILTIN_PHASES, PROPOSE, SPEC
+from sdd_harness.graph.core.config import CONFIGS_DIR
+from sdd_harness.graph.core.context import Context
+from sdd_harness.graph.core.phases import ARCHIVE, BUILTIN_PHASES, PROPOSE, SPEC
+from sdd_harness.graph.entry.api import list_runs, resume_run, run_change
 from tests.fakes.scripted import team
 from tests.integration.test_durability import calls, finish, log_lines, spawn
 

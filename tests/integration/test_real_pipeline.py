@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from graph.api import run_change
-from graph.config import load_config
-from graph.phases import BUILTIN_PHASES
+from sdd_harness.graph.core.config import load_config
+from sdd_harness.graph.core.phases import BUILTIN_PHASES
+from sdd_harness.graph.entry.api import run_change
 
 pytestmark = [pytest.mark.real_model, pytest.mark.timeout(1800)]
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"

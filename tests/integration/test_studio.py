@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from graph.phases import BUILTIN_PHASES, ORCHESTRATOR, PROPOSE
+from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR, PROPOSE
 from tests.fakes.openai_server import ChatRequest, FakeOpenAIServer, Reply
 from tests.fakes.scripted import DemoScript
 
@@ -158,7 +158,7 @@ def dev_server(tmp_path: Path, fake_openai_server: FakeOpenAIServer) -> Iterator
 def test_factory_reads_sdd_config_and_exposes_described_schemas(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from graph import studio
+    from sdd_harness.graph.entry import studio
 
     config = http_config(tmp_path, "http://127.0.0.1:9/v1")
     monkeypatch.setenv("SDD_CONFIG", str(config))
@@ -216,7 +216,7 @@ def test_langgraph_dev_runs_the_graph_pauses_for_approval_and_resumes(
     assert {"repo", "auto_approve", "approval_gates", "budget_usd", "token_budget", "max_attempts"} <= set(props)
     assert all(props[name].get("description") for name in props), props  # Studio's form shows these
     assert "target repository" in props["repo"]["description"]
-    if schemas["input_schema"] is not None:  # None while graph/state.py uses typing.TypedDict (see below)
+    if schemas["input_schema"] is not None:  # None while graph/core/state.py uses typing.TypedDict (see below)
         assert "request" in schemas["input_schema"]["properties"]
 
     thread = client.threads.create()

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from graph.actions import Grep, ListDir, ReadFile, run_action
-from graph.api import run_change
-from graph.config import load_config
-from graph.phases import EXPLORE
-from graph.workspace import Workspace
+from sdd_harness.graph.core.actions import Grep, ListDir, ReadFile, run_action
+from sdd_harness.graph.core.config import load_config
+from sdd_harness.graph.core.phases import EXPLORE
+from sdd_harness.graph.entry.api import run_change
+from sdd_harness.graph.infra.workspace import Workspace
 from tests.fakes.openai_server import ChatRequest, Reply
 from tests.fakes.scripted import DemoScript, team
 

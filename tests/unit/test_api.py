@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 import yaml
 
-from graph import checkpoints
-from graph.api import RunError, RunResult, list_runs, resume_run, run_change
-from graph.checkpoints import CheckpointError, open_checkpointer
-from graph.config import CONFIGS_DIR
-from graph.context import Context
-from graph.phases import DESIGN, PROPOSE, SPEC
+from sdd_harness.graph.core.config import CONFIGS_DIR
+from sdd_harness.graph.core.context import Context
+from sdd_harness.graph.core.phases import DESIGN, PROPOSE, SPEC
+from sdd_harness.graph.entry.api import RunError, RunResult, list_runs, resume_run, run_change
+from sdd_harness.graph.infra import checkpoints
+from sdd_harness.graph.infra.checkpoints import CheckpointError, open_checkpointer
 from tests.fakes.scripted import team
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -183,7 +183,7 @@ def test_finished_run_is_listed_with_status_and_its_config_snapshot(finished: tu
 def test_sdd_runs_shows_each_runs_status(finished: tuple[Path, RunResult]) -> None:
     from typer.testing import CliRunner
 
-    from graph.cli import app
+    from sdd_harness.graph.entry.cli import app
 
     repo, result = finished
     out = CliRunner().invoke(app, ["runs", "--repo", str(repo)])
@@ -202,7 +202,7 @@ def test_a_run_whose_process_died_is_interrupted_and_a_live_one_cannot_be_resume
     runs = json.loads(index_path.read_text(encoding="utf-8"))
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        from graph.api import _owner  # the same fields a running run records
+        from sdd_harness.graph.entry.api import _owner  # the same fields a running run records
 
         owner = {**_owner(), "pid": sleeper.pid, "pid_start": None}
         runs[run_id].update(status="running", **owner)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from graph.api import run_change
-from graph.phases import APPLY
+from sdd_harness.graph.core.phases import APPLY
+from sdd_harness.graph.entry.api import run_change
 from tests.fakes.scripted import SLUGIFY_BUGGY, SLUGIFY_OK, DemoScript, team
 
 SLUGIFY_UNDEFINED = SLUGIFY_OK.replace('.rstrip("-")', ".rstrip(suffix)")
@@ -125,7 +125,7 @@ def test_a_rejected_edit_is_reported_as_not_applied(demo_repo: Path, demo_reques
 
 
 def test_a_mangled_path_is_mapped_to_the_one_file_the_step_may_edit():
-    from nodes.apply import meant_path
+    from sdd_harness.nodes.apply import meant_path
 
     allowed = {"shop/cart.py", "tests/test_cart.py"}
     assert meant_path("/cart.py", allowed) == "shop/cart.py"

@@ -25,7 +25,7 @@ def test_skeleton_has_the_harness_topology(tmp_path: Path) -> None:
 
 def test_generated_repo_has_the_requested_size(tmp_path: Path) -> None:
     from bench.genrepo import generate
-    from graph.repomap import iter_files
+    from sdd_harness.graph.infra.repomap import iter_files
 
     repo = generate(tmp_path / "gen", files=40)
     assert len(iter_files(repo)) == 40

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 def sdd(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 120):
     return subprocess.run(
-        [sys.executable, "-m", "graph.cli", *args],
+        [sys.executable, "-m", "sdd_harness.graph.entry.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -28,7 +28,7 @@ def sdd(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout
 def test_help_is_fast_and_does_not_import_langgraph():
     probe = (
         "import sys, runpy; sys.argv=['sdd','--help']\n"
-        "try:\n    runpy.run_module('graph.cli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "try:\n    runpy.run_module('sdd_harness.graph.entry.cli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
         "print('LOADED' if any(m.startswith(('langgraph', 'langchain')) for m in sys.modules) else 'LEAN')"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)

@@ -12,9 +12,16 @@ from typing import Any
 import pytest
 import yaml
 
-from graph.api import run_change
-from graph.config import CONFIGS_DIR, ConfigError, HarnessConfig, load_config, missing_keys, require_keys
-from graph.phases import BUILTIN_PHASES, ORCHESTRATOR
+from sdd_harness.graph.core.config import (
+    CONFIGS_DIR,
+    ConfigError,
+    HarnessConfig,
+    load_config,
+    missing_keys,
+    require_keys,
+)
+from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
+from sdd_harness.graph.entry.api import run_change
 
 OPENCODE_GO = CONFIGS_DIR / "opencode-go.yaml"
 BASE: dict[str, Any] = yaml.safe_load(OPENCODE_GO.read_text(encoding="utf-8"))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from graph.repomap import repo_map
-from nodes.verify import candidate_tests
+from sdd_harness.graph.infra.repomap import repo_map
+from sdd_harness.nodes.verify import candidate_tests
 
 
 def big_repo(root: Path, modules: int = 60) -> Path:

@@ -1,4 +1,4 @@
-"""Fast tests of graph.embedded: no real model is loaded; fake part packages and a fake server child."""
+"""Fast tests of graph.infra.embedded: no real model is loaded; fake part packages and a fake server child."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from graph import embedded as emb
-from graph.embedded import EmbeddedModel, EmbeddedModelError, EmbeddedServers, ServerSettings
+from sdd_harness.graph.infra import embedded as emb
+from sdd_harness.graph.infra.embedded import EmbeddedModel, EmbeddedModelError, EmbeddedServers, ServerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -377,7 +377,7 @@ PARENT = textwrap.dedent(
     """
     import os, sys, time
     from pathlib import Path
-    from graph.embedded import EmbeddedServers, ServerSettings
+    from sdd_harness.graph.infra.embedded import EmbeddedServers, ServerSettings
     script, cache, how = sys.argv[1], sys.argv[2], sys.argv[3]
     mgr = EmbeddedServers(ServerSettings(start_timeout=20), cache_dir=Path(cache),
                           resolve_model=lambda n: Path("/x.gguf"),

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 from langchain_core.messages import BaseMessage
 
-from graph.evaluate import (
+from sdd_harness.graph.core.phases import APPLY, BUILTIN_PHASES
+from sdd_harness.graph.entry.evaluate import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -35,8 +36,7 @@ from graph.evaluate import (
     run_eval,
     static_test_count,
 )
-from graph.fakes import FakeChatModel
-from graph.phases import APPLY, BUILTIN_PHASES
+from tests.fakes.chat import FakeChatModel
 from tests.fakes.scripted import DemoScript, _current_content, team
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -348,9 +348,9 @@ def test_run_timeout_is_recorded_and_finished_phases_still_count(tmp_path: Path)
 _INTERRUPTIBLE = """
 import json, sys
 from pathlib import Path
-from graph.evaluate import eval_command
-from graph.fakes import FakeChatModel
-from graph.phases import BUILTIN_PHASES, ORCHESTRATOR
+from sdd_harness.graph.entry.evaluate import eval_command
+from tests.fakes.chat import FakeChatModel
+from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
 
 ROLES = [*BUILTIN_PHASES, ORCHESTRATOR]
 EDIT = {"op": "replace_file", "path": "pkg/__init__.py", "content": "def f():\\n    return 1\\n"}
@@ -424,11 +424,11 @@ def test_outcomes_and_static_counts(tmp_path: Path) -> None:
 def test_cli_registers_eval_when_wired() -> None:
     from typer.testing import CliRunner
 
-    from graph.cli import app
+    from sdd_harness.graph.entry.cli import app
 
     names = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
     if "eval" not in names:
-        pytest.skip("`sdd eval` is not registered in graph/cli.py yet")
+        pytest.skip("`sdd eval` is not registered in graph/entry/cli.py yet")
     result = CliRunner().invoke(app, ["eval", "--help"])
     assert result.exit_code == 0 and "--baseline" in result.output and "--jobs" in result.output
 
@@ -437,8 +437,8 @@ def test_results_saved_from_several_threads_at_once_are_never_lost(tmp_path: Pat
     """Two jobs finishing together used to share one temp file: one rename failed (FileNotFoundError)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from graph.evaluate import write_outputs
-    from graph.evaluate.results import EvalRun
+    from sdd_harness.graph.entry.evaluate import write_outputs
+    from sdd_harness.graph.entry.evaluate.results import EvalRun
 
     run = EvalRun(tasks_dir="t", tasks=["a"], arms=["local/pipeline"], configs={}, jobs=2, started="now")
     out = tmp_path / "out"

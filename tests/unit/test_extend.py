@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from graph.api import run_change
-from graph.builder import build_graph
-from graph.config import ConfigError, load_config
+from sdd_harness.graph.core.builder import build_graph
+from sdd_harness.graph.core.config import ConfigError, load_config
+from sdd_harness.graph.entry.api import run_change
 from tests.fakes.scripted import DemoScript, team
 
 FAKES = Path(__file__).resolve().parent.parent / "fakes"
@@ -24,7 +24,7 @@ def write_config(tmp_path: Path, phases: dict[str, Any] | None = None, **top: An
 
 
 REVIEW = {
-    "module": "nodes.review",
+    "module": "sdd_harness.nodes.review",
     "after": "sdd-verify",
     "model": "reviewer-model",
     "source": "openrouter",

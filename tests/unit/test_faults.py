@@ -28,12 +28,12 @@ import yaml
 from langchain_core.messages import HumanMessage
 from pydantic import BaseModel
 
-from graph.api import RunResult, resume_run, run_change
-from graph.config import parse_config
-from graph.llm import ModelOutputError, ask_structured
-from graph.models import ModelRegistry
-from graph.phases import BUILTIN_PHASES, ORCHESTRATOR
-from graph.usage import CallRecorder
+from sdd_harness.graph.core.config import parse_config
+from sdd_harness.graph.core.llm import ModelOutputError, ask_structured
+from sdd_harness.graph.core.models import ModelRegistry
+from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
+from sdd_harness.graph.core.usage import CallRecorder
+from sdd_harness.graph.entry.api import RunResult, resume_run, run_change
 from tests.fakes.openai_server import ChatRequest, FakeOpenAIServer, Fault, Reply
 from tests.fakes.scripted import DemoScript, phase_of
 
@@ -52,7 +52,7 @@ OUTCOMES: list[tuple[str, str, str, str]] = []  # (fault, mechanism, outcome, ev
 def fast(monkeypatch: pytest.MonkeyPatch) -> None:
     import openai._base_client as base
 
-    import graph.models as models
+    import sdd_harness.graph.core.models as models
 
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # the demo repo's pytest needs no plugins
     monkeypatch.setattr(base, "INITIAL_RETRY_DELAY", 0.01)

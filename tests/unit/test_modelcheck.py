@@ -7,9 +7,9 @@ import asyncio
 
 import pytest
 
-from graph.config import ConfigError, parse_config
-from graph.modelcheck import CHECK_COLUMNS, CHECK_MAX_TOKENS, acheck_models, check_models, render_rows
-from graph.phases import BUILTIN_PHASES, ORCHESTRATOR
+from sdd_harness.graph.core.config import ConfigError, parse_config
+from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
+from sdd_harness.graph.entry.modelcheck import CHECK_COLUMNS, CHECK_MAX_TOKENS, acheck_models, check_models, render_rows
 from tests.fakes.openai_server import ChatRequest, FakeOpenAIServer, Fault, Reply
 
 ROLES = [*BUILTIN_PHASES, ORCHESTRATOR]

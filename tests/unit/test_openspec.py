@@ -1,4 +1,4 @@
-"""Unit tests for graph.openspec: models, rendering, parsing and the archive merge (no npm needed)."""
+"""Unit tests for sdd_harness.graph.infra.openspec: models, rendering, parsing and the archive merge (no npm needed)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: the package is not installed
 
-import graph.openspec as osp  # noqa: E402
-from graph.openspec import (  # noqa: E402
+import sdd_harness.graph.infra.openspec as osp  # noqa: E402
+from sdd_harness.graph.infra.openspec import (  # noqa: E402
     ArchiveError,
     CapabilityDelta,
     Requirement,
@@ -590,9 +590,9 @@ def test_failed_write_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_nested_capabilities_are_seen_by_explore_spec_and_the_change_folder(tmp_path: Path):
     """OpenSpec capability ids may nest (`identity/user-auth`); brownfield context must not miss them."""
-    from graph.openspec import SpecDeltaSet, discover_specs, write_change_specs
-    from nodes.explore import existing_specs
-    from nodes.spec import existing_requirements
+    from sdd_harness.graph.infra.openspec import SpecDeltaSet, discover_specs, write_change_specs
+    from sdd_harness.nodes.explore import existing_specs
+    from sdd_harness.nodes.spec import existing_requirements
 
     main = tmp_path / "openspec" / "specs" / "identity" / "user-auth" / "spec.md"
     main.parent.mkdir(parents=True)

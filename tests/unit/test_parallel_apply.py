@@ -6,10 +6,10 @@ import re
 import time
 from pathlib import Path
 
-from graph.api import run_change
-from graph.phases import APPLY
-from graph.state import busy_seconds
-from nodes.apply import ready_batch
+from sdd_harness.graph.core.phases import APPLY
+from sdd_harness.graph.core.state import busy_seconds
+from sdd_harness.graph.entry.api import run_change
+from sdd_harness.nodes.apply import ready_batch
 from tests.fakes.scripted import DemoScript, team
 
 

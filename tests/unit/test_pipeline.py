@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 import yaml
 
-from graph.api import RunResult, list_runs, resume_run, run_change
-from graph.artifacts import ticked_tasks
-from graph.config import CONFIGS_DIR
-from graph.context import Context
-from graph.fakes import FakeChatModel
-from graph.phases import ARCHIVE, BUILTIN_PHASES, ORCHESTRATOR, PROPOSE, SPEC
+from sdd_harness.graph.core.artifacts import ticked_tasks
+from sdd_harness.graph.core.config import CONFIGS_DIR
+from sdd_harness.graph.core.context import Context
+from sdd_harness.graph.core.phases import ARCHIVE, BUILTIN_PHASES, ORCHESTRATOR, PROPOSE, SPEC
+from sdd_harness.graph.entry.api import RunResult, list_runs, resume_run, run_change
+from tests.fakes.chat import FakeChatModel
 from tests.fakes.scripted import SLUGIFY_BUGGY, SLUGIFY_OK, DemoScript, team
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graph.pycheck import defined_tests, undefined_names
+from sdd_harness.graph.infra.pycheck import defined_tests, undefined_names
 
 BROKEN = """import re
 
@@ -43,7 +43,7 @@ def test_defined_tests_are_listed():
 
 
 def test_imports_are_added_after_the_existing_ones_with_module_paths_from_files():
-    from graph.pycheck import module_of, top_level_names, with_imports
+    from sdd_harness.graph.infra.pycheck import module_of, top_level_names, with_imports
 
     assert module_of("money/amounts.py") == "money.amounts"
     assert module_of("src/shop/__init__.py") == "shop"

@@ -13,13 +13,13 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from pydantic import BaseModel
 
-from graph.api import run_change
-from graph.config import parse_config
-from graph.llm import ask_structured
-from graph.models import ModelRegistry, chat_openai_class
-from graph.phases import BUILTIN_PHASES, ORCHESTRATOR
-from graph.providers import BUILTIN_PROVIDERS
-from graph.usage import CallRecord, CallRecorder, Pricer
+from sdd_harness.graph.core.config import parse_config
+from sdd_harness.graph.core.llm import ask_structured
+from sdd_harness.graph.core.models import ModelRegistry, chat_openai_class
+from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
+from sdd_harness.graph.core.usage import CallRecord, CallRecorder, Pricer
+from sdd_harness.graph.entry.api import run_change
+from sdd_harness.graph.infra.providers import BUILTIN_PROVIDERS
 from tests.fakes.openai_server import ChatRequest, FakeOpenAIServer, Reply
 from tests.fakes.scripted import DemoScript, phase_of
 
@@ -226,7 +226,7 @@ def test_reasoning_tokens_are_priced_as_output() -> None:
 
 
 def parse_price(input: float, output: float) -> Any:
-    from graph.config import PriceOverride
+    from sdd_harness.graph.core.config import PriceOverride
 
     return PriceOverride(input_per_mtok=input, output_per_mtok=output)
 

@@ -12,12 +12,12 @@ import yaml
 from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
 
-from graph.api import run_change
-from graph.config import ConfigError, HarnessConfig, ModelBinding, load_config
-from graph.fakes import FakeChatModel
-from graph.models import ModelRegistry, reasoning_kwargs
-from graph.phases import BUILTIN_PHASES, ORCHESTRATOR
-from graph.providers import BUILTIN_PROVIDERS, Provider
+from sdd_harness.graph.core.config import ConfigError, HarnessConfig, ModelBinding, load_config
+from sdd_harness.graph.core.models import ModelRegistry, reasoning_kwargs
+from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
+from sdd_harness.graph.entry.api import run_change
+from sdd_harness.graph.infra.providers import BUILTIN_PROVIDERS, Provider
+from tests.fakes.chat import FakeChatModel
 from tests.fakes.openai_server import ChatRequest, FakeOpenAIServer, Reply
 from tests.fakes.scripted import DemoScript, phase_of
 

@@ -13,11 +13,18 @@ import yaml
 from langchain_core.messages import HumanMessage
 from typer.testing import CliRunner
 
-from graph.api import run_change
-from graph.config import ConfigError, load_config, parse_config
-from graph.dotenv import EnvWithDotenv, dotenv_values, env_with_dotenv, load_dotenv, parse_dotenv, redact
-from graph.models import ModelRegistry
-from graph.phases import BUILTIN_PHASES, ORCHESTRATOR
+from sdd_harness.graph.core.config import ConfigError, load_config, parse_config
+from sdd_harness.graph.core.models import ModelRegistry
+from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
+from sdd_harness.graph.entry.api import run_change
+from sdd_harness.graph.infra.dotenv import (
+    EnvWithDotenv,
+    dotenv_values,
+    env_with_dotenv,
+    load_dotenv,
+    parse_dotenv,
+    redact,
+)
 from tests.fakes.openai_server import ChatRequest, FakeOpenAIServer, Fault, Reply
 from tests.fakes.scripted import DemoScript, phase_of
 
@@ -122,7 +129,7 @@ def test_failures_and_their_messages_never_show_the_key(
         # the same failure through the CLI (its summary table and status line)
         server.reset()
         server.inject(Fault.http(401, f"Incorrect API key provided: {canary}"), times=1000)
-        from graph.cli import app
+        from sdd_harness.graph.entry.cli import app
 
         cli = CliRunner().invoke(app, ["run", demo_request, "--repo", str(demo_repo), "-c", str(config), "--auto"])
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import HumanMessage
 
-from graph.artifacts import Exploration, Proposal
-from graph.fakes import FakeChatModel
-from graph.llm import ModelOutputError, ask_structured, extract_json, parroted_fields
-from graph.openspec import SpecDeltaSet
-from nodes.explore import with_known_files
-from nodes.spec import normalise_deltas
+from sdd_harness.graph.core.artifacts import Exploration, Proposal
+from sdd_harness.graph.core.llm import ModelOutputError, ask_structured, extract_json, parroted_fields
+from sdd_harness.graph.infra.openspec import SpecDeltaSet
+from sdd_harness.nodes.explore import with_known_files
+from sdd_harness.nodes.spec import normalise_deltas
+from tests.fakes.chat import FakeChatModel
 
 REQ = {
     "name": "Slugify Text",
@@ -111,9 +111,9 @@ def test_repeated_scenario_and_requirement_names_are_numbered():
 
 
 def test_a_rewrite_that_changes_existing_functions_is_refused(demo_repo: Path):
-    from graph.artifacts import TaskSpec
-    from graph.workspace import Edit, Workspace
-    from nodes.apply import preserved
+    from sdd_harness.graph.core.artifacts import TaskSpec
+    from sdd_harness.graph.infra.workspace import Edit, Workspace
+    from sdd_harness.nodes.apply import preserved
 
     class Ctx:
         workspace = Workspace(demo_repo)
@@ -128,8 +128,8 @@ def test_a_rewrite_that_changes_existing_functions_is_refused(demo_repo: Path):
 
 
 def test_create_on_an_existing_module_is_applied_as_the_model_meant(demo_repo: Path):
-    from graph.workspace import Edit, Workspace, WorkspaceError
-    from nodes.apply import create_as_intended
+    from sdd_harness.graph.infra.workspace import Edit, Workspace, WorkspaceError
+    from sdd_harness.nodes.apply import create_as_intended
 
     ws = Workspace(demo_repo)
     original = (demo_repo / "textkit/strings.py").read_text()
@@ -157,8 +157,8 @@ def test_create_on_an_existing_module_is_applied_as_the_model_meant(demo_repo: P
 
 
 def test_pytest_code_appended_to_a_module_is_refused_with_the_reason(demo_repo: Path):
-    from graph.workspace import Edit, Workspace
-    from nodes.apply import tests_in_a_module
+    from sdd_harness.graph.infra.workspace import Edit, Workspace
+    from sdd_harness.nodes.apply import tests_in_a_module
 
     ws = Workspace(demo_repo)
     tests = "@pytest.mark.parametrize('text', ['a'])\ndef test_truncate(text):\n    assert truncate(text, 5)\n"
@@ -175,10 +175,10 @@ def test_pytest_code_appended_to_a_module_is_refused_with_the_reason(demo_repo: 
 
 def test_new_tests_that_never_call_what_the_change_adds_are_sent_back(demo_repo: Path):
     """The demo's 1.5B model, asked to test `slugify`, wrote (wrong) tests for the module's old functions."""
-    from graph.artifacts import TaskSpec
-    from graph.pycheck import defined_tests
-    from graph.workspace import Workspace
-    from nodes.apply import static_problems
+    from sdd_harness.graph.core.artifacts import TaskSpec
+    from sdd_harness.graph.infra.pycheck import defined_tests
+    from sdd_harness.graph.infra.workspace import Workspace
+    from sdd_harness.nodes.apply import static_problems
 
     class Ctx:
         workspace = Workspace(demo_repo)
@@ -208,7 +208,7 @@ def test_new_tests_that_never_call_what_the_change_adds_are_sent_back(demo_repo:
 def test_the_spec_answer_schema_forces_a_requirement_and_existing_names_become_modified():
     from pydantic import ValidationError
 
-    from nodes.spec import SpecAnswer, reclassify
+    from sdd_harness.nodes.spec import SpecAnswer, reclassify
 
     schema = SpecAnswer.model_json_schema()
     assert schema["$defs"]["CapabilityAnswer"]["properties"]["added"]["minItems"] == 1  # the grammar forbids empty
@@ -243,7 +243,7 @@ def test_a_short_purpose_for_a_new_capability_is_extended_to_fifty_characters():
 
 
 def test_a_design_that_modifies_the_new_file_it_designs_passes_its_gate(demo_repo: Path, demo_request: str):
-    from graph.api import run_change
+    from sdd_harness.graph.entry.api import run_change
     from tests.fakes.scripted import DemoScript, team
 
     class ModifiesANewFile(DemoScript):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from graph.workspace import Edit, Workspace, WorkspaceError
+from sdd_harness.graph.infra.workspace import Edit, Workspace, WorkspaceError
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:

@@ -1,0 +1,129 @@
+"""The run report: ``run.json`` for machines and ``run.md`` for people, written into the change folder."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from sdd_harness.graph.core.state import busy_seconds
+from sdd_harness.graph.core.usage import totals
+
+REPORT_JSON = "run.json"
+REPORT_MD = "run.md"
+
+
+def phase_rows(calls: list[dict[str, Any]], timings: dict[str, float]) -> list[dict[str, Any]]:
+    """One row per phase/role: models requested and served, tokens, cost, seconds."""
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for call in calls:
+        grouped[call["phase"]].append(call)
+    rows = []
+    for phase in [*timings, *[p for p in grouped if p not in timings]]:
+        group = grouped.get(phase, [])
+        t = totals(group)
+        requested = sorted({c["requested_model"] for c in group})
+        served = sorted({c["served_model"] for c in group if c.get("served_model")}) or ["?"]
+        mismatch = any(c.get("served_model") and not _same(c["requested_model"], c["served_model"]) for c in group)
+        rows.append(
+            {
+                "phase": phase,
+                "requested": ", ".join(requested),
+                "served": ", ".join(served),
+                "calls": len(group),
+                "input_tokens": t["input_tokens"],
+                "output_tokens": t["output_tokens"],
+                "reasoning_tokens": t["reasoning_tokens"],
+                "cost_usd": t["cost_usd"],
+                "seconds": timings.get(phase, t["seconds"]),
+                "routing_mismatch": mismatch,
+                "failed_calls": sum(1 for c in group if not c.get("ok", True)),
+            }
+        )
+    return rows
+
+
+def _same(requested: str, served: str) -> bool:
+    from sdd_harness.graph.core.usage import _same_model
+
+    return _same_model(requested, served)
+
+
+def build_report(state: dict[str, Any]) -> dict[str, Any]:
+    calls = state.get("calls") or []
+    return {
+        "change_id": state.get("change_id"),
+        "request": state.get("request"),
+        "status": state.get("status"),
+        "status_reason": state.get("status_reason"),
+        "pending_phase": state.get("pending_phase"),
+        "verdict": ((state.get("outputs") or {}).get("sdd-verify") or {}).get("verdict"),
+        "phases": phase_rows(calls, {p: busy_seconds(s) for p, s in (state.get("spans") or {}).items()}),
+        "totals": totals(calls),
+        "decisions": state.get("decisions") or [],
+        "apply_log": state.get("apply_log") or [],
+        "artifacts": state.get("artifacts") or {},
+        "calls": calls,
+    }
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"# Run report: {report['change_id']}",
+        "",
+        f"- Status: **{report['status']}** — {report['status_reason']}",
+        f"- Verdict: {report['verdict'] or '-'}",
+        "",
+        "## Phases",
+        "",
+        "| Phase | Requested | Served | Calls | In tok | Out tok | Cost $ | Seconds |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["phases"]:
+        warn = " ⚠ routing mismatch" if r["routing_mismatch"] else ""
+        lines.append(
+            f"| {r['phase']} | {r['requested']} | {r['served']}{warn} | {r['calls']} | {r['input_tokens']} | "
+            f"{r['output_tokens']} | {r['cost_usd']:.4f} | {r['seconds']:.1f} |"
+        )
+    t = report["totals"]
+    lines += [
+        f"| **total** | | | {t['calls']} | {t['input_tokens']} | {t['output_tokens']} | {t['cost_usd']:.4f} | "
+        f"{sum(r['seconds'] for r in report['phases']):.1f} |",
+        "",
+        "## Gate decisions",
+        "",
+    ]
+    lines += [
+        f"{i}. `{d['phase']}` → **{d['action']}** → `{d['next']}` ({d['by']}): {d['reason'][:300]}"
+        for i, d in enumerate(report["decisions"], start=1)
+    ]
+    if report["apply_log"]:
+        lines += [
+            "",
+            "## Apply steps",
+            "",
+            "| Task | Step | Attempt | Check | OK | Why it failed |",
+            "|---|---|---|---|---|---|",
+        ]
+        for e in report["apply_log"]:
+            why = " ".join(str(e.get("error") or "").split())[-160:].replace("|", "\\|")
+            lines.append(
+                f"| {e.get('task')} | {e.get('step')} | {e.get('attempt')} | `{e.get('check', '')}` | "
+                f"{e.get('ok')} | {why} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def report_dir(state: dict[str, Any], paths: Any) -> Path:
+    archived = ((state.get("outputs") or {}).get("sdd-archive") or {}).get("archive_dir")
+    return paths.repo / archived if archived else paths.dir
+
+
+def write_report(state: dict[str, Any], paths: Any, harness: Any = None) -> Path:
+    report = build_report(state)
+    folder = report_dir(state, paths)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / REPORT_JSON).write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    (folder / REPORT_MD).write_text(render_markdown(report), encoding="utf-8")
+    return folder

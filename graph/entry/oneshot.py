@@ -1,0 +1,177 @@
+"""The one-shot baseline: the config's sdd-apply model makes the whole change in a single structured answer.
+
+No phases, no gates, no loops: the change request, the repo map and the relevant files go into one prompt,
+the answer is a list of ``Edit``s applied with ``Workspace.apply``. Calls are recorded by the same
+``CallRecorder`` the pipeline uses, so tokens, cost and time compare like for like.
+
+    from sdd_harness.graph.entry.oneshot import arun_one_shot
+    result = await arun_one_shot("Add split_cents() to money/amounts.py ...", repo="work/copy", config="local")
+    print(result.status, result.changed, result.refusals, result.totals)
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from pydantic import BaseModel, Field
+
+from sdd_harness.graph.core.config import HarnessConfig, load_config
+from sdd_harness.graph.core.models import ModelOverride, ModelRegistry
+from sdd_harness.graph.core.phases import APPLY
+from sdd_harness.graph.infra.repomap import relevant_files, repo_map, slice_file
+from sdd_harness.graph.infra.workspace import Edit, Workspace, WorkspaceError
+
+PHASE = "one-shot"
+PROMPT = "one-shot"
+FILE_BUDGET = 6000
+MAP_BUDGET = 3000
+MAX_FILES = 5
+_PATH = re.compile(r"[\w./-]+\.[A-Za-z0-9]+")
+
+OneShotStatus = Literal["applied", "partial", "refused", "invalid-output"]
+
+
+class OneShotPlan(BaseModel):
+    """Model output for the whole change: every edit at once."""
+
+    edits: list[Edit] = Field(min_length=1, max_length=8)
+
+
+class OneShotResult(BaseModel):
+    """What the baseline did: edits applied and refused, calls recorded (same shape as the pipeline's)."""
+
+    status: OneShotStatus
+    reason: str = ""
+    changed: list[str] = Field(default_factory=list)
+    refusals: list[str] = Field(default_factory=list)
+    files_shown: list[str] = Field(default_factory=list)
+    calls: list[dict[str, Any]] = Field(default_factory=list)
+    totals: dict[str, float] = Field(default_factory=dict)
+    phases: list[dict[str, Any]] = Field(default_factory=list)
+    seconds: float = 0.0
+
+
+def mentioned_files(root: Path, request: str) -> list[str]:
+    """Existing repo files the request names by path (``money/amounts.py``), in order of mention."""
+    ws = Workspace(root)
+    found = [m.strip("`'\".,;:()") for m in _PATH.findall(request)]
+    return list(dict.fromkeys(p for p in found if ws.exists(p)))
+
+
+def files_for(root: Path, request: str, limit: int = MAX_FILES) -> list[str]:
+    """Files named in the request first, then the best keyword matches (``repomap.relevant_files``)."""
+    ranked = [*mentioned_files(root, request), *relevant_files(root, request, limit=limit)]
+    return list(dict.fromkeys(ranked))[:limit]
+
+
+def build_prompt(root: Path, request: str, limit: int = MAX_FILES) -> tuple[str, list[str]]:
+    """(user prompt, files shown): request, repo map, current content of the relevant files."""
+    shown = files_for(root, request, limit)
+    blocks = [f"### {rel} (current content)\n```\n{_read(root / rel)}\n```" for rel in shown]
+    prompt = (
+        f"## Change request\n{request.strip()}\n\n"
+        f"## Repository map\n{repo_map(root, MAP_BUDGET, request)}\n\n"
+        f"## Relevant files\n{chr(10).join(blocks) if blocks else '(none found)'}\n\n"
+        "Reply with the edits that make the whole change."
+    )
+    return prompt, shown
+
+
+def _read(path: Path) -> str:
+    return slice_file(path.read_text(encoding="utf-8", errors="replace"), FILE_BUDGET).rstrip("\n")
+
+
+def apply_each(workspace: Workspace, edits: list[Edit]) -> tuple[list[str], list[str]]:
+    """Apply edits one by one so a refused edit costs only itself; returns (changed files, refusals)."""
+    changed: list[str] = []
+    refusals: list[str] = []
+    for edit in edits:
+        try:
+            changed += workspace.apply([edit])
+        except WorkspaceError as err:
+            refusals.append(f"{edit.op} {edit.path}: {err}")
+    return list(dict.fromkeys(changed)), refusals
+
+
+async def arun_one_shot(
+    request: str,
+    repo: str | Path,
+    config: HarnessConfig | str | Path = "local",
+    *,
+    models: Mapping[str, ModelOverride] | None = None,
+    prompt_dir: str | Path | None = None,
+    role: str = APPLY,
+    max_files: int = MAX_FILES,
+    stop_embedded: bool = True,
+) -> OneShotResult:
+    """Make the change with one call to ``role``'s model (default: the config's sdd-apply binding).
+
+    Invalid output and refused edits are results, not errors; network/provider failures propagate.
+    Embedded llama.cpp servers are stopped afterwards, like ``arun_change`` does (``stop_embedded``).
+    """
+    import asyncio
+
+    from sdd_harness.graph.core.harness import Harness
+    from sdd_harness.graph.core.llm import ModelOutputError, ask_structured
+    from sdd_harness.graph.core.report import phase_rows
+    from sdd_harness.graph.core.usage import CallRecorder, Pricer, totals
+
+    cfg = config if isinstance(config, HarnessConfig) else load_config(config)
+    root = Path(repo).resolve()
+    workspace = Workspace(root)
+    registry = ModelRegistry(cfg, models)
+    harness = Harness(cfg, registry, Path(prompt_dir) if prompt_dir else None)
+    recorder = CallRecorder(PHASE, Pricer(cfg), registry.lookup)
+    started = time.perf_counter()
+    try:
+        user, shown = await asyncio.to_thread(build_prompt, root, request, max_files)
+        rules = "\n".join(f"- {rule}" for rule in harness.verbosity(role))
+        system = f"{harness.prompt(PROMPT).strip()}\n\n## Output rules\n{rules}\n"
+        mode = cfg.provider_of(registry.binding(role)).structured_output
+        try:
+            plan = await ask_structured(
+                registry.runnable(role),
+                OneShotPlan,
+                [SystemMessage(system), HumanMessage(user)],
+                mode=mode,
+                config={"callbacks": [recorder]},
+            )
+        except ModelOutputError as err:
+            status, reason, changed, refusals = "invalid-output", str(err), [], []
+        else:
+            changed, refusals = await asyncio.to_thread(apply_each, workspace, plan.edits)
+            status = "applied" if not refusals else ("partial" if changed else "refused")
+            reason = f"{len(changed)} file(s) changed, {len(refusals)} edit(s) refused"
+    finally:
+        if stop_embedded and cfg.provider_of(registry.binding(role)).embedded:
+            from sdd_harness.graph.infra.embedded import get_servers
+
+            get_servers().stop_all()
+    calls = [r.model_dump() for r in recorder.records]
+    seconds = round(time.perf_counter() - started, 3)
+    return OneShotResult(
+        status=status,
+        reason=reason,
+        changed=changed,
+        refusals=refusals,
+        files_shown=shown,
+        calls=calls,
+        totals=totals(calls),
+        phases=phase_rows(calls, {PHASE: seconds}),
+        seconds=seconds,
+    )
+
+
+def run_one_shot(request: str, repo: str | Path, config: HarnessConfig | str | Path = "local", **kwargs: Any):
+    """Synchronous ``arun_one_shot``."""
+    import asyncio
+
+    return asyncio.run(arun_one_shot(request, repo, config, **kwargs))
+
+
+__all__ = ["OneShotPlan", "OneShotResult", "arun_one_shot", "build_prompt", "files_for", "run_one_shot"]
