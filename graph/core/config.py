@@ -15,19 +15,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from sdd_harness.graph.core.errors import ConfigError
 from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
 from sdd_harness.graph.infra.providers import BUILTIN_CATALOG, BUILTIN_PROVIDERS, CatalogEntry, Provider
 
 Reasoning = Literal["none", "low", "medium", "high"]
 CONFIGS_DIR = Path(str(resources.files("sdd_harness.configs")))
-
-
-class ConfigError(Exception):
-    """A config problem, phrased for the person who wrote the file."""
-
-    def __init__(self, file: str, key: str, value: Any, allowed: str) -> None:
-        self.file, self.key, self.value, self.allowed = file, key, value, allowed
-        super().__init__(f"{file}: {key}: got {value!r}; {allowed}")
 
 
 class ModelBinding(BaseModel):
@@ -311,20 +304,7 @@ def parse_config(data: Any, file: str = "<memory>") -> HarnessConfig:
         raise _from_validation_error(err, file, data) from None
     config._source_file = file
     _check_sources(config, file)
-    _check_extensions(config)
     return config
-
-
-def _check_extensions(config: HarnessConfig) -> None:
-    """Custom phases: placement (no cycles, known anchors) and code (module importable, run() defined)."""
-    if not config.custom_phases():
-        return
-    from sdd_harness.graph.core.builder import phase_module
-    from sdd_harness.graph.core.order import phase_groups
-
-    phase_groups(config)
-    for name in config.custom_phases():
-        phase_module(name, config)
 
 
 def resolve_config_path(name_or_path: str | os.PathLike[str]) -> Path:

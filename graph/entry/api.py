@@ -252,13 +252,14 @@ async def arun_change(
     checkpoint_url: str | None = None,
 ) -> RunResult:
     """Run a change end to end (async). See ``run_change``."""
-    from sdd_harness.graph.core.builder import build_graph
+    from sdd_harness.graph.core.builder import build_graph, make_harness
 
     repo = Path(repo).resolve()
     cfg = _load(config)
     if not repo.is_dir():
         raise RunError(f"repository {repo} does not exist or is not a folder")
-    ModelRegistry(cfg, models).check_keys()
+    harness = make_harness(cfg, models, prompt_dir)  # every phase's code loads before anything is written
+    harness.registry.check_keys()
     index = RunIndex(repo)
     if run_id is not None and index.get(run_id) is not None:
         raise RunError(f"run id {run_id!r} already exists in {repo}; resume it (`sdd resume {run_id}`) or pick another")
@@ -284,7 +285,7 @@ async def arun_change(
                 prompt_dir=str(Path(prompt_dir).resolve()) if prompt_dir else None,
                 **_owner(),
             )
-            graph = build_graph(cfg, models=models, checkpointer=saver, prompt_dir=prompt_dir)
+            graph = build_graph(harness, checkpointer=saver)
             thread = {"configurable": {"thread_id": run_id}}
             pending, values = await _leg(index, run_id, graph, payload, thread, ctx, approver, on_event)
     finally:
@@ -353,12 +354,7 @@ async def aresume_run(
             payload = _resume_payload(run_id, snapshot, answer)
             index.save(run_id, status=ACTIVE, reason="", resumed=_now(), **_owner())
             if payload == "restart-from-pending":
-                await graph.aupdate_state(
-                    thread,
-                    {"status": "running", "next_phase": snapshot.values["pending_phase"]},
-                    as_node="orchestrator",
-                )
-                payload = None
+                payload = Command(goto=snapshot.values["pending_phase"], update={"status": "running"})
             elif isinstance(payload, dict):
                 payload = Command(resume=payload["resume"])
             pending, values = await _leg(index, run_id, graph, payload, thread, ctx, approver, on_event)

@@ -1,13 +1,14 @@
-"""What a phase module receives, and the adapter that turns a phase module into a graph node.
+"""The phase runtime: what a phase's ``run`` and ``check`` receive, and the adapter that makes a declared
+``Phase`` a graph node.
 
-A phase module (``nodes/<phase>.py``) exports ``async def run(ctx: PhaseContext) -> dict`` and
-``def check(ctx: GateContext) -> list[str]``. Everything generic — timing, call recording, attempts,
+Everything generic — timing, call recording, attempts, the budget check before a phase spends anything,
 progress events, turning model/edit failures into gate feedback — lives here once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,17 +18,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
-from sdd_harness.graph.core.artifacts import ChangePaths
+from sdd_harness.graph.core.budget import budget_problem
 from sdd_harness.graph.core.config import HarnessConfig, RunSettings
 from sdd_harness.graph.core.context import Context
 from sdd_harness.graph.core.llm import ModelOutputError, ask_structured
 from sdd_harness.graph.core.models import ModelRegistry
+from sdd_harness.graph.core.phase import Out, Phase
 from sdd_harness.graph.core.state import SDDState
 from sdd_harness.graph.core.usage import CallRecorder, Pricer
 from sdd_harness.graph.infra.openspec import ArchiveError
-from sdd_harness.graph.infra.workspace import Workspace, WorkspaceError
+from sdd_harness.graph.infra.workspace import Workspace, WorkspaceError, resolved
 
 T = TypeVar("T", bound=BaseModel)
 DEFAULT_VERBOSITY = ["Be terse: no preamble, no restating the task, no tutorial comments."]
@@ -45,15 +48,18 @@ class Harness:
     config: HarnessConfig
     registry: ModelRegistry
     prompt_dir: Path | None = None
+    phases: dict[str, Phase[Any]] = field(default_factory=dict)
     pricer: Pricer = field(init=False)
 
     def __post_init__(self) -> None:
         self.pricer = Pricer(self.config)
 
     def prompt(self, role: str) -> str:
-        """A role's prompt: the user prompt folder first, then the built-in prompts/ package."""
+        """A role's prompt: the config's ``prompt:``, else the declaration's, else the role name — looked up
+        in the user's prompt folder first, then the built-in prompts/ package."""
         spec = self.config.phases.get(role)
-        name = spec.prompt if spec and spec.prompt else role
+        declared = self.phases.get(role)
+        name = (spec.prompt if spec else None) or (declared.prompt if declared else None) or role
         if name.endswith(".md"):
             path = Path(name)
             if not path.is_absolute() and self.config.source_file != "<memory>":
@@ -85,6 +91,20 @@ class Harness:
         return self.config.run.model_copy(update=update)
 
 
+class ChangePaths:
+    """Where one change's artifacts live inside the target repo."""
+
+    def __init__(self, repo: Path, change_id: str, openspec_root: str = ".") -> None:
+        self.repo = repo
+        self.change_id = change_id
+        self.root = resolved(os.fspath(repo / openspec_root))
+        self.openspec = self.root / "openspec"
+        self.dir = self.openspec / "changes" / change_id
+
+    def rel(self, name: str) -> str:
+        return (self.dir / name).relative_to(self.repo).as_posix()
+
+
 @dataclass
 class GateContext:
     """What a deterministic gate check may look at."""
@@ -93,6 +113,10 @@ class GateContext:
     workspace: Workspace
     paths: ChangePaths
     settings: RunSettings
+
+    def result(self, phase: Phase[Out]) -> Out | None:
+        """An earlier phase's output as its declared model (None when it has not run)."""
+        return phase.parse((self.state.get("outputs") or {}).get(phase.name))
 
 
 @dataclass
@@ -113,7 +137,12 @@ class PhaseContext(GateContext):
         return self.state.get("request", "")
 
     def output(self, phase: str) -> dict[str, Any]:
+        """An earlier phase's output as stored (a dict); ``result(PHASE)`` gives it typed."""
         return (self.state.get("outputs") or {}).get(phase) or {}
+
+    def brief(self, phase: Phase[Any]) -> str:
+        """The few lines of an earlier phase's output that this phase's prompt shows."""
+        return phase.describe(self.output(phase.name))
 
     def system_prompt(self, role: str | None = None) -> str:
         role = role or self.phase
@@ -186,9 +215,6 @@ class PhaseContext(GateContext):
         return rel
 
 
-PhaseRun = Callable[[PhaseContext], Awaitable[dict[str, Any]]]
-
-
 def change_paths(state: SDDState, workspace: Workspace, settings: RunSettings) -> ChangePaths:
     return ChangePaths(workspace.root, state.get("change_id") or "change", settings.openspec_root)
 
@@ -200,39 +226,49 @@ class GraphNode:
     ``dis``); objects are skipped. Nothing here is a subgraph, so the graph compiles ~4x faster.
     """
 
-    def __init__(self, fn: Callable[[SDDState, Any], Awaitable[dict[str, Any]]]) -> None:
+    def __init__(self, fn: Callable[[SDDState, Runtime[Context]], Awaitable[Any]]) -> None:
         self.fn = fn
         self.__name__ = fn.__name__
 
-    async def __call__(self, state: SDDState, runtime: Any) -> dict[str, Any]:
+    async def __call__(self, state: SDDState, runtime: Runtime[Context]) -> Any:
         return await self.fn(state, runtime)
 
 
-def phase_node(harness: Harness, phase: str, run: PhaseRun) -> GraphNode:
-    """Wrap a phase module's ``run`` as a LangGraph node ``(state, runtime) -> update``."""
+def phase_node(harness: Harness, phase: Phase[Any]) -> GraphNode:
+    """A declared phase as a LangGraph node ``(state, runtime) -> update``.
 
-    async def node(state: SDDState, runtime: Any) -> dict[str, Any]:
+    A run already over its budget (a resume that did not raise it) spends nothing: the phase does not start,
+    and the orchestrator stops the run again, resumable at this phase.
+    """
+    name = phase.name
+
+    async def node(state: SDDState, runtime: Runtime[Context]) -> dict[str, Any]:
         context: Context = runtime.context or Context()
         settings = harness.settings(context)
-        workspace = Workspace(context.repo)
         writer = runtime.stream_writer or (lambda event: None)
-        recorder = CallRecorder(phase, harness.pricer, harness.registry.lookup)
-        attempt = (state.get("attempts") or {}).get(phase, 0) + 1
+        over = budget_problem(state.get("calls") or [], settings)
+        if over:
+            writer({"event": "phase_skipped", "phase": name, "reason": over})
+            return {"errors": {name: f"budget: {over}"}, "step_phases": [name]}
+        workspace = Workspace(context.repo)
+        recorder = CallRecorder(name, harness.pricer, harness.registry.lookup)
+        attempt = (state.get("attempts") or {}).get(name, 0) + 1
         ctx = PhaseContext(
             state=state,
             workspace=workspace,
             paths=change_paths(state, workspace, settings),
             settings=settings,
-            phase=phase,
+            phase=name,
             harness=harness,
             recorder=recorder,
             emit=writer,
         )
-        writer({"event": "phase_start", "phase": phase, "attempt": attempt})
+        model, _ = harness.registry.describe(name)
+        writer({"event": "phase_start", "phase": name, "attempt": attempt, "model": model})
         started, wall_start = time.perf_counter(), time.time()
         error = ""
         try:
-            update = await run(ctx)
+            update = await phase.run(ctx)
         except (ModelOutputError, WorkspaceError, ArchiveError) as err:
             update, error = {}, f"{type(err).__name__}: {err}"
         seconds = round(time.perf_counter() - started, 3)
@@ -240,7 +276,7 @@ def phase_node(harness: Harness, phase: str, run: PhaseRun) -> GraphNode:
         writer(
             {
                 "event": "phase_end",
-                "phase": phase,
+                "phase": name,
                 "seconds": seconds,
                 "error": error,
                 "cost_usd": sum(c["cost_usd"] or 0 for c in calls),
@@ -250,11 +286,11 @@ def phase_node(harness: Harness, phase: str, run: PhaseRun) -> GraphNode:
         return {
             **update,
             "calls": calls,
-            "attempts": {phase: attempt},
-            "errors": {phase: error},
-            "step_phases": [phase],
-            "spans": {phase: [[wall_start, wall_start + seconds]]},
+            "attempts": {name: attempt},
+            "errors": {name: error},
+            "step_phases": [name],
+            "spans": {name: [[wall_start, wall_start + seconds]]},
         }
 
-    node.__name__ = phase.replace("-", "_")
+    node.__name__ = name.replace("-", "_")
     return GraphNode(node)
