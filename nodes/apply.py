@@ -15,9 +15,8 @@ import yaml
 from langgraph.types import Send
 from pydantic import BaseModel, Field
 
-from sdd_harness.graph.core.phase import Phase
+from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 from sdd_harness.graph.core.phases import APPLY, TASKS
-from sdd_harness.graph.core.runtime import GateContext, PhaseContext
 from sdd_harness.graph.infra.pycheck import (
     defined_names,
     defined_tests,

@@ -6,9 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from sdd_harness.graph.core.phase import Phase
+from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 from sdd_harness.graph.core.phases import ARCHIVE
-from sdd_harness.graph.core.runtime import GateContext, PhaseContext
 from sdd_harness.graph.infra.openspec import ArchiveError, ArchiveResult, archive_change, check_change
 from sdd_harness.nodes import apply, propose, verify
 

@@ -16,9 +16,8 @@ from sdd_harness.graph.core.actions import (
     Finding,
     look_around,
 )
-from sdd_harness.graph.core.phase import Phase
+from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 from sdd_harness.graph.core.phases import EXPLORE
-from sdd_harness.graph.core.runtime import GateContext, PhaseContext
 from sdd_harness.graph.infra.markdown import bullets
 from sdd_harness.graph.infra.openspec import existing_specs
 from sdd_harness.graph.infra.repomap import mentioned_paths, relevant_files, repo_map, slice_file

@@ -8,9 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from sdd_harness.graph.core.phase import Phase
+from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 from sdd_harness.graph.core.phases import INIT
-from sdd_harness.graph.core.runtime import GateContext, PhaseContext
 from sdd_harness.graph.infra.markdown import bullets
 from sdd_harness.graph.infra.repomap import repo_map
 

@@ -24,9 +24,9 @@ from pydantic import BaseModel, Field
 from sdd_harness.graph.core.budget import budget_problem
 from sdd_harness.graph.core.context import Context
 from sdd_harness.graph.core.llm import ModelOutputError, ask_structured
+from sdd_harness.graph.core.phase import GateContext, GraphNode, Harness, change_paths
 from sdd_harness.graph.core.phases import APPLY, ARCHIVE, ORCHESTRATOR, SPEC, VERIFY
 from sdd_harness.graph.core.report import write_report
-from sdd_harness.graph.core.runtime import GateContext, GraphNode, Harness, change_paths
 from sdd_harness.graph.core.state import SDDState
 from sdd_harness.graph.core.usage import CallRecorder
 from sdd_harness.graph.infra.workspace import Workspace

@@ -7,9 +7,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, field_validator
 
-from sdd_harness.graph.core.phase import Phase
+from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 from sdd_harness.graph.core.phases import PROPOSE
-from sdd_harness.graph.core.runtime import GateContext, PhaseContext
 from sdd_harness.graph.infra.markdown import bullets
 from sdd_harness.nodes import explore
 

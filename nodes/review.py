@@ -10,8 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sdd_harness.graph.core.phase import Phase
-from sdd_harness.graph.core.runtime import GateContext, PhaseContext
+from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 from sdd_harness.graph.infra.repomap import slice_file
 from sdd_harness.nodes import apply, spec, verify
 

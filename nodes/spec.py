@@ -9,9 +9,8 @@ from typing import Any
 import yaml
 from pydantic import Field
 
-from sdd_harness.graph.core.phase import Phase
+from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 from sdd_harness.graph.core.phases import SPEC
-from sdd_harness.graph.core.runtime import GateContext, PhaseContext
 from sdd_harness.graph.infra.openspec import (
     CapabilityDelta,
     Requirement,

@@ -8,9 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sdd_harness.graph.core.phase import Phase
+from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 from sdd_harness.graph.core.phases import VERIFY
-from sdd_harness.graph.core.runtime import GateContext, PhaseContext
 from sdd_harness.graph.infra.markdown import bullets
 from sdd_harness.graph.infra.openspec import list_scenarios
 from sdd_harness.graph.infra.workspace import CommandResult

@@ -19,9 +19,17 @@ from sdd_harness.graph.core.config import ConfigError, HarnessConfig, load_confi
 from sdd_harness.graph.core.context import Context
 from sdd_harness.graph.core.models import ModelOverride, ModelRegistry
 from sdd_harness.graph.core.order import phase_groups
-from sdd_harness.graph.core.phase import GateCheck, Phase, PhaseLoadError, load_phase
+from sdd_harness.graph.core.phase import (
+    GateCheck,
+    GateContext,
+    GraphNode,
+    Harness,
+    Phase,
+    PhaseLoadError,
+    load_phase,
+    phase_node,
+)
 from sdd_harness.graph.core.phases import BUILTIN_MODULES, ORCHESTRATOR, ORCHESTRATOR_MODULE
-from sdd_harness.graph.core.runtime import GateContext, GraphNode, Harness, phase_node
 from sdd_harness.graph.core.state import InputState, SDDState
 
 

@@ -117,8 +117,8 @@ async def arun_one_shot(
     import asyncio
 
     from sdd_harness.graph.core.llm import ModelOutputError, ask_structured
+    from sdd_harness.graph.core.phase import Harness
     from sdd_harness.graph.core.report import phase_rows
-    from sdd_harness.graph.core.runtime import Harness
     from sdd_harness.graph.core.usage import CallRecorder, Pricer, totals
 
     cfg = config if isinstance(config, HarnessConfig) else load_config(config)

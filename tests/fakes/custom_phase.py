@@ -6,8 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from sdd_harness.graph.core.phase import Phase
-from sdd_harness.graph.core.runtime import GateContext, PhaseContext
+from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 
 NAME = "sdd-security"
 
