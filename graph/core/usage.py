@@ -17,7 +17,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.outputs import LLMResult
 from pydantic import BaseModel
 
-from sdd_harness.graph.core.config import HarnessConfig, PriceOverride
+from sdd_harness.graph.core.config import HarnessConfig, ModelBinding, PriceOverride, RunSettings
 from sdd_harness.graph.infra.dotenv import redact
 from sdd_harness.graph.infra.pricing import FREE, CallPricer, Rates, TokenUsage
 from sdd_harness.graph.infra.providers import BUILTIN_CATALOG, CatalogEntry
@@ -254,3 +254,125 @@ def cost_text(total: Mapping[str, Any]) -> str:
     if not unpriced:
         return f"${cost:.4f}"
     return f"≥ ${cost:.4f} + {unpriced} unpriced call{'s' if unpriced != 1 else ''}"
+
+
+# ----------------------------------------------------------------------------------------- budgets and unknown prices
+
+DEFAULT_UNPRICED_USD_PER_MTOK = 15.0
+"""Rate (USD per million tokens) that turns a dollar budget into tokens when no configured model has a known
+positive price: Claude Sonnet 4.6's output price, applied to every token (input included)."""
+
+RoleBindings = Mapping[str, ModelBinding]
+
+
+def role_models(config: HarnessConfig, roles: RoleBindings | None = None) -> list[tuple[str, str, str]]:
+    """(label, model, provider) for every model a role may call: its own, then its fallbacks (as the registry
+    resolves them: ``provider:model`` or a model on the role's provider). ``roles`` defaults to the config's."""
+    found = []
+    for role, binding in (roles if roles is not None else config.roles()).items():
+        provider = config.provider_name(binding)
+        found.append((role, binding.model, provider))
+        for fallback in binding.fallback:
+            source, _, model = fallback.partition(":")
+            on_source = bool(model) and source in config.providers
+            found.append((f"{role} (fallback)", model if on_source else fallback, source if on_source else provider))
+    return found
+
+
+def unpriced_roles(config: HarnessConfig, roles: RoleBindings | None = None) -> list[str]:
+    """One line per role model (fallbacks included) whose price is unknown: ``"sdd-apply: foo-7b on mybox"``.
+
+    Known means: a ``prices:`` entry, a flat-billed provider, or a genai-prices entry (see ``Pricer``).
+    """
+    pricer = Pricer(config)
+    return [
+        f"{label}: {config.model_id(model, provider)} on {provider}"
+        for label, model, provider in role_models(config, roles)
+        if pricer.rates(model, provider) is None
+    ]
+
+
+def token_rate(config: HarnessConfig, roles: RoleBindings | None = None) -> tuple[float, str]:
+    """(USD per token, where it comes from) used to turn a dollar budget into tokens: the highest per-token
+    price any configured model can cost (any tier, input or output), else ``DEFAULT_UNPRICED_USD_PER_MTOK``."""
+    pricer = Pricer(config)
+    peaks = [
+        (rate, f"{config.model_id(model, provider)} on {provider}")
+        for _, model, provider in role_models(config, roles)
+        if (rate := pricer.peak_rate(model, provider))
+    ]
+    if not peaks:
+        return DEFAULT_UNPRICED_USD_PER_MTOK / 1_000_000, "the default rate for unknown prices"
+    rate, source = max(peaks)
+    return rate, f"the highest known rate, {source}"
+
+
+def effective_token_budget(
+    config: HarnessConfig, settings: RunSettings | None = None, roles: RoleBindings | None = None
+) -> int | None:
+    """The token bound a run enforces (input + output tokens), None for none.
+
+    The run's ``token_budget`` when set. Otherwise, when ``budget_usd`` is set but some role's model has no
+    known price — so dollars cannot bound its calls — the dollar budget turned into tokens at ``token_rate``:
+    every token is counted at the dearest known per-token price (or the default rate when nothing is priced),
+    so an unpriced model is assumed to cost no more per token than that. ``settings`` defaults to the config's
+    ``run:``; pass the run's own settings when the CLI or API overrode them.
+    """
+    settings = settings or config.run
+    if settings.token_budget is not None:
+        return settings.token_budget
+    if settings.budget_usd is None or not unpriced_roles(config, roles):
+        return None
+    return int(settings.budget_usd / token_rate(config, roles)[0])
+
+
+def budget_warnings(
+    config: HarnessConfig, settings: RunSettings | None = None, roles: RoleBindings | None = None
+) -> list[str]:
+    """Lines to show once at run start when a dollar budget cannot bound every model; [] when it can."""
+    settings = settings or config.run
+    unpriced = unpriced_roles(config, roles)
+    if settings.budget_usd is None or not unpriced:
+        return []
+    budget = settings.budget_usd
+    tokens = effective_token_budget(config, settings, roles)
+    lines = [f"budget ${budget:.2f} cannot bound these models in dollars (no known price; cost shown as unknown):"]
+    lines += [f"  {line}" for line in unpriced]
+    if settings.token_budget is not None:
+        lines.append(f"enforcing the run's token budget instead: {tokens:,} tokens")
+    else:
+        rate, source = token_rate(config, roles)
+        lines.append(
+            f"enforcing a token budget of {tokens:,} tokens instead (${budget:.2f} at ${rate * 1e6:.2f} per Mtok, "
+            f"{source}); set run.token_budget or add a prices: entry to change it"
+        )
+    return lines
+
+
+def budget_event(
+    config: HarnessConfig, settings: RunSettings | None = None, roles: RoleBindings | None = None
+) -> dict[str, Any] | None:
+    """The ``budget_warning`` progress event for run start, or None when the dollar budget bounds every model."""
+    lines = budget_warnings(config, settings, roles)
+    if not lines:
+        return None
+    return {
+        "event": "budget_warning",
+        "lines": lines,
+        "unpriced": unpriced_roles(config, roles),
+        "token_budget": effective_token_budget(config, settings, roles),
+    }
+
+
+def spend_problem(calls: list[dict[str, Any]], settings: RunSettings, token_budget: int | None) -> str | None:
+    """Why the run must stop for money or tokens (None: go on). ``token_budget`` from ``effective_token_budget``.
+
+    Dollars count priced calls only (a lower bound when some are unpriced); tokens count every call.
+    """
+    spent = totals(calls)
+    if settings.budget_usd is not None and spent["cost_usd"] > settings.budget_usd:
+        return f"cost {cost_text(spent)} exceeds the budget ${settings.budget_usd:.4f}"
+    tokens = int(spent["input_tokens"] + spent["output_tokens"])
+    if token_budget is not None and tokens > token_budget:
+        return f"{tokens} tokens exceed the token budget {token_budget}"
+    return None

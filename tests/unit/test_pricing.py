@@ -19,18 +19,24 @@ import pytest
 import yaml
 from langchain_core.messages import HumanMessage
 
-from sdd_harness.graph.core.config import CONFIGS_DIR, HarnessConfig, parse_config
+from sdd_harness.graph.core.config import CONFIGS_DIR, HarnessConfig, RunSettings, parse_config
 from sdd_harness.graph.core.models import ModelRegistry
 from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
 from sdd_harness.graph.core.report import build_report, render_markdown
 from sdd_harness.graph.core.usage import (
+    DEFAULT_UNPRICED_USD_PER_MTOK,
     CallRecord,
     CallRecorder,
     Pricer,
+    budget_event,
+    budget_warnings,
     cost_text,
+    effective_token_budget,
     normalise_model_id,
     same_model,
+    spend_problem,
     totals,
+    unpriced_roles,
 )
 from sdd_harness.graph.entry.modelcheck import check_models, render_rows
 from sdd_harness.graph.infra.pricing import CallPricer, TokenUsage, genai_provider_id
@@ -213,6 +219,74 @@ def test_run_totals_count_unpriced_calls_apart_and_never_as_zero(tmp_path: Path)
     apply_line = next(line for line in markdown.splitlines() if line.startswith("| sdd-apply"))
     assert "≥ 0.0000 + 2 unpriced calls" in apply_line and "| 0.0000 |" not in apply_line
     assert "| **total** |" in markdown and "≥ 0.0125 + 2 unpriced calls" in markdown
+
+
+# --------------------------------------------------------------------------- budgets with unknown prices
+
+
+def opencode_go(**run: Any) -> HarnessConfig:
+    """The bundled opencode-go map (flat + OpenRouter-priced), with sdd-apply on a model nobody prices."""
+    data = {**OPENCODE_GO, "run": run, "phases": dict(OPENCODE_GO["phases"])}
+    data["phases"]["sdd-apply"] = {"model": "acme/unlisted-coder", "source": "openrouter"}
+    return parse_config(data)
+
+
+def test_unpriced_roles_are_named_with_their_provider_and_fallbacks() -> None:
+    assert unpriced_roles(parse_config(OPENCODE_GO)) == []  # the bundled map prices everything
+    cfg = opencode_go(budget_usd=2.0)
+    cfg.phases["sdd-verify"] = cfg.phases["sdd-verify"].model_copy(
+        update={"fallback": ["openrouter:acme/spare", "glm-5.1"]}
+    )
+    assert unpriced_roles(cfg) == [
+        "sdd-apply: acme/unlisted-coder on openrouter",
+        "sdd-verify (fallback): acme/spare on openrouter",
+    ]
+
+
+def test_a_dollar_budget_becomes_a_token_budget_at_the_dearest_known_rate() -> None:
+    cfg = opencode_go(budget_usd=2.0)
+    # the dearest priced model of this map: Claude Sonnet 4.6 output (the orchestrator, on OpenRouter)
+    dearest = per_token(list_price("openrouter", "anthropic/claude-sonnet-4.6").output_mtok)
+    assert effective_token_budget(cfg) == int(2.0 / dearest)
+
+    lines = budget_warnings(cfg)
+    assert "budget $2.00" in lines[0] and "  sdd-apply: acme/unlisted-coder on openrouter" in lines
+    assert f"{int(2.0 / dearest):,} tokens" in lines[-1] and "claude-sonnet-4.6" in lines[-1]
+    event = budget_event(cfg)
+    assert event is not None and event["event"] == "budget_warning"
+    assert event["token_budget"] == int(2.0 / dearest) and event["lines"] == lines
+
+
+def test_the_runs_own_token_budget_wins_and_no_warning_without_cause() -> None:
+    cfg = opencode_go(budget_usd=2.0, token_budget=50_000)
+    assert effective_token_budget(cfg) == 50_000
+    assert "50,000 tokens" in budget_warnings(cfg)[-1]
+    # run settings overridden for this run (CLI / API) are the ones that count
+    assert effective_token_budget(cfg, RunSettings(budget_usd=2.0, token_budget=7)) == 7
+    assert effective_token_budget(cfg, RunSettings()) is None
+    # no dollar budget, or every model priced: nothing to say, no token bound added
+    assert effective_token_budget(opencode_go()) is None and budget_warnings(opencode_go()) == []
+    priced = parse_config({**OPENCODE_GO, "run": {"budget_usd": 2.0}})
+    assert effective_token_budget(priced) is None and budget_event(priced) is None
+
+
+def test_with_nothing_priced_the_documented_default_rate_applies() -> None:
+    cfg = config(run={"budget_usd": 3.0})
+    assert len(unpriced_roles(cfg)) == len(BUILTIN_PHASES) + 1
+    assert effective_token_budget(cfg) == int(3.0 / (DEFAULT_UNPRICED_USD_PER_MTOK / 1e6))
+    assert "default rate" in budget_warnings(cfg)[-1]
+
+
+def test_spend_problem_stops_on_tokens_when_dollars_cannot_see_the_cost() -> None:
+    settings = RunSettings(budget_usd=2.0)
+    unpriced = [record("m-sdd-apply", 60_000, 5_000, cost_usd=None).model_dump()]
+    assert spend_problem(unpriced, settings, token_budget=None) is None  # $0 known: dollars alone never stop it
+    problem = spend_problem(unpriced, settings, token_budget=64_999)
+    assert problem is not None and "65000 tokens exceed the token budget 64999" in problem
+    assert spend_problem(unpriced, settings, token_budget=65_000) is None
+    priced = [*unpriced, record("priced", 10, 10, cost_usd=2.5).model_dump()]
+    over = spend_problem(priced, settings, token_budget=10**9)
+    assert over is not None and "≥ $2.5000 + 1 unpriced call" in over and "budget $2.0000" in over
 
 
 # --------------------------------------------------------------------------- verified routing
