@@ -21,7 +21,6 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, Send, interrupt
 from pydantic import BaseModel, Field
 
-from sdd_harness.graph.core.budget import budget_problem
 from sdd_harness.graph.core.context import Context
 from sdd_harness.graph.core.llm import ModelOutputError, ask_structured
 from sdd_harness.graph.core.phase import GateContext, GraphNode, Harness, change_paths
@@ -236,7 +235,7 @@ async def decide(
     declared = harness.phases[phase]
     spec = harness.config.phases.get(phase)
     on_fail = spec.on_fail if spec else "retry"
-    over = budget_problem(state.get("calls") or [], settings)
+    over = harness.budget_problem(state.get("calls") or [], settings)
     if over:
         pending = phase if (state.get("errors") or {}).get(phase) else upcoming
         return Decision(phase=pending, action="stop", next=END, reason=over, by="budget"), {}

@@ -27,13 +27,12 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send
 from pydantic import BaseModel
 
-from sdd_harness.graph.core.budget import budget_problem
 from sdd_harness.graph.core.config import HarnessConfig, RunSettings
 from sdd_harness.graph.core.context import Context
 from sdd_harness.graph.core.llm import ModelOutputError, ask_structured
 from sdd_harness.graph.core.models import ModelRegistry
 from sdd_harness.graph.core.state import SDDState
-from sdd_harness.graph.core.usage import CallRecorder, Pricer
+from sdd_harness.graph.core.usage import CallRecorder, Pricer, effective_token_budget, spend_problem
 from sdd_harness.graph.infra.openspec import ArchiveError
 from sdd_harness.graph.infra.workspace import Workspace, WorkspaceError, resolved
 
@@ -126,6 +125,7 @@ class Harness:
     prompt_dir: Path | None = None
     phases: dict[str, Phase[Any]] = field(default_factory=dict)
     pricer: Pricer = field(init=False)
+    _token_budgets: dict[tuple[float | None, int | None], int | None] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.pricer = Pricer(self.config)
@@ -151,6 +151,14 @@ class Harness:
         rules = list(self.config.verbosity.get("*", DEFAULT_VERBOSITY))
         rules += self.config.verbosity.get(role, []) + self.config.verbosity.get(binding.model, [])
         return rules + (binding.verbosity or [])
+
+    def budget_problem(self, calls: list[dict[str, Any]], settings: RunSettings) -> str | None:
+        """Why the run must stop for its budget (dollars, or tokens where a price is unknown), or None."""
+        key = (settings.budget_usd, settings.token_budget)
+        if key not in self._token_budgets:
+            roles = {role: self.registry.binding(role) for role in self.config.roles()}
+            self._token_budgets[key] = effective_token_budget(self.config, settings, roles)
+        return spend_problem(calls, settings, self._token_budgets[key])
 
     def settings(self, context: Context) -> RunSettings:
         update = {
@@ -322,7 +330,7 @@ def phase_node(harness: Harness, phase: Phase[Any]) -> GraphNode:
         context: Context = runtime.context or Context()
         settings = harness.settings(context)
         writer = runtime.stream_writer or (lambda event: None)
-        over = budget_problem(state.get("calls") or [], settings)
+        over = harness.budget_problem(state.get("calls") or [], settings)
         if over:
             writer({"event": "phase_skipped", "phase": name, "reason": over})
             return {"errors": {name: f"budget: {over}"}, "step_phases": [name]}
