@@ -1,4 +1,4 @@
-"""The script API: run a change in a few lines, resume one, list runs.
+"""The script API: run a change in a few lines, resume one, list runs, undo one.
 
     from sdd_harness.graph.entry.api import run_change
     result = run_change("Add slugify() to textkit/strings.py", repo="path/to/repo", config="local", auto_approve=True)
@@ -6,7 +6,8 @@
 
 Runs are durable: state is checkpointed after every phase (SQLite under ``<repo>/.sdd/`` by default, Postgres
 with ``checkpoint_url=``/``SDD_CHECKPOINT_URL``, see ``graph.infra.checkpoints``), so a crash, a kill or a stop
-(budget, reviewer) resumes where it left off without paying again for finished phases.
+(budget, reviewer) resumes where it left off without paying again for finished phases. In a git repository
+each run works on its own branch and ``undo_run`` rolls it back (see ``graph.entry.gitrun``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from typing import Any
 from sdd_harness.graph.core.config import HarnessConfig, load_config, resolve_config_path
 from sdd_harness.graph.core.context import Context
 from sdd_harness.graph.core.models import ModelOverride, ModelRegistry
+from sdd_harness.graph.entry import gitrun
+from sdd_harness.graph.entry.gitrun import undo_run
 from sdd_harness.graph.entry.runindex import (
     ACTIVE,
     INTERRUPTED,
@@ -52,6 +55,7 @@ class RunResult:
     report_path: Path | None = None
     interrupt: dict[str, Any] | None = None
     state: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # e.g. not a git repo: nothing can be rolled back
 
 
 @asynccontextmanager
@@ -146,6 +150,8 @@ async def arun_change(
     on_event: EventHandler | None = None,
     prompt_dir: str | Path | None = None,
     checkpoint_url: str | None = None,
+    git_branch: bool | None = None,
+    allow_dirty: bool = False,
 ) -> RunResult:
     """Run a change end to end (async). See ``run_change``."""
     from sdd_harness.graph.core.builder import build_graph
@@ -161,12 +167,18 @@ async def arun_change(
     run_id = run_id or uuid.uuid4().hex[:12]
     ctx = context or Context(repo=str(repo), auto_approve=auto_approve)
     url = checkpoints.checkpoint_url(checkpoint_url)
-    payload: dict[str, Any] = {"request": request}
+    change_id = gitrun.change_id_for(request, repo, cfg)
+    payload: dict[str, Any] = {"request": request, "change_id": change_id}
     if spec_template:
         payload["spec_template"] = spec_template
     _hold_embedded(cfg)
     try:
         async with _checkpointer(repo, url) as saver:
+            record, notes = gitrun.start(
+                repo, run_id, change_id, cfg, index, branch=git_branch, allow_dirty=allow_dirty
+            )
+            ctx = dataclasses.replace(ctx, git=record.model_dump() if record else None)
+            _warn(on_event, notes)
             index.save(
                 run_id,
                 request=request[:200],
@@ -178,14 +190,19 @@ async def arun_change(
                 checkpointer=checkpoints.describe(repo, url),
                 context=dataclasses.asdict(ctx),
                 prompt_dir=str(Path(prompt_dir).resolve()) if prompt_dir else None,
+                change_id=change_id,
+                git=ctx.git,
                 **_owner(),
             )
             graph = build_graph(cfg, models=models, checkpointer=saver, prompt_dir=prompt_dir)
             thread = {"configurable": {"thread_id": run_id}}
-            pending, values = await _leg(index, run_id, graph, payload, thread, ctx, approver, on_event)
+            try:
+                pending, values = await _leg(index, run_id, graph, payload, thread, ctx, approver, on_event)
+            finally:  # done, failed, paused or interrupted: what the run wrote is committed on its branch
+                notes += _warn(on_event, await gitrun.finish(repo, record, cfg))
     finally:
         _stop_embedded(cfg)
-    return _finish(index, run_id, values, pending, repo)
+    return _finish(index, run_id, values, pending, repo, notes)
 
 
 async def aresume_run(
@@ -223,6 +240,7 @@ async def aresume_run(
         raise RunError(f"unknown run id {run_id!r} in {repo}; known runs: {known}")
     if meta.get("status") == ACTIVE and meta.get("pid") != os.getpid() and _alive(meta):
         raise RunError(f"run {run_id} is still running (process {meta.get('pid')}); wait for it or stop it first")
+    gitrun.refuse_undone(run_id, meta)
     cfg = _resume_config(index, run_id, meta, config)
     url = checkpoints.checkpoint_url(checkpoint_url)
     where = checkpoints.describe(repo, url)
@@ -238,6 +256,7 @@ async def aresume_run(
         if unknown:
             raise RunError(f"unknown context field(s) {', '.join(sorted(unknown))}")
         ctx = dataclasses.replace(ctx, **overrides)
+    ctx = dataclasses.replace(ctx, git=meta.get("git"))  # the run's own record, whatever the caller passed
     _hold_embedded(cfg)
     try:
         async with _checkpointer(repo, url) as saver:
@@ -247,6 +266,8 @@ async def aresume_run(
             if not snapshot.values and not snapshot.next:
                 raise RunError(f"nothing is checkpointed for run {run_id} in {where}; start the change again")
             payload = _resume_payload(run_id, snapshot, answer)
+            record, notes = gitrun.resume(repo, run_id, meta, index)
+            _warn(on_event, notes)
             index.save(run_id, status=ACTIVE, reason="", resumed=_now(), **_owner())
             if payload == "restart-from-pending":
                 await graph.aupdate_state(
@@ -257,10 +278,20 @@ async def aresume_run(
                 payload = None
             elif isinstance(payload, dict):
                 payload = Command(resume=payload["resume"])
-            pending, values = await _leg(index, run_id, graph, payload, thread, ctx, approver, on_event)
+            try:
+                pending, values = await _leg(index, run_id, graph, payload, thread, ctx, approver, on_event)
+            finally:  # done, failed, paused or interrupted: what the run wrote is committed on its branch
+                notes += _warn(on_event, await gitrun.finish(repo, record, cfg))
     finally:
         _stop_embedded(cfg)
-    return _finish(index, run_id, values, pending, repo)
+    return _finish(index, run_id, values, pending, repo, notes)
+
+
+def _warn(on_event: EventHandler | None, messages: list[str]) -> list[str]:
+    """Show warnings (no git, a failed commit) as events; they also end up in ``RunResult.warnings``."""
+    for message in messages if on_event else ():
+        on_event({"event": "warning", "message": message})
+    return messages
 
 
 async def _leg(
@@ -286,9 +317,15 @@ async def _leg(
 
 
 def _finish(
-    index: RunIndex, run_id: str, values: dict[str, Any], pending: dict[str, Any] | None, repo: Path
+    index: RunIndex,
+    run_id: str,
+    values: dict[str, Any],
+    pending: dict[str, Any] | None,
+    repo: Path,
+    notes: list[str],
 ) -> RunResult:
     result = _result(run_id, values, pending, repo)
+    result.warnings = list(notes)
     index.save(
         run_id,
         status=result.status,
@@ -408,13 +445,5 @@ def list_runs(repo: str | Path) -> dict[str, dict[str, Any]]:
     return RunIndex(Path(repo).resolve()).listing()
 
 
-__all__ = [
-    "RunError",
-    "RunResult",
-    "arun_change",
-    "aresume_run",
-    "list_runs",
-    "resume_run",
-    "run_change",
-    "resolve_config_path",
-]
+__all__ = ["RunError", "RunResult", "arun_change", "aresume_run", "list_runs", "resume_run", "run_change"]
+__all__ += ["resolve_config_path", "undo_run"]

@@ -1,7 +1,7 @@
 """The run index: which runs a repository has, their status, who runs them, how to rebuild them.
 
 The checkpoints are the truth about a run's state; the index is what ``sdd runs`` shows and what ``resume``
-needs (config snapshot, runtime context, checkpoint store).
+and ``undo`` need (config snapshot, runtime context, checkpoint store, git record).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sdd_harness.graph.infra.checkpoints import state_dir
 
 ACTIVE = "running"
 INTERRUPTED = "interrupted"  # the process running it died (killed, crashed machine): resume it
+UNDONE = "undone"  # `sdd undo` rolled it back: its branch is gone, it cannot be resumed
 
 
 class RunError(Exception):
