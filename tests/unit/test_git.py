@@ -298,3 +298,26 @@ def test_undo_from_the_original_branch_just_deletes_the_runs_branch(repo: Path) 
     report = undo_run(repo, record, discard=True)
     assert "sdd/add-thing" not in git(repo, "branch") and report.discarded == []
     assert (repo / "later.txt").read_text() == "edited after switching back\n"
+
+
+def test_a_project_folder_inside_a_monorepo_uses_that_repo_with_paths_relative_to_the_folder(tmp_path: Path) -> None:
+    mono = make_repo(tmp_path / "mono")
+    service = mono / "services" / "api"
+    service.mkdir(parents=True)
+    (service / "main.py").write_text("x = 1\n")
+    git(mono, "add", ".")
+    git(mono, "commit", "-q", "-m", "service")
+    (service / "main.py").write_text("x = 'mine'\n")
+    (mono / "app.py").write_text("outside the folder\n")
+
+    record, warnings = begin_run(service, "run1", "add-route")
+    assert warnings == [] and record is not None and record.dirty == ["main.py"] and branch(mono) == "sdd/add-route"
+    (service / "routes.py").write_text("ROUTES = []\n")
+    sha = commit_paths(service, ["routes.py", "main.py"], "sdd(add-route): routes", record)
+    assert sha and files_in(mono, sha) == ["services/api/routes.py"]
+
+    report = undo_run(service, record)
+    assert branch(mono) == "main" and report.removed == ["routes.py"] and not (service / "routes.py").exists()
+    assert (service / "main.py").read_text() == "x = 'mine'\n" and (
+        mono / "app.py"
+    ).read_text() == "outside the folder\n"
