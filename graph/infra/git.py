@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
@@ -122,6 +123,8 @@ def _z(output: str) -> list[str]:
 
 def work_tree(repo: str | Path) -> tuple[Path, str] | None:
     """(work tree root, repo's path inside it) when ``repo`` is part of a git work tree, else None."""
+    if shutil.which("git") is None:
+        return None
     proc = run_git(repo, "rev-parse", "--show-toplevel", "--show-prefix", check=False)
     if proc.returncode != 0:
         return None
@@ -190,7 +193,8 @@ def begin_run(
     root = Path(repo).resolve()
     located = work_tree(root)
     if located is None:
-        return None, [f"{root} is not a git repository: the run works, but nothing it changes can be rolled back"]
+        why = "git is not installed" if shutil.which("git") is None else f"{root} is not a git repository"
+        return None, [f"{why}: the run works, but nothing it changes can be rolled back"]
     top, prefix = located
     if prefix and not run_git(root, "ls-files", "-z", "--", ".").stdout:
         return None, [

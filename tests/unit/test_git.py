@@ -199,6 +199,14 @@ def test_not_a_git_repo_works_with_one_warning(tmp_path: Path) -> None:
     assert dirty_paths(plain) == [] and protected_paths(None) == frozenset()
 
 
+def test_without_git_installed_the_run_works_with_one_warning(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(repo / "no-bin-here"))
+    record, warnings = begin_run(repo, "run1", "add-thing")
+    assert record is None and warnings == [
+        "git is not installed: the run works, but nothing it changes can be rolled back"
+    ]
+
+
 def test_an_untracked_folder_inside_another_repo_is_not_treated_as_that_repo(repo: Path) -> None:
     scratch = repo / "scratch" / "copy"  # e.g. an eval work copy under a checkout
     scratch.mkdir(parents=True)
