@@ -77,6 +77,9 @@ class RunSettings(BaseModel):
         default_factory=list,
         description="Phases after which a human approves; 'before-archive' also allowed.",
     )
+    git_branch: bool = Field(
+        True, description="In a git repo, run each change on its own branch sdd/<change-id> (`sdd undo` needs it)."
+    )
 
 
 class PriceOverride(BaseModel):

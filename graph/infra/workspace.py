@@ -15,6 +15,7 @@ import shlex
 import signal
 import sys
 import time
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -78,8 +79,9 @@ def resolved(path: str) -> Path:
 class Workspace:
     """A repository root with guarded file access."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], protected: Iterable[str] = ()) -> None:
         self.root = resolved(os.fspath(root))
+        self.protected = frozenset(protected)  # the user's uncommitted files (git.protected_paths): never written
         if not self.root.is_dir():
             raise WorkspaceError(f"repository {self.root} does not exist or is not a folder")
 
@@ -96,6 +98,15 @@ class Workspace:
             raise WorkspaceError(f"refused {rel!r}: the .git folder is off limits")
         return target
 
+    def writable(self, rel: str) -> Path:
+        """``resolve``, and refuse a file the user had uncommitted changes in when the run started."""
+        target = self.resolve(rel)
+        if self.protected and self.rel(target) in self.protected:
+            raise WorkspaceError(
+                f"refused {rel!r}: it has uncommitted changes; commit or stash them, or pass --allow-dirty"
+            )
+        return target
+
     def rel(self, path: Path) -> str:
         return path.resolve().relative_to(self.root).as_posix()
 
@@ -109,7 +120,7 @@ class Workspace:
         return self.resolve(rel).read_text(encoding="utf-8", errors="replace")
 
     def write(self, rel: str, text: str) -> Path:
-        target = self.resolve(rel)
+        target = self.writable(rel)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.sdd-tmp")
         tmp.write_text(text, encoding="utf-8")
@@ -119,7 +130,7 @@ class Workspace:
     def check_edit(self, edit: Edit) -> str | None:
         """Why an edit cannot be applied to the current files, or None when it can."""
         try:
-            target = self.resolve(edit.path)
+            target = self.writable(edit.path)
         except WorkspaceError as err:
             return str(err)
         current = target.read_text(encoding="utf-8", errors="replace") if target.is_file() else None
@@ -131,7 +142,7 @@ class Workspace:
         problems: list[str] = []
         for edit in edits:
             try:
-                target = self.resolve(edit.path)
+                target = self.writable(edit.path)
             except WorkspaceError as err:
                 problems.append(str(err))
                 continue
