@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from sdd_harness.graph.core.context import Context
 from sdd_harness.graph.core.llm import ModelOutputError, ask_structured
-from sdd_harness.graph.core.phase import GateContext, GraphNode, Harness, change_paths
+from sdd_harness.graph.core.phase import GateContext, GraphNode, Harness, change_paths, workspace_of
 from sdd_harness.graph.core.phases import APPLY, ARCHIVE, ORCHESTRATOR, SPEC, VERIFY
 from sdd_harness.graph.core.report import write_report
 from sdd_harness.graph.core.state import SDDState
@@ -149,7 +149,7 @@ def make_orchestrator(harness: Harness, groups: list[list[str]]) -> GraphNode:
     async def orchestrator(state: SDDState, runtime: Runtime[Context]) -> Command[Any]:
         context: Context = runtime.context or Context()
         settings = harness.settings(context)
-        workspace = Workspace(context.repo)
+        workspace = workspace_of(context)
         gate = GateContext(
             state=state,
             workspace=workspace,

@@ -33,6 +33,7 @@ from sdd_harness.graph.core.llm import ModelOutputError, ask_structured
 from sdd_harness.graph.core.models import ModelRegistry
 from sdd_harness.graph.core.state import SDDState
 from sdd_harness.graph.core.usage import CallRecorder, Pricer, effective_token_budget, spend_problem
+from sdd_harness.graph.infra.git import protected_paths
 from sdd_harness.graph.infra.openspec import ArchiveError
 from sdd_harness.graph.infra.workspace import Workspace, WorkspaceError, resolved
 
@@ -299,6 +300,11 @@ class PhaseContext(GateContext):
         return rel
 
 
+def workspace_of(context: Context) -> Workspace:
+    """The run's repository as a guarded workspace: files the user had uncommitted changes in are read-only."""
+    return Workspace(context.repo, protected=protected_paths(context.git))
+
+
 def change_paths(state: SDDState, workspace: Workspace, settings: RunSettings) -> ChangePaths:
     return ChangePaths(workspace.root, state.get("change_id") or "change", settings.openspec_root)
 
@@ -334,7 +340,7 @@ def phase_node(harness: Harness, phase: Phase[Any]) -> GraphNode:
         if over:
             writer({"event": "phase_skipped", "phase": name, "reason": over})
             return {"errors": {name: f"budget: {over}"}, "step_phases": [name]}
-        workspace = Workspace(context.repo)
+        workspace = workspace_of(context)
         recorder = CallRecorder(name, harness.pricer, harness.registry.lookup)
         attempt = (state.get("attempts") or {}).get(name, 0) + 1
         ctx = PhaseContext(
