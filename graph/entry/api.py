@@ -120,11 +120,37 @@ class RunIndex:
 
     def save(self, run_id: str, **fields: Any) -> None:
         with self._locked():
+            self._write(self.load(), run_id, fields)
+
+    def _write(self, runs: dict[str, dict[str, Any]], run_id: str, fields: dict[str, Any]) -> None:
+        """Update one entry and replace the file atomically; the caller holds the lock."""
+        runs[run_id] = {**runs.get(run_id, {}), **fields, "updated": _now()}
+        tmp = self.path.with_name(f"runs.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(runs, indent=2), encoding="utf-8")
+        tmp.replace(self.path)
+
+    def register(self, run_id: str, *, request: str, config: HarnessConfig, source: str) -> bool:
+        """Record a run started outside ``run_change`` (e.g. in Studio) once; an existing entry is left alone.
+
+        Returns whether it was added. Its checkpoints live in that server's store, so ``resume`` points there.
+        """
+        fields = {
+            "request": request[:200],
+            "config": config.source_file,
+            "fingerprint": self.save_config(config),
+            "status": ACTIVE,
+            "reason": "",
+            "started": _now(),
+            "checkpointer": source,
+            "source": source,
+            **_owner(),
+        }
+        with self._locked():
             runs = self.load()
-            runs[run_id] = {**runs.get(run_id, {}), **fields, "updated": _now()}
-            tmp = self.path.with_name(f"runs.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(runs, indent=2), encoding="utf-8")
-            tmp.replace(self.path)
+            if run_id in runs:
+                return False
+            self._write(runs, run_id, fields)
+        return True
 
     def listing(self) -> dict[str, dict[str, Any]]:
         """Runs with a live status: a run left 'running' by a dead process shows as 'interrupted'."""
@@ -258,7 +284,7 @@ async def arun_change(
     cfg = _load(config)
     if not repo.is_dir():
         raise RunError(f"repository {repo} does not exist or is not a folder")
-    ModelRegistry(cfg, models).check_keys()
+    ModelRegistry(cfg, models).check_ready()
     index = RunIndex(repo)
     if run_id is not None and index.get(run_id) is not None:
         raise RunError(f"run id {run_id!r} already exists in {repo}; resume it (`sdd resume {run_id}`) or pick another")
@@ -282,6 +308,7 @@ async def arun_change(
                 checkpointer=checkpoints.describe(repo, url),
                 context=dataclasses.asdict(ctx),
                 prompt_dir=str(Path(prompt_dir).resolve()) if prompt_dir else None,
+                source="cli",
                 **_owner(),
             )
             graph = build_graph(cfg, models=models, checkpointer=saver, prompt_dir=prompt_dir)
@@ -325,6 +352,8 @@ async def aresume_run(
     if meta is None:
         known = ", ".join(sorted(runs)) or "none"
         raise RunError(f"unknown run id {run_id!r} in {repo}; known runs: {known}")
+    if meta.get("source", "cli") != "cli":
+        raise RunError(f"run {run_id} was started in {meta['source']} and is checkpointed there; resume it there")
     if meta.get("status") == ACTIVE and meta.get("pid") != os.getpid() and _alive(meta):
         raise RunError(f"run {run_id} is still running (process {meta.get('pid')}); wait for it or stop it first")
     cfg = _resume_config(index, run_id, meta, config)
@@ -335,7 +364,7 @@ async def aresume_run(
             f"run {run_id} is checkpointed in {meta['checkpointer']}, but this resume would read {where}; "
             f"set {checkpoints.ENV_URL} (or pass checkpoint_url=) to the run's store"
         )
-    ModelRegistry(cfg, models).check_keys()
+    ModelRegistry(cfg, models).check_ready()
     ctx = context or _stored_context(meta, repo)
     if overrides:
         unknown = set(overrides) - {f.name for f in dataclasses.fields(Context)}
@@ -512,12 +541,23 @@ def list_runs(repo: str | Path) -> dict[str, dict[str, Any]]:
     return RunIndex(Path(repo).resolve()).listing()
 
 
+def register_current_run(repo: str | Path, request: str, config: HarnessConfig, source: str = "studio") -> str:
+    """From inside a graph node: put the run this node belongs to (its LangGraph thread id) in ``repo``'s run index,
+    so ``sdd runs`` lists runs started in Studio beside CLI runs. A run already indexed is left as it is."""
+    from langgraph.config import get_config
+
+    run_id = str(get_config()["configurable"]["thread_id"])
+    RunIndex(Path(repo).resolve()).register(run_id, request=request, config=config, source=source)
+    return run_id
+
+
 __all__ = [
     "RunError",
     "RunResult",
     "arun_change",
     "aresume_run",
     "list_runs",
+    "register_current_run",
     "resume_run",
     "run_change",
     "resolve_config_path",
