@@ -24,7 +24,7 @@ from sdd_harness.graph.core.state import InputState, SDDState
 from sdd_harness.nodes.apply import ready_batch
 from sdd_harness.nodes.orchestrator import make_orchestrator
 
-PHASE_MODULES: dict[str, str] = {phase: f"nodes.{phase.removeprefix('sdd-')}" for phase in BUILTIN_PHASES}
+PHASE_MODULES: dict[str, str] = {phase: f"sdd_harness.nodes.{phase.removeprefix('sdd-')}" for phase in BUILTIN_PHASES}
 
 
 def phase_module(phase: str, config: HarnessConfig | None = None) -> ModuleType:
