@@ -92,7 +92,9 @@ def plain_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def sdd(bin_dir: Path, *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 180):
-    clean = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k not in ("PYTHONPATH", "SDD_CONFIG")}
+    clean = {
+        k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k not in ("PYTHONPATH", "SDD_CONFIG")
+    }
     return subprocess.run(
         [str(bin_dir / "sdd"), *args],
         cwd=cwd,
