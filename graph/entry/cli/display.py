@@ -126,11 +126,14 @@ class RunDisplay:
         reason = str(event.get("reason") or "")[:200]
         if action in ("advance", "done"):
             self._print(f"✓ {done}", style="green")
+        elif action == "continue":  # a batch of tasks done, more to go: neither passed nor failed
+            self._print(f"↻ {done} — continues: {reason}")
         elif action == "stop":
             self._print(f"✗ {done} — stopped: {reason}", style="red")
+        elif action.startswith("back_to"):
+            self._print(f"✗ {done} — sent back to {event.get('next')}: {reason}", style="yellow")
         else:
-            target = event.get("next") or ""
-            self._print(f"✗ {done} — {action.replace('_', ' ')} → {target}: {reason}", style="yellow")
+            self._print(f"✗ {done} — {action}: {reason}", style="yellow")
         self._print(f"  ◆ gate {phase}: {action} → {event.get('next')} ({event.get('by')})", style="dim")
         if not self.phases:
             self._stop_live()
