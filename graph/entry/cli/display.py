@@ -43,6 +43,7 @@ class PhaseLine:
     tokens_current: int = 0  # running count of the call in flight
     input_tokens: int = 0
     ended: dict[str, Any] | None = None  # the phase_end event, until the gate speaks
+    streamed: bool = False  # token or call events seen (a core that sends none shows no token count)
 
     @property
     def tokens(self) -> int:
@@ -54,7 +55,8 @@ class PhaseLine:
     def summary(self) -> str:
         model = f" · {self.model}" if self.model else ""
         attempt = f" (attempt {self.attempt})" if self.attempt > 1 else ""
-        return f"{self.phase}{attempt}{model} · {_clock(self.elapsed())} · {self.calls} call(s) · {self.tokens} tok out"
+        tokens = f" · {self.tokens} tok out" if self.streamed else ""
+        return f"{self.phase}{attempt}{model} · {_clock(self.elapsed())} · {self.calls} call(s){tokens}"
 
 
 class RunDisplay:
@@ -91,6 +93,7 @@ class RunDisplay:
     def _on_tokens(self, event: dict[str, Any]) -> None:
         line = self._line(event)
         line.tokens_current = int(event.get("count") or 0)
+        line.streamed = True
         if event.get("model"):
             line.model = str(event["model"])
         if not self.live_mode and time.monotonic() - self._last_beat >= PLAIN_HEARTBEAT_S:
@@ -100,6 +103,7 @@ class RunDisplay:
     def _on_call_end(self, event: dict[str, Any]) -> None:
         line = self._line(event)
         line.calls += 1
+        line.streamed = True
         line.tokens_done += int(event.get("output_tokens") or 0)
         line.input_tokens += int(event.get("input_tokens") or 0)
         line.tokens_current = 0
