@@ -132,9 +132,11 @@ def graph(config: ConfigOpt = None, repo: RepoOpt = Path(".")) -> None:
     from sdd_harness.graph.core.config import ConfigError
 
     try:
-        compiled = build_graph(discover(config, repo).load())
+        chosen = discover(config, repo)
+        compiled = build_graph(chosen.load())
     except ConfigError as err:
         raise fail(str(err)) from None
+    print(chosen.describe(), file=sys.stderr)  # stdout stays pure Mermaid
     print(compiled.get_graph().draw_mermaid())
 
 
