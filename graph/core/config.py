@@ -358,6 +358,21 @@ def load_config(name_or_path: str | os.PathLike[str]) -> HarnessConfig:
     return parse_config(_read_yaml(path, ()), str(path))
 
 
+def load_inline_config(data: Mapping[str, Any], file: str, base_dir: Path) -> HarnessConfig:
+    """A config written inline (``[tool.sdd]`` in pyproject.toml): ``extends:`` is a bundled name or a path
+    relative to ``base_dir``, merged exactly like a YAML file's."""
+    data = dict(data)
+    if "extends" in data:
+        parent_name = str(data.pop("extends"))
+        candidate = base_dir / parent_name
+        try:
+            parent = candidate if candidate.is_file() else resolve_config_path(parent_name)
+        except ConfigError:
+            raise ConfigError(file, "extends", parent_name, "no such config file or bundled config") from None
+        data = _deep_merge(_read_yaml(parent, ()), data)
+    return parse_config(data, file)
+
+
 def missing_keys(config: HarnessConfig, env: Mapping[str, str] | None = None) -> list[tuple[str, str, str]]:
     """(role, provider, env var) for every model the config uses whose key is not set (env, then .env)."""
     from sdd_harness.graph.infra.dotenv import EnvWithDotenv

@@ -319,6 +319,17 @@ class ModelRegistry:
                 if model and source in self.config.providers:
                     self._api_key(source, self.config.providers[source], role)
 
+    def check_ready(self) -> None:
+        """Fail before anything runs or is written: missing keys, or local models that are not installed."""
+        self.check_keys()
+        self.check_local_models()
+
+    def check_local_models(self) -> None:
+        """``LocalModelsMissing`` when a role is served by an embedded model whose packages are not installed."""
+        from sdd_harness.graph.core.readiness import check_local_models
+
+        check_local_models(self.config, {r: self.binding(r) for r in self.config.roles() if r not in self._fakes})
+
     def lookup(self, model_id: str) -> tuple[str, str | None]:
         """Map a provider model id back to (catalogue short name, provider)."""
         return self._ids.get(model_id, (model_id, None))

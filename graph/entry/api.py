@@ -161,7 +161,7 @@ async def arun_change(
     if not repo.is_dir():
         raise RunError(f"repository {repo} does not exist or is not a folder")
     harness = make_harness(cfg, models, prompt_dir)  # every phase's code loads before anything is written
-    harness.registry.check_keys()
+    harness.registry.check_ready()
     index = RunIndex(repo)
     if run_id is not None and index.get(run_id) is not None:
         raise RunError(f"run id {run_id!r} already exists in {repo}; resume it (`sdd resume {run_id}`) or pick another")
@@ -193,6 +193,7 @@ async def arun_change(
                 prompt_dir=str(Path(prompt_dir).resolve()) if prompt_dir else None,
                 change_id=change_id,
                 git=ctx.git,
+                source="cli",
                 **_owner(),
             )
             graph = build_graph(harness, checkpointer=saver)
@@ -239,6 +240,8 @@ async def aresume_run(
     if meta is None:
         known = ", ".join(sorted(runs)) or "none"
         raise RunError(f"unknown run id {run_id!r} in {repo}; known runs: {known}")
+    if meta.get("source", "cli") != "cli":
+        raise RunError(f"run {run_id} was started in {meta['source']} and is checkpointed there; resume it there")
     if meta.get("status") == ACTIVE and meta.get("pid") != os.getpid() and _alive(meta):
         raise RunError(f"run {run_id} is still running (process {meta.get('pid')}); wait for it or stop it first")
     gitrun.refuse_undone(run_id, meta)
@@ -250,7 +253,7 @@ async def aresume_run(
             f"run {run_id} is checkpointed in {meta['checkpointer']}, but this resume would read {where}; "
             f"set {checkpoints.ENV_URL} (or pass checkpoint_url=) to the run's store"
         )
-    ModelRegistry(cfg, models).check_keys()
+    ModelRegistry(cfg, models).check_ready()
     ctx = context or _stored_context(meta, repo)
     if overrides:
         unknown = set(overrides) - {f.name for f in dataclasses.fields(Context)}
@@ -441,5 +444,25 @@ def list_runs(repo: str | Path) -> dict[str, dict[str, Any]]:
     return RunIndex(Path(repo).resolve()).listing()
 
 
-__all__ = ["RunError", "RunResult", "arun_change", "aresume_run", "list_runs", "resume_run", "run_change"]
-__all__ += ["resolve_config_path", "undo_run"]
+def register_current_run(repo: str | Path, request: str, config: HarnessConfig, source: str = "studio") -> str:
+    """From inside a graph node: put the run this node belongs to (its LangGraph thread id) in ``repo``'s run index,
+    so ``sdd runs`` lists runs started in Studio beside CLI runs. A run already indexed is left as it is."""
+    from langgraph.config import get_config
+
+    run_id = str(get_config()["configurable"]["thread_id"])
+    RunIndex(Path(repo).resolve()).register(run_id, request=request, config=config, source=source)
+    return run_id
+
+
+__all__ = [
+    "RunError",
+    "RunResult",
+    "arun_change",
+    "aresume_run",
+    "list_runs",
+    "register_current_run",
+    "resume_run",
+    "run_change",
+    "resolve_config_path",
+    "undo_run",
+]

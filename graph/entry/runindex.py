@@ -95,11 +95,37 @@ class RunIndex:
 
     def save(self, run_id: str, **fields: Any) -> None:
         with self._locked():
+            self._write(self.load(), run_id, fields)
+
+    def _write(self, runs: dict[str, dict[str, Any]], run_id: str, fields: dict[str, Any]) -> None:
+        """Update one entry and replace the file atomically; the caller holds the lock."""
+        runs[run_id] = {**runs.get(run_id, {}), **fields, "updated": _now()}
+        tmp = self.path.with_name(f"runs.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(runs, indent=2), encoding="utf-8")
+        tmp.replace(self.path)
+
+    def register(self, run_id: str, *, request: str, config: HarnessConfig, source: str) -> bool:
+        """Record a run started outside ``run_change`` (e.g. in Studio) once; an existing entry is left alone.
+
+        Returns whether it was added. Its checkpoints live in that server's store, so ``resume`` points there.
+        """
+        fields = {
+            "request": request[:200],
+            "config": config.source_file,
+            "fingerprint": self.save_config(config),
+            "status": ACTIVE,
+            "reason": "",
+            "started": _now(),
+            "checkpointer": source,
+            "source": source,
+            **_owner(),
+        }
+        with self._locked():
             runs = self.load()
-            runs[run_id] = {**runs.get(run_id, {}), **fields, "updated": _now()}
-            tmp = self.path.with_name(f"runs.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(runs, indent=2), encoding="utf-8")
-            tmp.replace(self.path)
+            if run_id in runs:
+                return False
+            self._write(runs, run_id, fields)
+        return True
 
     def listing(self) -> dict[str, dict[str, Any]]:
         """Runs with a live status: a run left 'running' by a dead process shows as 'interrupted'."""

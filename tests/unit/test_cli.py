@@ -29,7 +29,7 @@ def test_help_is_fast_and_does_not_import_langgraph():
     probe = (
         "import sys, runpy; sys.argv=['sdd','--help']\n"
         "try:\n    runpy.run_module('sdd_harness.graph.entry.cli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-        "print('LOADED' if any(m.startswith(('langgraph', 'langchain')) for m in sys.modules) else 'LEAN')"
+        "print('LOADED' if any(m.startswith(('langgraph', 'langchain', 'rich')) for m in sys.modules) else 'LEAN')"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert "run" in out.stdout and out.stdout.strip().endswith("LEAN")

@@ -256,7 +256,7 @@ def test_cli_run_then_undo(fake_openai_server: Any, tmp_path: Path, repo: Path) 
     plain = tmp_path / "plain"
     shutil.copytree(ROOT / "examples" / "demo-repo", plain, ignore=shutil.ignore_patterns("__pycache__"))
     out = sdd("run", "Add slugify", "--repo", str(plain), "--config", str(config), "--no-branch")
-    assert out.returncode == 3 and "  ! " in out.stdout and "not a git repository" in out.stdout
+    assert out.returncode == 3 and "warning: " in out.stdout and "not a git repository" in out.stdout
 
 
 def test_change_id_is_computed_like_init_does(tmp_path: Path) -> None:

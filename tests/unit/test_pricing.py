@@ -8,6 +8,7 @@ routing tags and documented aliases.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -386,7 +387,7 @@ def test_sdd_models_prices_a_model_outside_the_catalogue(tmp_path: Path) -> None
     path = tmp_path / "gpt5.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     out = subprocess.run(
-        [sys.executable, "-m", "sdd_harness.graph.entry.cli", "models", "--config", str(path)],
+        [sys.executable, "-m", "sdd_harness.graph.entry.cli", "models", "--config", str(path), "--json"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -394,6 +395,6 @@ def test_sdd_models_prices_a_model_outside_the_catalogue(tmp_path: Path) -> None
         cwd=ROOT,
     )
     assert out.returncode == 0, out.stderr
-    line = next(row for row in out.stdout.splitlines() if row.startswith("sdd-apply"))
+    row = next(r for r in json.loads(out.stdout)["roles"] if r["role"] == "sdd-apply")
     prices = list_price("openrouter", "openai/gpt-5")
-    assert "unknown" not in line and f"${float(prices.input_mtok):.3f}/${float(prices.output_mtok):.3f}" in line
+    assert (row["input_per_mtok"], row["output_per_mtok"]) == (float(prices.input_mtok), float(prices.output_mtok))

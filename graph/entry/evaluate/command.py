@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
+from typing import Any
 
 from sdd_harness.graph.core.config import ConfigError
-from sdd_harness.graph.entry.evaluate.results import EvalRun, ProgressPrinter, console, print_table
+from sdd_harness.graph.entry.evaluate.results import EvalRun, ProgressPrinter, console, print_table, summaries
 from sdd_harness.graph.entry.evaluate.runner import EvalSuite, ModelsArg, Progress
 from sdd_harness.graph.entry.evaluate.tasks import (
     DEFAULT_ACCEPT_TIMEOUT_S,
@@ -68,13 +70,15 @@ def eval_command(
     run_timeout_s: float | None = None,
     models: ModelsArg = None,
     quiet: bool = False,
+    json_out: bool = False,
 ) -> int:
     """`sdd eval`: run the suite, print the table, write eval-results.json + eval-report.md into ``out_dir``.
 
     Exit codes: 0 every run finished (resolved or not), 1 some run crashed or timed out, 2 bad input
-    (task folder, config), 130 interrupted (finished runs are still written and shown).
+    (task folder, config), 130 interrupted (finished runs are still written and shown). ``json_out``: the
+    human output goes to stderr and stdout gets one JSON document (keys: see ``eval_document``).
     """
-    out = console()
+    out = console(sys.stderr if json_out else None)
     try:
         tasks = load_tasks(tasks_dir, only)
         arms = make_arms(list(configs) or ["local"], baseline)
@@ -110,4 +114,22 @@ def eval_command(
     elif any(r.error for r in suite.state.results):
         code = EXIT_FAILED
     out.print(f"results: {suite.json_path}\nreport:  {suite.md_path}", markup=False)
+    if json_out:
+        print(json.dumps(eval_document(suite, code), indent=2, default=str))
     return code
+
+
+def eval_document(suite: EvalSuite, code: int) -> dict[str, Any]:
+    """`sdd eval --json`: where the files are, the totals per arm, and every finished run (without pytest output)."""
+    state = suite.state
+    return {
+        "version": 1,
+        "exit_code": code,
+        "interrupted": code == EXIT_INTERRUPTED,
+        "results_json": str(suite.json_path),
+        "report_md": str(suite.md_path),
+        "tasks": state.tasks,
+        "arms": state.arms,
+        "summaries": summaries(state),
+        "runs": [r.model_dump(exclude={"accept_output"}) for r in state.ordered()],
+    }

@@ -189,12 +189,13 @@ def _phase_table(run: EvalRun) -> list[str]:
     return lines
 
 
-def console() -> Any:
+def console(stream: Any = None) -> Any:
     from rich.console import Console
 
-    if sys.stdout.isatty():
-        return Console(highlight=False)
-    return Console(highlight=False, width=160, soft_wrap=True, no_color=True)
+    stream = stream or sys.stdout
+    if stream.isatty():
+        return Console(file=stream, highlight=False)
+    return Console(file=stream, highlight=False, width=160, soft_wrap=True, no_color=True)
 
 
 def print_table(run: EvalRun, out: Any = None) -> None:
