@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
 from sdd_harness.graph.infra.providers import BUILTIN_CATALOG, BUILTIN_PROVIDERS, CatalogEntry, Provider
+from sdd_harness.graph.infra.workspace import DEFAULT_MAX_FILE_BYTES
 
 Reasoning = Literal["none", "low", "medium", "high"]
 CONFIGS_DIR = Path(str(resources.files("sdd_harness.configs")))
@@ -73,6 +74,9 @@ class RunSettings(BaseModel):
     token_budget: int | None = Field(None, gt=0, description="Stop cleanly once the run's tokens exceed this.")
     verify_commands: list[str] | None = Field(None, description="Test/lint commands; None = detected by init.")
     command_timeout_s: float = Field(300, gt=0, description="Timeout for each verify/check command.")
+    max_file_bytes: int = Field(
+        DEFAULT_MAX_FILE_BYTES, gt=0, description="Largest file (bytes) a model may write; larger edits are refused."
+    )
     openspec_root: str = Field(".", description="Folder (relative to the repo) that holds openspec/ artifacts.")
     task_loop: bool = Field(True, description="Apply one task at a time with its check (False: all, then verify).")
     fix_attempts: int = Field(2, ge=0, le=10, description="Targeted fix attempts per task inside apply.")
