@@ -195,6 +195,11 @@ class HarnessConfig(BaseModel):
     def roles(self) -> dict[str, ModelBinding]:
         return {**self.phases, ORCHESTRATOR: self.orchestrator}
 
+    def api_key_env_names(self) -> list[str]:
+        """Every environment variable this config reads a key from (all providers, used or not): the names
+        to scrub from the environment of code the harness runs, whatever they are called."""
+        return sorted({p.api_key_env for p in self.providers.values() if p.api_key_env})
+
 
 def _key_path(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc) or "<root>"

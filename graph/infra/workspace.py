@@ -4,7 +4,7 @@ Every path a model names goes through ``Workspace.resolve``: absolute paths, ``.
 lead outside, the ``.git`` folder and the harness's own ``.sdd`` state are refused before anything is touched,
 and so are names that only make sense to a shell (``~``, ``$HOME``, ``%USERPROFILE%``, ``..\\x``), NUL and
 other control characters and over-long names. Writes are atomic, size-capped and leave no temp file behind;
-commands never leave ``__pycache__`` in the repository.
+commands run with a scrubbed environment and never leave ``__pycache__`` in the repository.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -28,6 +29,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from sdd_harness.graph.infra.checkpoints import STATE_DIR
+from sdd_harness.graph.infra.childenv import scrubbed_env
 from sdd_harness.graph.infra.pathnames import is_drive_path, path_name_problem, shown
 
 _FENCE = re.compile(r"^\s*```[\w+-]*\s*\n(.*?)\n?\s*```\s*$", re.DOTALL)
@@ -90,18 +92,20 @@ def resolved(path: str) -> Path:
 
 
 class Workspace:
-    """A repository root with guarded file access."""
+    """A repository root with guarded file access, and the scrubbed environment its commands run in."""
 
     def __init__(
         self,
         root: str | os.PathLike[str],
         *,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        secret_names: Iterable[str] = (),
     ) -> None:
         self.root = resolved(os.fspath(root))
         if not self.root.is_dir():
             raise WorkspaceError(f"repository {self.root} does not exist or is not a folder")
         self.max_file_bytes = max_file_bytes
+        self.secret_names = frozenset(secret_names)
 
     def resolve(self, rel: str) -> Path:
         """The real path of ``rel`` inside the repo, or a WorkspaceError that names the path and the reason."""
@@ -217,11 +221,12 @@ class Workspace:
     async def run(self, command: str, timeout_s: float) -> CommandResult:
         """Run a shell-free command in the repo with a timeout; the process group is killed on timeout.
 
-        Python bytecode, if at all, goes into a temporary folder outside the repository."""
+        The command gets a scrubbed environment (no keys, tokens, passwords or URL credentials) and writes
+        Python bytecode, if at all, into a temporary folder outside the repository."""
         argv = shlex.split(command)
         if argv and argv[0] in ("python", "python3"):
             argv[0] = sys.executable
-        env = {**os.environ}
+        env = scrubbed_env(os.environ, self.secret_names)
         with tempfile.TemporaryDirectory(prefix="sdd-pycache-", ignore_cleanup_errors=True) as pycache:
             env.update(PYTHONDONTWRITEBYTECODE="1", PYTHONPYCACHEPREFIX=pycache, NO_COLOR="1")
             return await _run(command, argv, self.root, env, timeout_s)
