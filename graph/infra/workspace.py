@@ -15,6 +15,7 @@ import difflib
 import os
 import re
 import shlex
+import shutil
 import signal
 import stat
 import sys
@@ -227,9 +228,12 @@ class Workspace:
         if argv and argv[0] in ("python", "python3"):
             argv[0] = sys.executable
         env = scrubbed_env(os.environ, self.secret_names)
-        with tempfile.TemporaryDirectory(prefix="sdd-pycache-", ignore_cleanup_errors=True) as pycache:
+        pycache = await asyncio.to_thread(tempfile.mkdtemp, prefix="sdd-pycache-")  # file I/O off the event loop
+        try:
             env.update(PYTHONDONTWRITEBYTECODE="1", PYTHONPYCACHEPREFIX=pycache, NO_COLOR="1")
             return await _run(command, argv, self.root, env, timeout_s)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, pycache, True)
 
     def _current(self, rel: str, target: Path) -> str | None:
         """The file's text, None when it does not exist yet; a folder or an unreadable file is refused."""
