@@ -12,10 +12,11 @@ import threading
 from typing import Any
 
 import yaml
+from langgraph.types import Send
 from pydantic import BaseModel, Field
 
-from sdd_harness.graph.core.artifacts import TaskPlan, TaskSpec, ticked_tasks
-from sdd_harness.graph.core.harness import GateContext, PhaseContext
+from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
+from sdd_harness.graph.core.phases import APPLY, TASKS
 from sdd_harness.graph.infra.pycheck import (
     defined_names,
     defined_tests,
@@ -25,12 +26,12 @@ from sdd_harness.graph.infra.pycheck import (
     undefined_names,
     with_imports,
 )
-from sdd_harness.graph.infra.repomap import signatures, slice_file
+from sdd_harness.graph.infra.repomap import mentioned_paths, signatures, slice_file
 from sdd_harness.graph.infra.workspace import CommandResult, Edit, Workspace, WorkspaceError
-from sdd_harness.nodes.explore import mentioned_paths
+from sdd_harness.nodes import tasks
+from sdd_harness.nodes.tasks import TaskPlan, TaskSpec, ticked_tasks
 
 SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: ~10x faster, same output
-PHASE = "sdd-apply"
 _PLACEHOLDER = {"task": "none", "file": "none", "requirements": ["none"]}
 FILE_BUDGET = 6000
 _TRACE_PATH = re.compile(r"([\w./-]+\.py)(?::\d+|\", line \d+)")
@@ -87,8 +88,9 @@ def dependency_signatures(ctx: PhaseContext, task: TaskSpec) -> str:
         if rel.endswith(".py") and rel != task.file and ctx.workspace.exists(rel):
             out.append(f"{rel}:\n" + "\n".join(f"  {s}" for s in signatures(ctx.workspace.read(rel))))
     if is_test_file(task.file):
-        for other in ctx.output("sdd-tasks").get("tasks", []):
-            rel = other.get("file", "")
+        plan = ctx.result(tasks.PHASE)
+        for other in plan.tasks if plan else []:
+            rel = other.file
             if not is_test_file(rel) and rel.endswith(".py") and ctx.workspace.exists(rel):
                 out.append(f"{rel}:\n" + "\n".join(f"  {s}" for s in signatures(ctx.workspace.read(rel))))
     return "\n".join(dict.fromkeys(out))
@@ -354,7 +356,7 @@ async def run_task(
             "error": "" if result.ok else result.output[-400:],
         }
         log.append(entry)
-        ctx.emit({"event": "task", "phase": PHASE, **entry, "title": task.task})
+        ctx.emit({"event": "task", "phase": APPLY, **entry, "title": task.task})
         if result.ok:
             return True, log, changed
         if step == ctx.settings.fix_attempts:
@@ -414,13 +416,13 @@ def settled_files(plan: TaskPlan, index: int, done: set[int]) -> frozenset[str]:
 def apply_summary(state: dict[str, Any]) -> dict[str, Any]:
     """done / failed / changed across every task result and the latest verify-fix round."""
     results = state.get("apply_results") or {}
-    tasks = {k: v for k, v in results.items() if k.isdigit()}
+    by_task = {k: v for k, v in results.items() if k.isdigit()}
     fixes = sorted((k for k in results if k.startswith("fix-")), key=lambda k: int(k.split("-")[1]))
-    failed = [v["failed"] for v in tasks.values() if not v["ok"]]
+    failed = [v["failed"] for v in by_task.values() if not v["ok"]]
     if fixes and not results[fixes[-1]]["ok"]:
         failed.append(results[fixes[-1]]["failed"])
     changed = sorted({f for v in results.values() for f in v.get("changed", [])})
-    done = sorted(int(k) for k, v in tasks.items() if v["ok"])
+    done = sorted(int(k) for k, v in by_task.items() if v["ok"])
     return {"done": done, "failed": failed, "changed": changed, "deviations": failed}
 
 
@@ -430,7 +432,7 @@ def ready_batch(state: dict[str, Any], retry_failed: bool = True) -> list[int]:
     A task waits for earlier pending tasks on the same file or on a file it depends on; a test task
     waits for pending code tasks (it imports them). Order is kept: the batch stops at the first conflict.
     """
-    plan = TaskPlan.model_validate((state.get("outputs") or {}).get("sdd-tasks") or {"tasks": [_PLACEHOLDER]})
+    plan = TaskPlan.model_validate((state.get("outputs") or {}).get(TASKS) or {"tasks": [_PLACEHOLDER]})
     results = state.get("apply_results") or {}
     pending = [
         i
@@ -483,7 +485,7 @@ async def fix_from_verify(ctx: PhaseContext, plan: TaskPlan) -> dict[str, Any]:
             "error": error,
         }
         log.append(entry)
-        ctx.emit({"event": "task", "phase": PHASE, **entry, "title": "fix verify failures"})
+        ctx.emit({"event": "task", "phase": APPLY, **entry, "title": "fix verify failures"})
         if evidence.ok:
             break
     return {
@@ -498,7 +500,7 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
 
     Without a task (a verify loop-back with all tasks done) it runs a targeted fix round instead.
     """
-    plan = TaskPlan.model_validate(ctx.output("sdd-tasks"))
+    plan = ctx.result(tasks.PHASE) or TaskPlan(tasks=[TaskSpec(**_PLACEHOLDER)])
     summary = apply_summary(ctx.state)
     index = ctx.state.get("apply_task")
     if index is None and ctx.feedback and len(summary["done"]) == len(plan.tasks):
@@ -513,7 +515,7 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
         indices = [index] if index is not None else ready_batch(ctx.state)[:1] or [1]
         one = await run_one(ctx, plan, indices[0], set(summary["done"]))
         key, entry, log = str(indices[0]), {k: v for k, v in one.items() if k != "log"}, one["log"]
-    return {"apply_results": {key: entry}, "apply_log": log, "feedback": {PHASE: ""}}
+    return {"apply_results": {key: entry}, "apply_log": log, "feedback": {APPLY: ""}}
 
 
 def check(ctx: GateContext) -> list[str]:
@@ -525,3 +527,39 @@ def check(ctx: GateContext) -> list[str]:
         if done < total and not problems:
             problems.append(f"only {done}/{total} tasks are ticked in tasks.md")
     return problems
+
+
+class ApplySummary(BaseModel):
+    """What apply did across its task visits (folded by the orchestrator from the per-task results)."""
+
+    done: list[int] = Field(default_factory=list)
+    failed: list[str] = Field(default_factory=list)
+    changed: list[str] = Field(default_factory=list)
+    deviations: list[str] = Field(default_factory=list)
+
+
+def fan_out(state: dict[str, Any], continuing: bool) -> list[Send]:
+    """One apply node per task of the next batch (tasks on disjoint files run side by side)."""
+    return [Send(APPLY, {**state, "apply_task": index}) for index in ready_batch(state, retry_failed=not continuing)]
+
+
+def remaining(state: dict[str, Any]) -> str:
+    """Tasks not yet attempted; each visit records a result for every task it ran, so this shrinks."""
+    batch = ready_batch(state, retry_failed=False)
+    return f"next task batch: {batch}" if batch else ""
+
+
+def collect(state: dict[str, Any]) -> dict[str, Any]:
+    summary = apply_summary(state)
+    return {"outputs": {APPLY: summary}, "artifacts": {APPLY: ", ".join(summary["changed"])}}
+
+
+PHASE = Phase(
+    name=APPLY,
+    run=run,
+    check=check,
+    output=ApplySummary,
+    fan_out=fan_out,
+    remaining=remaining,
+    collect=collect,
+)

@@ -6,10 +6,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from sdd_harness.graph.core.harness import GateContext, PhaseContext
-from sdd_harness.graph.infra.openspec import ArchiveError, archive_change, check_change
+from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
+from sdd_harness.graph.core.phases import ARCHIVE
+from sdd_harness.graph.infra.openspec import ArchiveError, ArchiveResult, archive_change, check_change
+from sdd_harness.nodes import apply, propose, verify
 
-PHASE = "sdd-archive"
 ARTIFACT = "archive-report.md"
 
 
@@ -22,23 +23,33 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
     problems = await ctx.io(check_change, ctx.paths.root, ctx.paths.change_id)
     if problems:
         raise ArchiveError(problems)
-    verify = ctx.output("sdd-verify")
-    changed = ", ".join(ctx.output("sdd-apply").get("changed", []))
+    report, summary, proposal = ctx.result(verify.PHASE), ctx.result(apply.PHASE), ctx.result(propose.PHASE)
+    changed = ", ".join(summary.changed if summary else [])
     user = (
-        f"Change request:\n{ctx.request}\n\nVerdict: {verify.get('verdict')}\nFiles changed: {changed}\n"
-        f"Why: {ctx.output('sdd-propose').get('why', '')}"
+        f"Change request:\n{ctx.request}\n\nVerdict: {report.verdict if report else None}\nFiles changed: {changed}\n"
+        f"Why: {proposal.why if proposal else ''}"
     )
-    summary = await ctx.ask(ArchiveSummary, user)
-    follow = "\n".join(f"- {f}" for f in summary.follow_ups) or "- (none)"
-    await ctx.write_artifact(ARTIFACT, f"# Archive Report\n\n{summary.summary}\n\n## Follow-ups\n{follow}\n")
+    written = await ctx.ask(ArchiveSummary, user)
+    follow = "\n".join(f"- {f}" for f in written.follow_ups) or "- (none)"
+    await ctx.write_artifact(ARTIFACT, f"# Archive Report\n\n{written.summary}\n\n## Follow-ups\n{follow}\n")
     result = await ctx.io(archive_change, ctx.paths.root, ctx.paths.change_id)
     archived = ctx.workspace.rel(result.archive_path) if result.archive_path.is_absolute() else str(result.archive_path)
-    output = {**result.model_dump(mode="json"), "archive_dir": archived, "summary": summary.summary}
-    return {"outputs": {PHASE: output}, "artifacts": {PHASE: archived}}
+    output = {**result.model_dump(mode="json"), "archive_dir": archived, "summary": written.summary}
+    return {"outputs": {ARCHIVE: output}, "artifacts": {ARCHIVE: archived}}
 
 
 def check(ctx: GateContext) -> list[str]:
-    out = (ctx.state.get("outputs") or {}).get(PHASE) or {}
-    if not out.get("archive_dir"):
+    archived = ctx.result(PHASE)
+    if not (archived and archived.archive_dir):
         return ["change was not archived"]
     return []
+
+
+class Archived(ArchiveResult):
+    """What archive stores: the merge result, where the change folder went, and the model's summary."""
+
+    archive_dir: str
+    summary: str = ""
+
+
+PHASE = Phase(name=ARCHIVE, run=run, check=check, output=Archived, artifact=ARTIFACT)

@@ -2,22 +2,53 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from sdd_harness.graph.core.artifacts import Design
-from sdd_harness.graph.core.harness import GateContext, PhaseContext
+from pydantic import BaseModel, Field
+
+from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
+from sdd_harness.graph.core.phases import DESIGN
 from sdd_harness.graph.infra.repomap import signatures
 from sdd_harness.graph.infra.workspace import Workspace
-from sdd_harness.nodes.spec import proposal_brief
+from sdd_harness.nodes import explore, propose, spec
 
 
-def spec_brief(ctx: PhaseContext) -> str:
-    lines = []
-    for delta in ctx.output("sdd-spec").get("deltas", []):
-        for kind in ("added", "modified"):
-            for req in delta.get(kind, []):
-                lines.append(f"- [{delta['capability']}] {req['name']}: {req['text']}")
-    return "\n".join(lines) or "(no spec)"
+class Decision(BaseModel):
+    choice: str
+    alternatives: list[str] = Field(default_factory=list, max_length=3)
+    rationale: str
+
+
+class FileChange(BaseModel):
+    path: str = Field(description="Repo-relative path.")
+    action: Literal["create", "modify", "delete"] = "modify"
+    description: str = Field(description="What changes in this file, one line.")
+
+
+class Design(BaseModel):
+    """How — decisions, files, interfaces, tests."""
+
+    approach: str = Field(description="Technical approach, 1-3 sentences.")
+    decisions: list[Decision] = Field(default_factory=list, max_length=4)
+    file_changes: list[FileChange] = Field(min_length=1)
+    interfaces: list[str] = Field(default_factory=list, description="Exact new/changed signatures.")
+    testing_strategy: str = Field(description="Which tests prove it, 1-2 sentences.")
+
+    def render(self) -> str:
+        decisions = (
+            "\n".join(
+                f"### {d.choice}\n- Alternatives: {'; '.join(d.alternatives) or '-'}\n- Rationale: {d.rationale}"
+                for d in self.decisions
+            )
+            or "(no notable decisions)"
+        )
+        files = "\n".join(f"| `{f.path}` | {f.action} | {f.description} |" for f in self.file_changes)
+        interfaces = "\n".join(self.interfaces) or "(none)"
+        return (
+            f"# Design\n\n## Technical Approach\n{self.approach}\n\n## Decisions\n{decisions}\n\n"
+            f"## File Changes\n| File | Action | Description |\n|---|---|---|\n{files}\n\n"
+            f"## Interfaces\n```\n{interfaces}\n```\n\n## Testing Strategy\n{self.testing_strategy}\n"
+        )
 
 
 def file_signatures(ctx: PhaseContext, files: list[str], limit: int = 6) -> str:
@@ -31,21 +62,22 @@ def file_signatures(ctx: PhaseContext, files: list[str], limit: int = 6) -> str:
     return "\n".join(out)
 
 
-PHASE = "sdd-design"
 ARTIFACT = "design.md"
 
 
 async def run(ctx: PhaseContext) -> dict[str, Any]:
-    files = ctx.output("sdd-explore").get("affected_files") or ctx.output("sdd-propose").get("affected_files", [])
+    exploration, proposal = ctx.result(explore.PHASE), ctx.result(propose.PHASE)
+    files = (exploration.affected_files if exploration else []) or (proposal.affected_files if proposal else [])
     sigs = await ctx.io(file_signatures, ctx, files)
     user = (
-        f"Change request:\n{ctx.request}\n\nProposal:\n{proposal_brief(ctx)}\n\nRequirements:\n{spec_brief(ctx)}\n\n"
+        f"Change request:\n{ctx.request}\n\nProposal:\n{ctx.brief(propose.PHASE)}\n\n"
+        f"Requirements:\n{ctx.brief(spec.PHASE)}\n\n"
         f"Signatures of affected files:\n{sigs or '(none)'}"
     )
     design = await ctx.ask(Design, user)
     design = await ctx.io(with_real_actions, design, ctx.workspace)
     rel = await ctx.write_artifact(ARTIFACT, design.render())
-    return {"outputs": {PHASE: design.model_dump()}, "artifacts": {PHASE: rel}}
+    return {"outputs": {DESIGN: design.model_dump()}, "artifacts": {DESIGN: rel}}
 
 
 def with_real_actions(design: Design, workspace: Workspace) -> Design:
@@ -61,15 +93,25 @@ def with_real_actions(design: Design, workspace: Workspace) -> Design:
 
 
 def check(ctx: GateContext) -> list[str]:
-    out = (ctx.state.get("outputs") or {}).get(PHASE) or {}
+    design = ctx.result(PHASE)
     problems = []
-    for change in out.get("file_changes", []):
-        path = change.get("path", "")
+    for change in design.file_changes if design else []:
+        path = change.path
         try:
             target = ctx.workspace.resolve(path)
         except Exception as err:  # noqa: BLE001
             problems.append(str(err))
             continue
-        if change.get("action") in ("modify", "delete") and not target.exists():
+        if change.action in ("modify", "delete") and not target.exists():
             problems.append(f"design modifies {path!r}, which does not exist (use action 'create' for new files)")
     return problems
+
+
+def brief(design: Design) -> str:
+    """What later phases see of the design: approach, files, interfaces, tests."""
+    files = "\n".join(f"- {f.path} ({f.action}): {f.description}" for f in design.file_changes)
+    interfaces = "\n".join(design.interfaces)
+    return f"Approach: {design.approach}\nFiles:\n{files}\nInterfaces:\n{interfaces}\nTests: {design.testing_strategy}"
+
+
+PHASE = Phase(name=DESIGN, run=run, check=check, output=Design, artifact=ARTIFACT, brief=brief)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from langchain_core.messages import HumanMessage, SystemMessage
+from pydantic import BaseModel, Field
 
 from sdd_harness.graph.core.actions import (
     JSON_PROTOCOL,
@@ -16,28 +16,45 @@ from sdd_harness.graph.core.actions import (
     Finding,
     look_around,
 )
-from sdd_harness.graph.core.artifacts import Exploration
-from sdd_harness.graph.core.harness import GateContext, PhaseContext
-from sdd_harness.graph.infra.openspec import discover_specs
-from sdd_harness.graph.infra.repomap import relevant_files, repo_map, slice_file
+from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
+from sdd_harness.graph.core.phases import EXPLORE
+from sdd_harness.graph.infra.markdown import bullets
+from sdd_harness.graph.infra.openspec import existing_specs
+from sdd_harness.graph.infra.repomap import mentioned_paths, relevant_files, repo_map, slice_file
 
-PHASE = "sdd-explore"
 ARTIFACT = "exploration.md"
 DEFAULT_TOOL_STEPS = 2
 CODE_CHARS = 1800  # per file shown inline
 
 
-def existing_specs(openspec_dir: Path, max_chars: int = 1500) -> str:
-    """Capability -> requirement names of the current specs, so deltas target real names."""
-    lines: list[str] = []
-    for capability, spec in discover_specs(openspec_dir):
-        names = [
-            ln.split(":", 1)[1].strip()
-            for ln in spec.read_text(encoding="utf-8").splitlines()
-            if ln.startswith("### Requirement:")
-        ]
-        lines.append(f"{capability}: " + "; ".join(names))
-    return "\n".join(lines)[:max_chars]
+class Approach(BaseModel):
+    name: str
+    pros: list[str] = Field(default_factory=list, max_length=3)
+    cons: list[str] = Field(default_factory=list, max_length=3)
+
+
+class Exploration(BaseModel):
+    """Read-only investigation before proposing."""
+
+    current_state: str = Field(description="How the relevant code works today, 1-3 sentences.")
+    affected_files: list[str] = Field(description="Repo-relative paths the change will touch or add.")
+    approaches: list[Approach] = Field(default_factory=list, max_length=3)
+    recommendation: str = Field(description="Chosen approach in one sentence.")
+    risks: list[str] = Field(default_factory=list, max_length=4)
+
+    def render(self) -> str:
+        approaches = (
+            "\n".join(
+                f"### {a.name}\n- Pros: {'; '.join(a.pros) or '-'}\n- Cons: {'; '.join(a.cons) or '-'}"
+                for a in self.approaches
+            )
+            or "(single obvious approach)"
+        )
+        return (
+            f"# Exploration\n\n## Current State\n{self.current_state}\n\n## Affected Areas\n"
+            f"{bullets([f'`{p}`' for p in self.affected_files])}\n\n## Approaches\n{approaches}\n\n"
+            f"## Recommendation\n{self.recommendation}\n\n## Risks\n{bullets(self.risks)}\n"
+        )
 
 
 def code_blocks(root: Path, files: list[str], per_file: int = CODE_CHARS) -> dict[str, str]:
@@ -55,20 +72,6 @@ def files_to_show(root: Path, request: str, with_tools: bool, ranked: list[str])
     if with_tools:
         return named[:3]
     return list(dict.fromkeys([*named, *ranked]))[:3]
-
-
-_PATH = re.compile(r"[\w./-]+\.(?:py|md|toml|json|yaml|yml|js|ts|txt|cfg|ini)\b")
-
-
-def mentioned_paths(root: Path, request: str) -> list[str]:
-    """Paths the request names that exist, or could be created in an existing folder."""
-    found = []
-    for raw in _PATH.findall(request):
-        rel = raw.strip("./`")
-        target = (root / rel).resolve()
-        if target.is_relative_to(root) and (target.is_file() or target.parent.is_dir()) and rel not in found:
-            found.append(rel)
-    return found
 
 
 def with_known_files(exploration: Exploration, root: Path, request: str) -> Exploration:
@@ -100,7 +103,7 @@ def gather(root: Path, request: str, openspec_dir: Path, with_tools: bool) -> Ga
 
 async def run(ctx: PhaseContext) -> dict[str, Any]:
     root = ctx.workspace.root
-    steps = ctx.harness.registry.binding(PHASE).tool_steps if ctx.harness else None
+    steps = ctx.harness.registry.binding(EXPLORE).tool_steps if ctx.harness else None
     steps = DEFAULT_TOOL_STEPS if steps is None else steps
     rmap, ranked, shown, whole, specs = await ctx.io(gather, root, ctx.request, ctx.paths.openspec, steps > 0)
     looked: list[dict[str, str]] = []
@@ -121,7 +124,7 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
     exploration = await ctx.io(with_known_files, exploration, root, ctx.request)
     rel = await ctx.write_artifact(ARTIFACT, exploration.render())
     output = {**exploration.model_dump(), "tool_steps": looked}
-    return {"outputs": {PHASE: output}, "artifacts": {PHASE: rel}}
+    return {"outputs": {EXPLORE: output}, "artifacts": {EXPLORE: rel}}
 
 
 def _request(ctx: PhaseContext) -> str:
@@ -154,18 +157,18 @@ async def look(
     return await look_around(
         ask_step=lambda conv: ctx.ask_messages(ActionStep, conv, repairs=1),
         workspace=ctx.workspace,
-        messages=[SystemMessage(look_system_prompt(ctx.harness.prompt(PHASE))), HumanMessage(user)],
+        messages=[SystemMessage(look_system_prompt(ctx.harness.prompt(EXPLORE))), HumanMessage(user)],
         mode="native" if mode == "native" else "json",
         max_steps=steps,
-        model=ctx.harness.registry.runnable(PHASE),
+        model=ctx.harness.registry.runnable(EXPLORE),
         config={"callbacks": [ctx.recorder]},
         shown=whole,
     )
 
 
 def check(ctx: GateContext) -> list[str]:
-    out = (ctx.state.get("outputs") or {}).get(PHASE) or {}
-    files = out.get("affected_files") or []
+    exploration = ctx.result(PHASE)
+    files = exploration.affected_files if exploration else []
     if not files:
         return ["exploration lists no affected files"]
     problems = []
@@ -178,3 +181,14 @@ def check(ctx: GateContext) -> list[str]:
         if not target.exists() and not target.parent.exists():
             problems.append(f"affected file {rel!r} does not exist and neither does its folder (hallucinated path?)")
     return problems
+
+
+def brief(exploration: Exploration) -> str:
+    """What later phases see of the exploration."""
+    return (
+        f"Current state: {exploration.current_state}\nAffected files: {', '.join(exploration.affected_files)}\n"
+        f"Recommendation: {exploration.recommendation}\nRisks: {'; '.join(exploration.risks)}"
+    )
+
+
+PHASE = Phase(name=EXPLORE, run=run, check=check, output=Exploration, artifact=ARTIFACT, brief=brief)

@@ -6,12 +6,30 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sdd_harness.graph.core.artifacts import ProjectContext
-from sdd_harness.graph.core.harness import GateContext, PhaseContext
+from pydantic import BaseModel, Field
+
+from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
+from sdd_harness.graph.core.phases import INIT
+from sdd_harness.graph.infra.markdown import bullets
 from sdd_harness.graph.infra.repomap import repo_map
 
-PHASE = "sdd-init"
 ARTIFACT = "project.md"
+
+
+class ProjectContext(BaseModel):
+    """What init learns about the repository."""
+
+    language: str = Field(description="Main language, e.g. python.")
+    test_command: str = Field(description="Command that runs the tests from the repo root.")
+    lint_command: str | None = Field(None, description="Lint command, if the project has one.")
+    conventions: list[str] = Field(default_factory=list, max_length=8, description="Coding conventions, 1 line each.")
+
+    def render(self, repo_map: str) -> str:
+        lint = self.lint_command or "(none)"
+        return (
+            f"# Project context\n\n- Language: {self.language}\n- Tests: `{self.test_command}`\n- Lint: {lint}\n\n"
+            f"## Conventions\n{bullets(self.conventions)}\n\n## Repository map\n```\n{repo_map}\n```\n"
+        )
 
 
 def detect_stack(root: Path) -> dict[str, str | None]:
@@ -55,14 +73,17 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
     ctx.state["change_id"] = change_id
     rel = ctx.workspace.rel(ctx.paths.openspec / ARTIFACT)
     await ctx.io(ctx.workspace.write, rel, project.render(rmap))
-    return {"change_id": change_id, "outputs": {PHASE: project.model_dump()}, "artifacts": {PHASE: rel}}
+    return {"change_id": change_id, "outputs": {INIT: project.model_dump()}, "artifacts": {INIT: rel}}
 
 
 def check(ctx: GateContext) -> list[str]:
-    project = (ctx.state.get("outputs") or {}).get(PHASE) or {}
+    project = ctx.result(PHASE)
     problems = []
-    if not project.get("test_command") and not ctx.settings.verify_commands:
+    if not (project and project.test_command) and not ctx.settings.verify_commands:
         problems.append("no test command detected; set run.verify_commands in the config")
     if not ctx.state.get("change_id"):
         problems.append("no change id")
     return problems
+
+
+PHASE = Phase(name=INIT, run=run, check=check, output=ProjectContext)

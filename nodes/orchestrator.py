@@ -1,33 +1,35 @@
-"""The orchestrator: a gate coordinator that writes no code.
+"""The orchestrator: a gate coordinator that writes no code, and the graph's only router.
 
 After every phase it runs the phase's deterministic checks first; only a failed verification needs its
 model's judgment (code wrong -> apply, requirement wrong -> spec). Obvious passes cost no model call and
-its prompt carries check results and short summaries, never whole artifacts.
+its prompt carries check results and short summaries, never whole artifacts. It routes by returning
+``Command(goto=...)``: the next phase, a parallel group, or the ``Send``s a phase's ``fan_out`` asks for.
+Every way back is bounded: gate failures per phase and loop-backs by ``max_attempts``, a phase's remaining
+work by its own progress (a visit that makes none is a gate failure).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
-from collections.abc import Callable
 from typing import Any, Literal
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.graph import END
-from langgraph.types import interrupt
+from langgraph.runtime import Runtime
+from langgraph.types import Command, Send, interrupt
 from pydantic import BaseModel, Field
 
 from sdd_harness.graph.core.context import Context
-from sdd_harness.graph.core.harness import GateContext, GraphNode, Harness, change_paths
 from sdd_harness.graph.core.llm import ModelOutputError, ask_structured
+from sdd_harness.graph.core.phase import GateContext, GraphNode, Harness, change_paths
 from sdd_harness.graph.core.phases import APPLY, ARCHIVE, ORCHESTRATOR, SPEC, VERIFY
 from sdd_harness.graph.core.report import write_report
 from sdd_harness.graph.core.state import SDDState
-from sdd_harness.graph.core.usage import CallRecorder, totals
+from sdd_harness.graph.core.usage import CallRecorder
 from sdd_harness.graph.infra.workspace import Workspace
-from sdd_harness.nodes.apply import apply_summary, ready_batch
 
-Check = Callable[[GateContext], list[str]]
 Action = str  # advance | retry | back_to_<phase> | stop | done
 
 
@@ -52,16 +54,6 @@ def next_group(groups: list[list[str]], phase: str) -> list[str]:
     """The phases that run after ``phase``'s group (several = in parallel), or [END]."""
     index = next(i for i, group in enumerate(groups) if phase in group)
     return groups[index + 1] if index + 1 < len(groups) else [END]
-
-
-def budget_problem(state: SDDState, settings: Any) -> str | None:
-    spent = totals(state.get("calls") or [])
-    if settings.budget_usd is not None and spent["cost_usd"] > settings.budget_usd:
-        return f"cost ${spent['cost_usd']:.4f} exceeds the budget ${settings.budget_usd:.4f}"
-    tokens = spent["input_tokens"] + spent["output_tokens"]
-    if settings.token_budget is not None and tokens > settings.token_budget:
-        return f"{tokens} tokens exceed the token budget {settings.token_budget}"
-    return None
 
 
 def loopbacks(state: SDDState) -> int:
@@ -150,13 +142,11 @@ def parse_approval(answer: Any) -> dict[str, str] | None:
     return {"action": action, "feedback": str(answer.get("feedback") or "")}
 
 
-def make_orchestrator(
-    harness: Harness, groups: list[list[str]], checks: dict[str, Check], on_fail: dict[str, str] | None = None
-) -> GraphNode:
-    """Build the orchestrator node for a phase order (groups run in parallel) and its gate checks."""
-    on_fail = on_fail or {}
+def make_orchestrator(harness: Harness, groups: list[list[str]]) -> GraphNode:
+    """The orchestrator node for a phase order (phases in one group run in parallel)."""
+    destinations = tuple(name for group in groups for name in group)
 
-    async def orchestrator(state: SDDState, runtime: Any) -> dict[str, Any]:
+    async def orchestrator(state: SDDState, runtime: Runtime[Context]) -> Command[Any]:
         context: Context = runtime.context or Context()
         settings = harness.settings(context)
         workspace = Workspace(context.repo)
@@ -167,51 +157,57 @@ def make_orchestrator(
             settings=settings,
         )
         recorder = CallRecorder(ORCHESTRATOR, harness.pricer, harness.registry.lookup)
-        finished = list(dict.fromkeys(state.get("step_phases") or [state["last_phase"]]))
+        finished = list(dict.fromkeys(state.get("step_phases") or []))
+        collected = {k: v for name in finished if (c := harness.phases[name].collect) for k, v in c(state).items()}
+        seen = {**state, "outputs": {**(state.get("outputs") or {}), **collected.get("outputs", {})}}
         decision, feedback, targets = Decision(phase="", action="advance", next="", reason=""), {}, [END]
         for phase in finished:
-            decision, feedback = await decide(
-                harness, state, gate, groups, checks, recorder, context, phase, on_fail.get(phase, "retry")
-            )
+            decision, feedback = await decide(harness, seen, gate, groups, recorder, context, phase)
             targets = next_group(groups, phase) if decision.action == "advance" else [decision.next]
             if decision.action != "advance":
                 break
         decision.next = ", ".join(targets)
         update: dict[str, Any] = {
+            **collected,
             "decisions": [decision.model_dump()],
             "calls": [r.model_dump() for r in recorder.records],
-            "next_phase": targets[0],
-            "next_phases": targets,
             "step_phases": None,
-            "last_phase": finished[-1],
             "feedback": feedback,
         }
-        if APPLY in finished:
-            summary = apply_summary(state)
-            update["outputs"] = {APPLY: summary}
-            update["artifacts"] = {APPLY: ", ".join(summary["changed"])}
         if decision.next == END:
             update["status"], update["status_reason"] = final_status(decision)
             update["pending_phase"] = "" if decision.action == "done" else decision.phase
         (runtime.stream_writer or (lambda e: None))({"event": "gate", **decision.model_dump()})
         if decision.next == END:
             merged = {
-                **state,
+                **seen,
                 **update,
-                "outputs": {**(state.get("outputs") or {}), **update.get("outputs", {})},
                 "decisions": [*(state.get("decisions") or []), decision.model_dump()],
                 "calls": [*(state.get("calls") or []), *update["calls"]],
             }
-            await gate_io(write_report, merged, gate.paths, harness)
-        return update
+            await asyncio.to_thread(write_report, merged, gate.paths, harness)
+        return Command(
+            goto=route(harness, {**seen, "feedback": {**(state.get("feedback") or {}), **feedback}}, decision, targets),
+            update=update,
+        )
 
+    assert destinations
     return GraphNode(orchestrator)
 
 
-async def gate_io(fn: Callable[..., Any], *args: Any) -> Any:
-    import asyncio
-
-    return await asyncio.to_thread(fn, *args)
+def route(harness: Harness, state: SDDState, decision: Decision, targets: list[str]) -> str | list[str] | list[Send]:
+    """Where the run goes: END, one phase, a parallel group, or the Sends of a phase that fans out."""
+    if targets == [END]:
+        return END
+    if len(targets) == 1:
+        phase = harness.phases[targets[0]]
+        fresh = not (state.get("feedback") or {}).get(phase.name)
+        if phase.fan_out and fresh:
+            sends = phase.fan_out(state, decision.action == "continue")
+            if sends:
+                return sends
+        return targets[0]
+    return targets
 
 
 def final_status(decision: Decision) -> tuple[str, str]:
@@ -229,23 +225,26 @@ async def decide(
     state: SDDState,
     gate: GateContext,
     groups: list[list[str]],
-    checks: dict[str, Check],
     recorder: CallRecorder,
     context: Context,
     phase: str,
-    on_fail: str = "retry",
 ) -> tuple[Decision, dict[str, str]]:
+    """The gate after one phase: budget, then errors, then work the phase has left, then its checks."""
     settings = gate.settings
     upcoming = next_group(groups, phase)[0]
-    over = budget_problem(state, settings)
+    declared = harness.phases[phase]
+    spec = harness.config.phases.get(phase)
+    on_fail = spec.on_fail if spec else "retry"
+    over = harness.budget_problem(state.get("calls") or [], settings)
     if over:
         pending = phase if (state.get("errors") or {}).get(phase) else upcoming
         return Decision(phase=pending, action="stop", next=END, reason=over, by="budget"), {}
-    if phase == APPLY and ready_batch(state, retry_failed=False):
-        batch = ready_batch(state, retry_failed=False)
-        return Decision(phase=phase, action="continue", next=APPLY, reason=f"next task batch: {batch}"), {}
     error = (state.get("errors") or {}).get(phase, "")
-    problems = ([error] if error else []) + await gate_io(checks[phase], gate)
+    if not error and declared.remaining and (left := declared.remaining(state)):
+        return Decision(phase=phase, action="continue", next=phase, reason=left), {}
+    check = declared.check or (lambda _: [])
+    view = GateContext(state=state, workspace=gate.workspace, paths=gate.paths, settings=settings)
+    problems = ([error] if error else []) + await asyncio.to_thread(check, view)
     if problems:
         return on_gate_failure(state, phase, problems, settings.max_attempts, on_fail)
     if phase == VERIFY:

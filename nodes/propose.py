@@ -5,22 +5,40 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, Field, field_validator
 
-from sdd_harness.graph.core.artifacts import Proposal
-from sdd_harness.graph.core.harness import GateContext, PhaseContext
+from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
+from sdd_harness.graph.core.phases import PROPOSE
+from sdd_harness.graph.infra.markdown import bullets
+from sdd_harness.nodes import explore
 
-PHASE = "sdd-propose"
 ARTIFACT = "proposal.md"
 
 
-def exploration_brief(ctx: PhaseContext) -> str:
-    ex = ctx.output("sdd-explore")
-    if not ex:
-        return "(no exploration)"
-    return (
-        f"Current state: {ex.get('current_state', '')}\nAffected files: {', '.join(ex.get('affected_files', []))}\n"
-        f"Recommendation: {ex.get('recommendation', '')}\nRisks: {'; '.join(ex.get('risks', []))}"
-    )
+class Proposal(BaseModel):
+    """Why and what — no implementation detail."""
+
+    why: str = Field(description="The problem or need, 1-3 sentences (at least 50 characters).")
+    what_changes: list[str] = Field(min_length=1, max_length=8, description="Concrete changes, one line each.")
+    out_of_scope: list[str] = Field(default_factory=list, max_length=5)
+    approach: str = Field(description="How, in 1-2 sentences.")
+    affected_files: list[str] = Field(default_factory=list)
+    risks: list[str] = Field(default_factory=list, max_length=4)
+    success_criteria: list[str] = Field(min_length=1, max_length=6, description="Checkable outcomes.")
+
+    @field_validator("why")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        return value if len(value) >= 50 else (value + " This change is requested by the project's maintainers.")
+
+    def render(self) -> str:
+        files = bullets([f"`{p}`" for p in self.affected_files])
+        return (
+            f"## Why\n{self.why}\n\n## What Changes\n{bullets(self.what_changes)}\n\n"
+            f"## Impact\n- Affected code:\n{files}\n\n## Scope\n### Out of scope\n{bullets(self.out_of_scope)}\n\n"
+            f"## Approach\n{self.approach}\n\n## Risks\n{bullets(self.risks)}\n\n"
+            f"## Success Criteria\n{bullets(self.success_criteria)}\n"
+        )
 
 
 async def run(ctx: PhaseContext) -> dict[str, Any]:
@@ -28,17 +46,30 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
     seeded = (
         f"\n\nFilled spec template (authoritative):\n{yaml.safe_dump(template, sort_keys=False)}" if template else ""
     )
-    user = f"Change request:\n{ctx.request}{seeded}\n\nExploration:\n{exploration_brief(ctx)}"
+    user = f"Change request:\n{ctx.request}{seeded}\n\nExploration:\n{ctx.brief(explore.PHASE)}"
     proposal = await ctx.ask(Proposal, user)
     rel = await ctx.write_artifact(ARTIFACT, proposal.render())
-    return {"outputs": {PHASE: proposal.model_dump()}, "artifacts": {PHASE: rel}}
+    return {"outputs": {PROPOSE: proposal.model_dump()}, "artifacts": {PROPOSE: rel}}
 
 
 def check(ctx: GateContext) -> list[str]:
-    out = (ctx.state.get("outputs") or {}).get(PHASE) or {}
+    proposal = ctx.result(PHASE)
     problems = []
-    if not out.get("success_criteria"):
+    if not (proposal and proposal.success_criteria):
         problems.append("proposal has no success criteria")
     if not ctx.workspace.exists(ctx.paths.rel(ARTIFACT)):
         problems.append(f"{ctx.paths.rel(ARTIFACT)} was not written")
     return problems
+
+
+def brief(proposal: Proposal) -> str:
+    """What later phases see of the proposal: why, what changes, how success is judged."""
+    return (
+        f"Why: {proposal.why}\nWhat changes:\n"
+        + "\n".join(f"- {w}" for w in proposal.what_changes)
+        + "\nSuccess criteria:\n"
+        + "\n".join(f"- {c}" for c in proposal.success_criteria)
+    )
+
+
+PHASE = Phase(name=PROPOSE, run=run, check=check, output=Proposal, artifact=ARTIFACT, brief=brief)

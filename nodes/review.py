@@ -10,11 +10,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sdd_harness.graph.core.harness import GateContext, PhaseContext
+from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 from sdd_harness.graph.infra.repomap import slice_file
-from sdd_harness.nodes.design import spec_brief
+from sdd_harness.nodes import apply, spec, verify
 
-PHASE = "sdd-review"
+NAME = "sdd-review"
 ARTIFACT = "review.md"
 
 
@@ -36,7 +36,8 @@ class Review(BaseModel):
 
 
 def changed_code(ctx: PhaseContext, budget: int = 3000) -> str:
-    files = ctx.output("sdd-apply").get("changed", [])
+    summary = ctx.result(apply.PHASE)
+    files = summary.changed if summary else []
     return "\n\n".join(
         f"### {rel}\n```\n{slice_file(ctx.workspace.read(rel), budget)}\n```"
         for rel in files
@@ -46,17 +47,19 @@ def changed_code(ctx: PhaseContext, budget: int = 3000) -> str:
 
 async def run(ctx: PhaseContext) -> dict[str, Any]:
     code = await ctx.io(changed_code, ctx)
-    verdict = ctx.output("sdd-verify").get("verdict", "?")
-    user = f"Requirements:\n{spec_brief(ctx)}\n\nVerify verdict: {verdict}\n\nChanged code:\n{code or '(none)'}"
+    report = ctx.result(verify.PHASE)
+    verdict = report.verdict if report else "?"
+    user = f"Requirements:\n{ctx.brief(spec.PHASE)}\n\nVerify verdict: {verdict}\n\nChanged code:\n{code or '(none)'}"
     review = await ctx.ask(Review, user)
     rel = await ctx.write_artifact(ARTIFACT, review.render())
-    return {"outputs": {PHASE: review.model_dump()}, "artifacts": {PHASE: rel}}
+    return {"outputs": {NAME: review.model_dump()}, "artifacts": {NAME: rel}}
 
 
 def check(ctx: GateContext) -> list[str]:
-    review = (ctx.state.get("outputs") or {}).get(PHASE) or {}
-    if review.get("verdict") != "changes_requested":
+    review = ctx.result(PHASE)
+    if review is None or review.verdict != "changes_requested":
         return []
-    return [f"review: {f['file']}: {f['problem']} (fix: {f['fix']})" for f in review.get("findings", [])] or [
-        "review requested changes"
-    ]
+    return [f"review: {f.file}: {f.problem} (fix: {f.fix})" for f in review.findings] or ["review requested changes"]
+
+
+PHASE = Phase(name=NAME, run=run, check=check, output=Review, artifact=ARTIFACT)

@@ -9,29 +9,18 @@ from typing import Any
 import yaml
 from pydantic import Field
 
-from sdd_harness.graph.core.harness import GateContext, PhaseContext
+from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
+from sdd_harness.graph.core.phases import SPEC
 from sdd_harness.graph.infra.openspec import (
     CapabilityDelta,
     Requirement,
     SpecDeltaSet,
     check_change,
     discover_specs,
+    existing_specs,
     write_change_specs,
 )
-from sdd_harness.nodes.explore import existing_specs
-
-PHASE = "sdd-spec"
-
-
-def proposal_brief(ctx: PhaseContext) -> str:
-    p = ctx.output("sdd-propose")
-    return (
-        f"Why: {p.get('why', '')}\nWhat changes:\n"
-        + "\n".join(f"- {w}" for w in p.get("what_changes", []))
-        + "\nSuccess criteria:\n"
-        + "\n".join(f"- {c}" for c in p.get("success_criteria", []))
-    )
-
+from sdd_harness.nodes import propose
 
 _SHALL = re.compile(r"\b(SHALL|MUST)\b")
 
@@ -158,7 +147,7 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
         f"\n\nFilled spec template (authoritative):\n{yaml.safe_dump(template, sort_keys=False)}" if template else ""
     )
     user = (
-        f"Change request:\n{ctx.request}{seeded}\n\nProposal:\n{proposal_brief(ctx)}\n\n"
+        f"Change request:\n{ctx.request}{seeded}\n\nProposal:\n{ctx.brief(propose.PHASE)}\n\n"
         f"Existing specs (capability: requirement names):\n{specs or '(none: every capability is new)'}"
     )
     existing = await ctx.io(existing_requirements, ctx.paths.openspec)
@@ -166,10 +155,23 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
     delta_set = reclassify(answer, existing)
     written = await ctx.io(write_change_specs, ctx.paths.root, ctx.paths.change_id, delta_set)
     rels = [ctx.workspace.rel(p) for p in written]
-    return {"outputs": {PHASE: delta_set.model_dump()}, "artifacts": {PHASE: ", ".join(rels)}}
+    return {"outputs": {SPEC: delta_set.model_dump()}, "artifacts": {SPEC: ", ".join(rels)}}
 
 
 def check(ctx: GateContext) -> list[str]:
-    if not (ctx.state.get("outputs") or {}).get(PHASE):
+    if ctx.result(PHASE) is None:
         return ["no spec deltas were produced"]
     return check_change(ctx.paths.root, ctx.paths.change_id)
+
+
+def brief(deltas: SpecDeltaSet) -> str:
+    """What later phases see of the spec: one line per added or changed requirement."""
+    lines = [
+        f"- [{delta.capability}] {req.name}: {req.text}"
+        for delta in deltas.deltas
+        for req in [*delta.added, *delta.modified]
+    ]
+    return "\n".join(lines) or "(no spec)"
+
+
+PHASE = Phase(name=SPEC, run=run, check=check, output=SpecDeltaSet, brief=brief)

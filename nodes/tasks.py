@@ -2,25 +2,67 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from sdd_harness.graph.core.artifacts import TaskPlan, render_tasks
-from sdd_harness.graph.core.harness import GateContext, PhaseContext
-from sdd_harness.nodes.design import spec_brief
-from sdd_harness.nodes.explore import mentioned_paths
+from pydantic import BaseModel, Field
 
-PHASE = "sdd-tasks"
+from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
+from sdd_harness.graph.core.phases import TASKS
+from sdd_harness.graph.infra.repomap import mentioned_paths
+from sdd_harness.nodes import design, init, spec
+
 ARTIFACT = "tasks.md"
 
 
-def design_brief(ctx: PhaseContext) -> str:
-    d = ctx.output("sdd-design")
-    files = "\n".join(f"- {f['path']} ({f['action']}): {f['description']}" for f in d.get("file_changes", []))
-    interfaces = "\n".join(d.get("interfaces", []))
-    return (
-        f"Approach: {d.get('approach', '')}\nFiles:\n{files}\nInterfaces:\n{interfaces}\nTests: "
-        f"{d.get('testing_strategy', '')}"
-    )
+class TaskSpec(BaseModel):
+    """One small task in the precise-spec template (under ~100 changed lines)."""
+
+    task: str = Field(description="Imperative title, one line.")
+    file: str = Field(description="The one repo-relative file this task edits or creates.")
+    requirements: list[str] = Field(min_length=1, description="Exact behaviour to implement.")
+    input: str = Field("", description="Parameters and types.")
+    output: str = Field("", description="Return value and type.")
+    validation: str = Field("", description="Input checks.")
+    error_handling: str = Field("", description="Which errors are raised, when.")
+    dependencies: list[str] = Field(default_factory=list, description="Repo files or names this task relies on.")
+    style: str = Field("", description="Style constraints.")
+    check: str = Field("", description="Test file (repo-relative) or command proving this task.")
+
+
+class TaskPlan(BaseModel):
+    tasks: list[TaskSpec] = Field(min_length=1, max_length=12)
+
+
+def render_tasks(plan: TaskPlan, done: set[int] | None = None) -> str:
+    """tasks.md: OpenSpec checkboxes, each followed by its template fields."""
+    done = done or set()
+    lines = ["# Tasks", "", "## 1. Implementation", ""]
+    for index, task in enumerate(plan.tasks, start=1):
+        mark = "x" if index in done else " "
+        lines.append(f"- [{mark}] 1.{index} {task.task} (`{task.file}`)")
+        for label, value in (
+            ("requirements", "; ".join(task.requirements)),
+            ("input", task.input),
+            ("output", task.output),
+            ("validation", task.validation),
+            ("error_handling", task.error_handling),
+            ("dependencies", ", ".join(task.dependencies)),
+            ("style", task.style),
+            ("check", task.check),
+        ):
+            if value:
+                lines.append(f"  - {label}: {value}")
+    return "\n".join(lines) + "\n"
+
+
+_TICK = re.compile(r"^- \[(?P<mark>[ xX])\] 1\.(?P<num>\d+) ", re.MULTILINE)
+
+
+def ticked_tasks(tasks_md: str) -> tuple[int, int]:
+    """(done, total) checkboxes in a tasks.md."""
+    marks = [m.group("mark") for m in _TICK.finditer(tasks_md)]
+    return sum(1 for m in marks if m in "xX"), len(marks)
 
 
 def named_files(ctx: PhaseContext) -> str:
@@ -34,23 +76,25 @@ def named_files(ctx: PhaseContext) -> str:
 
 
 async def run(ctx: PhaseContext) -> dict[str, Any]:
-    test_cmd = ctx.output("sdd-init").get("test_command", "")
+    project = ctx.result(init.PHASE)
+    test_cmd = project.test_command if project else ""
     named = await ctx.io(named_files, ctx)
     user = (
-        f"Change request:\n{ctx.request}\n\nRequirements:\n{spec_brief(ctx)}\n\nDesign:\n{design_brief(ctx)}\n\n"
+        f"Change request:\n{ctx.request}\n\nRequirements:\n{ctx.brief(spec.PHASE)}\n\n"
+        f"Design:\n{ctx.brief(design.PHASE)}\n\n"
         f"Test command: {test_cmd}{named}"
     )
     plan = await ctx.ask(TaskPlan, user)
     rel = await ctx.write_artifact(ARTIFACT, render_tasks(plan))
-    return {"outputs": {PHASE: plan.model_dump(), "sdd-apply": {}}, "apply_results": None, "artifacts": {PHASE: rel}}
+    return {"outputs": {TASKS: plan.model_dump(), "sdd-apply": {}}, "apply_results": None, "artifacts": {TASKS: rel}}
 
 
 def check(ctx: GateContext) -> list[str]:
-    plan = (ctx.state.get("outputs") or {}).get(PHASE) or {}
+    plan = ctx.result(PHASE)
     problems = []
     created: set[str] = set()
-    for index, task in enumerate(plan.get("tasks", []), start=1):
-        path = task.get("file", "")
+    for index, task in enumerate(plan.tasks if plan else [], start=1):
+        path = task.file
         try:
             target = ctx.workspace.resolve(path)
         except Exception as err:  # noqa: BLE001
@@ -60,3 +104,6 @@ def check(ctx: GateContext) -> list[str]:
             problems.append(f"task 1.{index}: folder of {path!r} does not exist")
         created.add(path)
     return problems
+
+
+PHASE = Phase(name=TASKS, run=run, check=check, output=TaskPlan, artifact=ARTIFACT)

@@ -4,24 +4,91 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from sdd_harness.graph.core.artifacts import ComplianceRow, ScenarioLinks, VerifyReport, ticked_tasks
-from sdd_harness.graph.core.harness import GateContext, PhaseContext
+from pydantic import BaseModel, Field
+
+from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
+from sdd_harness.graph.core.phases import VERIFY
+from sdd_harness.graph.infra.markdown import bullets
 from sdd_harness.graph.infra.openspec import list_scenarios
 from sdd_harness.graph.infra.workspace import CommandResult
+from sdd_harness.nodes import apply, init, tasks
+from sdd_harness.nodes.tasks import ticked_tasks
 
-PHASE = "sdd-verify"
 ARTIFACT = "verify-report.md"
 _OUTCOME = re.compile(r"^(PASSED|FAILED|ERROR|XPASS|XFAIL|SKIPPED)\s+(\S+::\S+)", re.MULTILINE)
+
+
+class ComplianceRow(BaseModel):
+    capability: str
+    requirement: str
+    scenario: str
+    test: str | None = None
+    result: Literal["COMPLIANT", "FAILING", "UNTESTED", "PARTIAL"] = "UNTESTED"
+
+
+class ScenarioLink(BaseModel):
+    scenario: str = Field(description="Scenario name exactly as listed.")
+    test: str | None = Field(None, description="Test id from the list that covers it, or null.")
+
+
+class ScenarioLinks(BaseModel):
+    """Model output: which test covers which scenario."""
+
+    links: list[ScenarioLink] = Field(default_factory=list)
+
+
+Verdict = Literal["PASS", "PASS WITH WARNINGS", "FAIL"]
+
+
+class VerifyReport(BaseModel):
+    verdict: Verdict
+    tasks_done: int
+    tasks_total: int
+    commands: list[dict] = Field(default_factory=list)
+    matrix: list[ComplianceRow] = Field(default_factory=list)
+    failing_tests: list[str] = Field(default_factory=list)
+    issues: list[str] = Field(default_factory=list)
+
+    def render(self) -> str:
+        cmds = (
+            "\n".join(
+                f"| `{c['command']}` | {'timeout' if c.get('timed_out') else c['exit_code']} | {c['seconds']:.1f}s |"
+                for c in self.commands
+            )
+            or "| (none) | | |"
+        )
+        rows = (
+            "\n".join(
+                f"| {r.requirement} | {r.scenario} | {f'`{r.test}`' if r.test else '-'} | {r.result} |"
+                for r in self.matrix
+            )
+            or "| (no scenarios) | | | |"
+        )
+        outputs = "\n\n".join(
+            f"### `{c['command']}`\n```\n{c['output'][-1500:]}\n```" for c in self.commands if c.get("exit_code") != 0
+        )
+        return (
+            f"# Verify Report\n\n**Verdict: {self.verdict}**\n\n## Completeness\n- Tasks: "
+            f"{self.tasks_done}/{self.tasks_total} complete\n\n## Build & Tests\n| Command | Exit | Time |\n"
+            f"|---|---|---|\n{cmds}\n\n## Spec Compliance Matrix\n| Requirement | Scenario | Test | Result |\n"
+            f"|---|---|---|---|\n{rows}\n\n## Issues\n{bullets(self.issues)}\n"
+            + (f"\n## Failing Output\n{outputs}\n" if outputs else "")
+        )
+
+
+def changed_files(ctx: PhaseContext) -> list[str]:
+    summary = ctx.result(apply.PHASE)
+    return summary.changed if summary else []
 
 
 def verify_commands(ctx: PhaseContext) -> list[str]:
     configured = ctx.settings.verify_commands
     if configured:
         return configured
-    test = ctx.output("sdd-init").get("test_command")
-    return [test] if test else []
+    project = ctx.result(init.PHASE)
+    return [project.test_command] if project and project.test_command else []
 
 
 def with_outcomes(command: str) -> str:
@@ -83,7 +150,7 @@ def subject_names(ctx: PhaseContext, requirement: str, scenario: str) -> set[str
     """Identifiers the change defines that a requirement or its scenario mentions (e.g. `slugify`)."""
     words = set(re.findall(r"[A-Za-z_]\w+", f"{requirement} {scenario} {ctx.request}"))
     defined: set[str] = set()
-    for rel in ctx.output("sdd-apply").get("changed", []):
+    for rel in changed_files(ctx):
         if rel.endswith(".py") and not is_test_path(rel) and ctx.workspace.exists(rel):
             defined |= set(re.findall(r"^(?:async )?(?:def|class) (\w+)", ctx.workspace.read(rel), re.MULTILINE))
     return words & defined
@@ -119,8 +186,8 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
     results = [await ctx.workspace.run(with_outcomes(c), ctx.settings.command_timeout_s) for c in commands]
     outcomes = test_outcomes(results)
     scenarios = await ctx.io(list_scenarios, ctx.paths.dir)
-    planned = [t.get("file", "") for t in ctx.output("sdd-tasks").get("tasks", [])]
-    changed = [*ctx.output("sdd-apply").get("changed", []), *planned]
+    plan = ctx.result(tasks.PHASE)
+    changed = [*changed_files(ctx), *(t.file for t in (plan.tasks if plan else []))]
     links = await link_scenarios(ctx, scenarios, candidate_tests(changed, sorted(outcomes)))
     matrix = []
     for cap, req, scenario in scenarios:
@@ -155,13 +222,15 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
         issues=issues,
     )
     rel = await ctx.write_artifact(ARTIFACT, report.render())
-    return {"outputs": {PHASE: report.model_dump()}, "artifacts": {PHASE: rel}}
+    return {"outputs": {VERIFY: report.model_dump()}, "artifacts": {VERIFY: rel}}
 
 
 def check(ctx: GateContext) -> list[str]:
-    out = (ctx.state.get("outputs") or {}).get(PHASE) or {}
-    if not out:
+    if ctx.result(PHASE) is None:
         return ["verify produced no report"]
     if not ctx.workspace.exists(ctx.paths.rel(ARTIFACT)):
         return [f"{ctx.paths.rel(ARTIFACT)} was not written"]
     return []
+
+
+PHASE = Phase(name=VERIFY, run=run, check=check, output=VerifyReport, artifact=ARTIFACT)

@@ -24,8 +24,9 @@ from pydantic import (
 )
 
 from sdd_harness.graph.core.configfile import CONFIGS_DIR as CONFIGS_DIR  # re-exported: callers import it from here
-from sdd_harness.graph.core.configfile import ConfigError, read_config_data
+from sdd_harness.graph.core.configfile import read_config_data
 from sdd_harness.graph.core.configfile import resolve_config_path as resolve_config_path
+from sdd_harness.graph.core.errors import ConfigError
 from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
 from sdd_harness.graph.infra.providers import BUILTIN_CATALOG, BUILTIN_PROVIDERS, CatalogEntry, Provider
 from sdd_harness.graph.infra.workspace import DEFAULT_MAX_FILE_BYTES
@@ -91,6 +92,9 @@ class RunSettings(BaseModel):
     approval_gates: list[str] = Field(
         default_factory=list,
         description="Phases after which a human approves; 'before-archive' also allowed.",
+    )
+    git_branch: bool = Field(
+        True, description="In a git repo, run each change on its own branch sdd/<change-id> (`sdd undo` needs it)."
     )
 
 
@@ -377,20 +381,7 @@ def parse_config(data: Any, file: str = "<memory>") -> HarnessConfig:
     config._source_file = file
     _check_providers(config, file)
     _check_sources(config, file)
-    _check_extensions(config)
     return config
-
-
-def _check_extensions(config: HarnessConfig) -> None:
-    """Custom phases: placement (no cycles, known anchors) and code (module importable, run() defined)."""
-    if not config.custom_phases():
-        return
-    from sdd_harness.graph.core.builder import phase_module
-    from sdd_harness.graph.core.order import phase_groups
-
-    phase_groups(config)
-    for name in config.custom_phases():
-        phase_module(name, config)
 
 
 def load_config(name_or_path: str | os.PathLike[str]) -> HarnessConfig:

@@ -16,26 +16,13 @@ from typing import Any
 
 import yaml
 
+from sdd_harness.graph.core.errors import ConfigError
+
 CONFIGS_DIR = Path(str(resources.files("sdd_harness.configs")))
 MAX_CONFIG_BYTES = 1 << 20  # the bundled configs are about 3 KB
 MAX_YAML_VALUES = 50_000  # values after expanding every alias (bundled configs: about 200)
 MAX_YAML_DEPTH = 50  # nesting levels, counted through aliases (bundled configs: 4)
-MAX_SHOWN_VALUE_CHARS = 200
 _MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-class ConfigError(Exception):
-    """A config problem, phrased for the person who wrote the file; ``str()`` is the one line the CLI prints."""
-
-    def __init__(self, file: str, key: str, value: Any, allowed: str) -> None:
-        self.file, self.key, self.value, self.allowed = file, key, value, allowed
-        try:
-            shown = repr(value)
-        except RecursionError:  # a value built in Python (the script API) can be nested past repr's limit
-            shown = f"<a {type(value).__name__} nested too deeply to show>"
-        if len(shown) > MAX_SHOWN_VALUE_CHARS:
-            shown = f"{shown[:MAX_SHOWN_VALUE_CHARS]}… ({len(shown):,} characters)"
-        super().__init__(f"{file}: {key}: got {shown}; {allowed}")
 
 
 class RefusedYaml(yaml.YAMLError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(kw_only=True)
@@ -27,4 +28,11 @@ class Context:
     )
     max_attempts: int | None = field(
         default=None, metadata={"description": "Reruns per phase and loop-backs; null = the config's value."}
+    )
+    git: dict[str, Any] | None = field(
+        default=None,
+        metadata={
+            "description": "Set by `sdd run` / run_change, leave empty: the run's git record (its branch, the files "
+            "with uncommitted changes at start that it must not write)."
+        },
     )

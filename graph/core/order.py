@@ -6,7 +6,8 @@ Every placement error names the config key, so a bad extension fails before anyt
 
 from __future__ import annotations
 
-from sdd_harness.graph.core.config import ConfigError, HarnessConfig
+from sdd_harness.graph.core.config import HarnessConfig
+from sdd_harness.graph.core.errors import ConfigError
 from sdd_harness.graph.core.phases import BUILTIN_PHASES, INIT
 
 Groups = list[list[str]]

@@ -17,3 +17,7 @@ ARCHIVE = "sdd-archive"
 ORCHESTRATOR = "orchestrator"
 
 BUILTIN_PHASES: tuple[str, ...] = (INIT, EXPLORE, PROPOSE, SPEC, DESIGN, TASKS, APPLY, VERIFY, ARCHIVE)
+
+BUILTIN_MODULES: dict[str, str] = {phase: f"sdd_harness.nodes.{phase.removeprefix('sdd-')}" for phase in BUILTIN_PHASES}
+"""Where each built-in phase's declaration (``PHASE``) lives; loaded by name, so the core imports no phase."""
+ORCHESTRATOR_MODULE = "sdd_harness.nodes.orchestrator"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sdd_harness.graph.core.state import busy_seconds
-from sdd_harness.graph.core.usage import totals
+from sdd_harness.graph.core.usage import cost_text, same_model, totals
 
 REPORT_JSON = "run.json"
 REPORT_MD = "run.md"
@@ -25,7 +25,7 @@ def phase_rows(calls: list[dict[str, Any]], timings: dict[str, float]) -> list[d
         t = totals(group)
         requested = sorted({c["requested_model"] for c in group})
         served = sorted({c["served_model"] for c in group if c.get("served_model")}) or ["?"]
-        mismatch = any(c.get("served_model") and not _same(c["requested_model"], c["served_model"]) for c in group)
+        mismatch = any(_mismatched(c) for c in group)
         rows.append(
             {
                 "phase": phase,
@@ -36,6 +36,8 @@ def phase_rows(calls: list[dict[str, Any]], timings: dict[str, float]) -> list[d
                 "output_tokens": t["output_tokens"],
                 "reasoning_tokens": t["reasoning_tokens"],
                 "cost_usd": t["cost_usd"],
+                "unpriced_calls": t["unpriced_calls"],
+                "cost": cost_text(t),
                 "seconds": timings.get(phase, t["seconds"]),
                 "routing_mismatch": mismatch,
                 "failed_calls": sum(1 for c in group if not c.get("ok", True)),
@@ -44,14 +46,16 @@ def phase_rows(calls: list[dict[str, Any]], timings: dict[str, float]) -> list[d
     return rows
 
 
-def _same(requested: str, served: str) -> bool:
-    from sdd_harness.graph.core.usage import _same_model
-
-    return _same_model(requested, served)
+def _mismatched(call: dict[str, Any]) -> bool:
+    """The recorder's verdict (it knows the config's aliases); calls recorded before it kept one are re-checked."""
+    if "routing_mismatch" in call:
+        return bool(call["routing_mismatch"])
+    return bool(call.get("served_model")) and not same_model(call["requested_model"], call["served_model"])
 
 
 def build_report(state: dict[str, Any]) -> dict[str, Any]:
     calls = state.get("calls") or []
+    spent = totals(calls)
     return {
         "change_id": state.get("change_id"),
         "request": state.get("request"),
@@ -60,7 +64,7 @@ def build_report(state: dict[str, Any]) -> dict[str, Any]:
         "pending_phase": state.get("pending_phase"),
         "verdict": ((state.get("outputs") or {}).get("sdd-verify") or {}).get("verdict"),
         "phases": phase_rows(calls, {p: busy_seconds(s) for p, s in (state.get("spans") or {}).items()}),
-        "totals": totals(calls),
+        "totals": {**spent, "cost": cost_text(spent)},
         "decisions": state.get("decisions") or [],
         "apply_log": state.get("apply_log") or [],
         "artifacts": state.get("artifacts") or {},
@@ -74,6 +78,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"- Status: **{report['status']}** — {report['status_reason']}",
         f"- Verdict: {report['verdict'] or '-'}",
+        f"- Cost: {report['totals'].get('cost') or cost_text(report['totals'])}",
         "",
         "## Phases",
         "",
@@ -84,11 +89,11 @@ def render_markdown(report: dict[str, Any]) -> str:
         warn = " ⚠ routing mismatch" if r["routing_mismatch"] else ""
         lines.append(
             f"| {r['phase']} | {r['requested']} | {r['served']}{warn} | {r['calls']} | {r['input_tokens']} | "
-            f"{r['output_tokens']} | {r['cost_usd']:.4f} | {r['seconds']:.1f} |"
+            f"{r['output_tokens']} | {_cost_cell(r)} | {r['seconds']:.1f} |"
         )
     t = report["totals"]
     lines += [
-        f"| **total** | | | {t['calls']} | {t['input_tokens']} | {t['output_tokens']} | {t['cost_usd']:.4f} | "
+        f"| **total** | | | {t['calls']} | {t['input_tokens']} | {t['output_tokens']} | {_cost_cell(t)} | "
         f"{sum(r['seconds'] for r in report['phases']):.1f} |",
         "",
         "## Gate decisions",
@@ -113,6 +118,11 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"{e.get('ok')} | {why} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _cost_cell(row: dict[str, Any]) -> str:
+    """Cost in the run.md table: dollars, or "≥ $x + n unpriced calls" — an unknown price never reads as $0."""
+    return cost_text(row).removeprefix("$").replace("$", "")
 
 
 def report_dir(state: dict[str, Any], paths: Any) -> Path:

@@ -70,9 +70,6 @@ class SDDState(InputState, total=False):
     apply_results: Annotated[dict[str, Any], merge_or_reset]
     apply_task: int
     apply_log: Annotated[list[dict[str, Any]], operator.add]
-    last_phase: str
-    next_phase: str
-    next_phases: list[str]
     step_phases: Annotated[list[str], step_reducer]
     pending_phase: str
     status: RunStatus

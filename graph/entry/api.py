@@ -1,4 +1,4 @@
-"""The script API: run a change in a few lines, resume one, list runs.
+"""The script API: run a change in a few lines, resume one, list runs, undo one.
 
     from sdd_harness.graph.entry.api import run_change
     result = run_change("Add slugify() to textkit/strings.py", repo="path/to/repo", config="local", auto_approve=True)
@@ -6,40 +6,43 @@
 
 Runs are durable: state is checkpointed after every phase (SQLite under ``<repo>/.sdd/`` by default, Postgres
 with ``checkpoint_url=``/``SDD_CHECKPOINT_URL``, see ``graph.infra.checkpoints``), so a crash, a kill or a stop
-(budget, reviewer) resumes where it left off without paying again for finished phases.
+(budget, reviewer) resumes where it left off without paying again for finished phases. In a git repository
+each run works on its own branch and ``undo_run`` rolls it back (see ``graph.entry.gitrun``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
-import json
 import os
-import socket
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sdd_harness.graph.core.config import HarnessConfig, load_config, parse_config, resolve_config_path
+from sdd_harness.graph.core.config import HarnessConfig, load_config, resolve_config_path
 from sdd_harness.graph.core.context import Context
 from sdd_harness.graph.core.models import ModelOverride, ModelRegistry
+from sdd_harness.graph.entry import gitrun
+from sdd_harness.graph.entry.gitrun import undo_run
+from sdd_harness.graph.entry.runindex import (
+    ACTIVE,
+    INTERRUPTED,
+    RunError,
+    RunIndex,
+    _alive,
+    _now,
+    _owner,
+    config_fingerprint,
+)
 from sdd_harness.graph.infra import checkpoints
-from sdd_harness.graph.infra.checkpoints import CheckpointError, open_checkpointer, state_dir
+from sdd_harness.graph.infra.checkpoints import CheckpointError, open_checkpointer
 
 Approver = Callable[[dict[str, Any]], Any]
 EventHandler = Callable[[dict[str, Any]], None]
-ACTIVE = "running"
-INTERRUPTED = "interrupted"  # the process running it died (killed, crashed machine): resume it
-
-
-class RunError(Exception):
-    """A run that cannot be started or resumed as asked; the stored run is untouched."""
 
 
 @dataclass
@@ -52,110 +55,7 @@ class RunResult:
     report_path: Path | None = None
     interrupt: dict[str, Any] | None = None
     state: dict[str, Any] = field(default_factory=dict)
-
-
-def config_fingerprint(config: HarnessConfig) -> str:
-    return hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def _process_start(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (Linux), so a recycled pid is not mistaken for the run's process."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _alive(meta: Mapping[str, Any]) -> bool | None:
-    """Is the process that marked this run as running still alive? None when this machine cannot tell."""
-    pid = meta.get("pid")
-    if not isinstance(pid, int) or meta.get("host") != socket.gethostname():
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    started = meta.get("pid_start")
-    return started is None or _process_start(pid) in (None, started)
-
-
-class RunIndex:
-    """A small JSON index of runs beside the checkpoints: id, request, config, status, who runs it.
-
-    The checkpoints are the truth about a run's state; the index is what ``sdd runs`` shows and what
-    ``resume`` needs to rebuild the run (its config snapshot, its runtime context, where it is checkpointed).
-    """
-
-    def __init__(self, repo: Path) -> None:
-        self.repo = repo
-        self.dir = repo / checkpoints.STATE_DIR  # created on the first write, never by reading
-        self.path = self.dir / "runs.json"
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        state_dir(self.repo)
-        with open(self.dir / "runs.lock", "a+") as handle:
-            try:
-                import fcntl
-
-                fcntl.flock(handle, fcntl.LOCK_EX)
-            except ImportError:  # pragma: no cover - not POSIX
-                pass
-            yield
-
-    def load(self) -> dict[str, dict[str, Any]]:
-        try:
-            return json.loads(self.path.read_text(encoding="utf-8")) if self.path.is_file() else {}
-        except json.JSONDecodeError as err:
-            raise RunError(f"{self.path} is corrupt ({err}); fix or delete it (checkpoints are kept apart)") from None
-
-    def get(self, run_id: str) -> dict[str, Any] | None:
-        return self.load().get(run_id)
-
-    def save(self, run_id: str, **fields: Any) -> None:
-        with self._locked():
-            runs = self.load()
-            runs[run_id] = {**runs.get(run_id, {}), **fields, "updated": _now()}
-            tmp = self.path.with_name(f"runs.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(runs, indent=2), encoding="utf-8")
-            tmp.replace(self.path)
-
-    def listing(self) -> dict[str, dict[str, Any]]:
-        """Runs with a live status: a run left 'running' by a dead process shows as 'interrupted'."""
-        runs = self.load()
-        for meta in runs.values():
-            if meta.get("status") == ACTIVE and _alive(meta) is False:
-                meta["status"] = INTERRUPTED
-                meta.setdefault("reason", "its process ended without finishing; `sdd resume` continues it")
-        return runs
-
-    def save_config(self, config: HarnessConfig) -> str:
-        """Keep the exact config a run started with, so resume uses it even if the file changes."""
-        fingerprint = config_fingerprint(config)
-        folder = state_dir(self.repo) / "configs"
-        folder.mkdir(exist_ok=True)
-        path = folder / f"{fingerprint}.json"
-        if not path.exists():
-            tmp = path.with_name(f"{fingerprint}.{os.getpid()}.tmp")
-            tmp.write_text(config.model_dump_json(indent=1), encoding="utf-8")
-            tmp.replace(path)
-        return fingerprint
-
-    def load_config(self, meta: Mapping[str, Any]) -> HarnessConfig | None:
-        path = self.dir / "configs" / f"{meta.get('fingerprint')}.json"
-        if not path.is_file():
-            return None
-        return parse_config(json.loads(path.read_text(encoding="utf-8")), meta.get("config") or "<memory>")
-
-
-def _owner() -> dict[str, Any]:
-    return {"pid": os.getpid(), "pid_start": _process_start(os.getpid()), "host": socket.gethostname()}
+    warnings: list[str] = field(default_factory=list)  # e.g. not a git repo: nothing can be rolled back
 
 
 @asynccontextmanager
@@ -250,27 +150,36 @@ async def arun_change(
     on_event: EventHandler | None = None,
     prompt_dir: str | Path | None = None,
     checkpoint_url: str | None = None,
+    git_branch: bool | None = None,
+    allow_dirty: bool = False,
 ) -> RunResult:
     """Run a change end to end (async). See ``run_change``."""
-    from sdd_harness.graph.core.builder import build_graph
+    from sdd_harness.graph.core.builder import build_graph, make_harness
 
     repo = Path(repo).resolve()
     cfg = _load(config)
     if not repo.is_dir():
         raise RunError(f"repository {repo} does not exist or is not a folder")
-    ModelRegistry(cfg, models).check_keys()
+    harness = make_harness(cfg, models, prompt_dir)  # every phase's code loads before anything is written
+    harness.registry.check_keys()
     index = RunIndex(repo)
     if run_id is not None and index.get(run_id) is not None:
         raise RunError(f"run id {run_id!r} already exists in {repo}; resume it (`sdd resume {run_id}`) or pick another")
     run_id = run_id or uuid.uuid4().hex[:12]
     ctx = context or Context(repo=str(repo), auto_approve=auto_approve)
     url = checkpoints.checkpoint_url(checkpoint_url)
-    payload: dict[str, Any] = {"request": request}
+    change_id = gitrun.change_id_for(request, repo, cfg)
+    payload: dict[str, Any] = {"request": request, "change_id": change_id}
     if spec_template:
         payload["spec_template"] = spec_template
     _hold_embedded(cfg)
     try:
         async with _checkpointer(repo, url) as saver:
+            record, notes = gitrun.start(
+                repo, run_id, change_id, cfg, index, branch=git_branch, allow_dirty=allow_dirty
+            )
+            ctx = dataclasses.replace(ctx, git=record.model_dump() if record else None)
+            _warn(on_event, notes)
             index.save(
                 run_id,
                 request=request[:200],
@@ -282,14 +191,19 @@ async def arun_change(
                 checkpointer=checkpoints.describe(repo, url),
                 context=dataclasses.asdict(ctx),
                 prompt_dir=str(Path(prompt_dir).resolve()) if prompt_dir else None,
+                change_id=change_id,
+                git=ctx.git,
                 **_owner(),
             )
-            graph = build_graph(cfg, models=models, checkpointer=saver, prompt_dir=prompt_dir)
+            graph = build_graph(harness, checkpointer=saver)
             thread = {"configurable": {"thread_id": run_id}}
-            pending, values = await _leg(index, run_id, graph, payload, thread, ctx, approver, on_event)
+            try:
+                pending, values = await _leg(index, run_id, graph, payload, thread, ctx, approver, on_event)
+            finally:  # done, failed, paused or interrupted: what the run wrote is committed on its branch
+                notes += _warn(on_event, await gitrun.finish(repo, record, cfg))
     finally:
         _stop_embedded(cfg)
-    return _finish(index, run_id, values, pending, repo)
+    return _finish(index, run_id, values, pending, repo, notes)
 
 
 async def aresume_run(
@@ -327,6 +241,7 @@ async def aresume_run(
         raise RunError(f"unknown run id {run_id!r} in {repo}; known runs: {known}")
     if meta.get("status") == ACTIVE and meta.get("pid") != os.getpid() and _alive(meta):
         raise RunError(f"run {run_id} is still running (process {meta.get('pid')}); wait for it or stop it first")
+    gitrun.refuse_undone(run_id, meta)
     cfg = _resume_config(index, run_id, meta, config)
     url = checkpoints.checkpoint_url(checkpoint_url)
     where = checkpoints.describe(repo, url)
@@ -342,6 +257,7 @@ async def aresume_run(
         if unknown:
             raise RunError(f"unknown context field(s) {', '.join(sorted(unknown))}")
         ctx = dataclasses.replace(ctx, **overrides)
+    ctx = dataclasses.replace(ctx, git=meta.get("git"))  # the run's own record, whatever the caller passed
     _hold_embedded(cfg)
     try:
         async with _checkpointer(repo, url) as saver:
@@ -351,20 +267,27 @@ async def aresume_run(
             if not snapshot.values and not snapshot.next:
                 raise RunError(f"nothing is checkpointed for run {run_id} in {where}; start the change again")
             payload = _resume_payload(run_id, snapshot, answer)
+            record, notes = gitrun.resume(repo, run_id, meta, index)
+            _warn(on_event, notes)
             index.save(run_id, status=ACTIVE, reason="", resumed=_now(), **_owner())
             if payload == "restart-from-pending":
-                await graph.aupdate_state(
-                    thread,
-                    {"status": "running", "next_phase": snapshot.values["pending_phase"]},
-                    as_node="orchestrator",
-                )
-                payload = None
+                payload = Command(goto=snapshot.values["pending_phase"], update={"status": "running"})
             elif isinstance(payload, dict):
                 payload = Command(resume=payload["resume"])
-            pending, values = await _leg(index, run_id, graph, payload, thread, ctx, approver, on_event)
+            try:
+                pending, values = await _leg(index, run_id, graph, payload, thread, ctx, approver, on_event)
+            finally:  # done, failed, paused or interrupted: what the run wrote is committed on its branch
+                notes += _warn(on_event, await gitrun.finish(repo, record, cfg))
     finally:
         _stop_embedded(cfg)
-    return _finish(index, run_id, values, pending, repo)
+    return _finish(index, run_id, values, pending, repo, notes)
+
+
+def _warn(on_event: EventHandler | None, messages: list[str]) -> list[str]:
+    """Show warnings (no git, a failed commit) as events; they also end up in ``RunResult.warnings``."""
+    for message in messages if on_event else ():
+        on_event({"event": "warning", "message": message})
+    return messages
 
 
 async def _leg(
@@ -390,9 +313,15 @@ async def _leg(
 
 
 def _finish(
-    index: RunIndex, run_id: str, values: dict[str, Any], pending: dict[str, Any] | None, repo: Path
+    index: RunIndex,
+    run_id: str,
+    values: dict[str, Any],
+    pending: dict[str, Any] | None,
+    repo: Path,
+    notes: list[str],
 ) -> RunResult:
     result = _result(run_id, values, pending, repo)
+    result.warnings = list(notes)
     index.save(
         run_id,
         status=result.status,
@@ -512,13 +441,5 @@ def list_runs(repo: str | Path) -> dict[str, dict[str, Any]]:
     return RunIndex(Path(repo).resolve()).listing()
 
 
-__all__ = [
-    "RunError",
-    "RunResult",
-    "arun_change",
-    "aresume_run",
-    "list_runs",
-    "resume_run",
-    "run_change",
-    "resolve_config_path",
-]
+__all__ = ["RunError", "RunResult", "arun_change", "aresume_run", "list_runs", "resume_run", "run_change"]
+__all__ += ["resolve_config_path", "undo_run"]

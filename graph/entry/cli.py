@@ -87,6 +87,8 @@ class Progress:
             )
         elif kind == "approval":
             self.console.print(f"  ? approval needed after {event.get('phase')}")
+        elif kind == "warning":
+            self.console.print(f"  ! {event['message']}", markup=False)
 
 
 def terminal_approver(payload: dict[str, Any]) -> str:
@@ -175,6 +177,10 @@ def run(
         str | None, typer.Option(help="Phase profile, e.g. fast-forward (skips explore, design).")
     ] = None,
     prompts: Annotated[Path | None, typer.Option(help="Folder of .md prompts overriding built-in ones.")] = None,
+    allow_dirty: Annotated[
+        bool, typer.Option("--allow-dirty", help="May write files with uncommitted changes.")
+    ] = False,
+    no_branch: Annotated[bool, typer.Option("--no-branch", help="Stay on the current branch (no `sdd undo`).")] = False,
 ) -> None:
     """Run a change through all nine phases against REPO."""
     from sdd_harness.graph.core.config import ConfigError, load_config
@@ -217,6 +223,8 @@ def run(
             run_id=run_id,
             on_event=Progress(),
             prompt_dir=prompts,
+            git_branch=False if no_branch else None,
+            allow_dirty=allow_dirty,
         )
     )
     finish(result)
@@ -299,6 +307,18 @@ def runs(repo: RepoOpt = Path(".")) -> None:
         reason = f"  ({meta['reason'][:80]})" if meta.get("reason") and meta.get("status") != "done" else ""
         request = meta.get("request", "")[:60]
         print(f"{run_id}  {meta.get('status', '?'):<18} {meta.get('started', '')}  {request!r}{reason}")
+
+
+@app.command()
+def undo(
+    run_id: Annotated[str, typer.Argument(help="Run id (see `sdd runs`).")],
+    repo: RepoOpt = Path("."),
+    discard: Annotated[bool, typer.Option("--discard", help="Also drop uncommitted changes on its branch.")] = False,
+) -> None:
+    """Roll a run back: original branch checked out, its sdd/ branch deleted, your own changes untouched."""
+    from sdd_harness.graph.entry.gitrun import describe, undo_run
+
+    print(describe(guarded(lambda: undo_run(run_id, repo, discard=discard))))
 
 
 @app.command()

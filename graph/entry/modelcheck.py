@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from sdd_harness.graph.core.config import ConfigError, HarnessConfig, require_keys
 from sdd_harness.graph.core.models import ModelRegistry
-from sdd_harness.graph.core.usage import CallRecorder, Pricer, _same_model
+from sdd_harness.graph.core.usage import CallRecorder, Pricer
 from sdd_harness.graph.infra.dotenv import EnvWithDotenv, redact
 
 CHECK_PROMPT = "Reply with the single word OK."
@@ -41,10 +41,7 @@ class ModelCheck(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     error: str | None = None
-
-    @property
-    def routing_mismatch(self) -> bool:
-        return bool(self.served) and not _same_model(self.requested, self.served or "")
+    routing_mismatch: bool = False  # served id is not the requested one, modulo the catalogue's aliases
 
 
 def _require_all_keys(config: HarnessConfig, registry: ModelRegistry, env: Mapping[str, str]) -> None:
@@ -90,6 +87,7 @@ async def acheck_models(
         record = recorder.records[-1] if recorder.records else None
         if record is not None:
             check.served = record.served_model
+            check.routing_mismatch = record.routing_mismatch
             check.cost_usd = record.cost_usd if record.ok else 0.0
             check.input_tokens, check.output_tokens = record.input_tokens, record.output_tokens
             check.seconds = record.seconds or check.seconds

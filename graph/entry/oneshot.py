@@ -116,8 +116,8 @@ async def arun_one_shot(
     """
     import asyncio
 
-    from sdd_harness.graph.core.harness import Harness
     from sdd_harness.graph.core.llm import ModelOutputError, ask_structured
+    from sdd_harness.graph.core.phase import Harness
     from sdd_harness.graph.core.report import phase_rows
     from sdd_harness.graph.core.usage import CallRecorder, Pricer, totals
 

@@ -94,9 +94,13 @@ async def open_checkpointer(repo: str | Path, url: str | None = None) -> AsyncIt
         return
     path = sqlite_path(repo, url)
     path.parent.mkdir(parents=True, exist_ok=True)
-    from sdd_harness.graph.infra.sqlite_saver import open_sqlite_saver
+    from sdd_harness.graph.infra.sqlite_saver import StoreOpenError, open_sqlite_saver  # ~0.1 s: only when used
 
-    async with open_sqlite_saver(path) as saver:
+    async with AsyncExitStack() as stack:
+        try:
+            saver = await stack.enter_async_context(open_sqlite_saver(path))
+        except StoreOpenError as err:
+            raise CheckpointError(str(err)) from None
         yield saver
 
 

@@ -108,16 +108,27 @@ BUILTIN_PROVIDERS: dict[str, Provider] = {
 
 
 class CatalogEntry(BaseModel):
-    """Where a short model name lives on each provider, and how to price it."""
+    """Where a short model name lives on each provider, how to price it, and what else it may answer as.
+
+    Routing checks compare the served model id with the requested one exactly, after normalising case, an
+    ``org/`` prefix, date/version suffixes and routing tags (``graph.core.usage.normalise_model_id``). Any name
+    of an entry — the short name, each provider's id, ``price_ref`` and ``aliases`` — counts as the same model.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     ids: dict[str, str] = Field(default_factory=dict, description="provider name -> that provider's model id")
     price_ref: str | None = Field(None, description="genai-prices model ref on OpenRouter, e.g. 'qwen/qwen3-coder'")
+    aliases: list[str] = Field(
+        default_factory=list,
+        description="Other ids a provider may report for this same model (e.g. OpenRouter's canonical slug).",
+    )
 
 
-def _entry(price_ref: str, **ids: str) -> CatalogEntry:
-    return CatalogEntry(ids={k.replace("_", "-"): v for k, v in ids.items()}, price_ref=price_ref)
+def _entry(price_ref: str, aliases: tuple[str, ...] = (), **ids: str) -> CatalogEntry:
+    return CatalogEntry(
+        ids={k.replace("_", "-"): v for k, v in ids.items()}, price_ref=price_ref, aliases=list(aliases)
+    )
 
 
 BUILTIN_CATALOG: dict[str, CatalogEntry] = {
@@ -140,8 +151,17 @@ BUILTIN_CATALOG: dict[str, CatalogEntry] = {
         moonshot="kimi-k2.6",
     ),
     "glm-5.1": _entry("z-ai/glm-5.1", opencode_go="glm-5.1", openrouter="z-ai/glm-5.1", zai="glm-5.1"),
-    "qwen3-coder-480b": _entry("qwen/qwen3-coder", openrouter="qwen/qwen3-coder"),
-    "claude-sonnet-4.6": _entry("anthropic/claude-sonnet-4.6", openrouter="anthropic/claude-sonnet-4.6"),
+    # aliases: the names genai-prices lists for these models — OpenRouter's canonical slugs and Anthropic's id
+    "qwen3-coder-480b": _entry(
+        "qwen/qwen3-coder",
+        aliases=("qwen/qwen3-coder-480b-a35b-07-25", "qwen3-coder-480b-a35b-instruct"),
+        openrouter="qwen/qwen3-coder",
+    ),
+    "claude-sonnet-4.6": _entry(
+        "anthropic/claude-sonnet-4.6",
+        aliases=("anthropic/claude-4.6-sonnet", "claude-sonnet-4-6"),
+        openrouter="anthropic/claude-sonnet-4.6",
+    ),
     "qwen2.5-coder-0.5b": CatalogEntry(ids={"embedded": "qwen2.5-coder-0.5b"}),
     "qwen2.5-coder-1.5b": CatalogEntry(ids={"embedded": "qwen2.5-coder-1.5b"}),
 }

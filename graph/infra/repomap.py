@@ -188,3 +188,17 @@ def slice_file(text: str, max_chars: int = 2500) -> str:
         return text
     cut = text[:max_chars].rsplit("\n", 1)[0]
     return f"{cut}\n# ... ({len(text) - len(cut)} more characters)"
+
+
+_MENTIONED_PATH = re.compile(r"[\w./-]+\.(?:py|md|toml|json|yaml|yml|js|ts|txt|cfg|ini)\b")
+
+
+def mentioned_paths(root: Path, request: str) -> list[str]:
+    """Paths the request names that exist, or could be created in an existing folder."""
+    found = []
+    for raw in _MENTIONED_PATH.findall(request):
+        rel = raw.strip("./`")
+        target = (root / rel).resolve()
+        if target.is_relative_to(root) and (target.is_file() or target.parent.is_dir()) and rel not in found:
+            found.append(rel)
+    return found

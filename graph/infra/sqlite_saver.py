@@ -24,6 +24,11 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 R = TypeVar("R")
 
+
+class StoreOpenError(Exception):
+    """The SQLite file cannot be opened as a checkpoint store (corrupt, not a database, no access)."""
+
+
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",  # WAL + NORMAL: a killed process loses nothing committed
@@ -99,9 +104,7 @@ async def open_sqlite_saver(path: Path) -> AsyncIterator[ThreadedSqliteSaver]:
         try:
             saver = await loop.run_in_executor(pool, _connect, path, pool)
         except sqlite3.Error as err:
-            from sdd_harness.graph.infra.checkpoints import CheckpointError
-
-            raise CheckpointError(f"cannot open the checkpoint store {path}: {err}") from None
+            raise StoreOpenError(f"cannot open the checkpoint store {path}: {err}") from None
         try:
             yield saver
         finally:

@@ -98,11 +98,13 @@ class Workspace:
     def __init__(
         self,
         root: str | os.PathLike[str],
+        protected: Iterable[str] = (),
         *,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         secret_names: Iterable[str] = (),
     ) -> None:
         self.root = resolved(os.fspath(root))
+        self.protected = frozenset(protected)  # the user's uncommitted files (git.protected_paths): never written
         if not self.root.is_dir():
             raise WorkspaceError(f"repository {self.root} does not exist or is not a folder")
         self.max_file_bytes = max_file_bytes
@@ -125,6 +127,15 @@ class Workspace:
                 raise WorkspaceError(f"refused {rel!r}: {why}")
         return target
 
+    def writable(self, rel: str) -> Path:
+        """``resolve``, and refuse a file the user had uncommitted changes in when the run started."""
+        target = self.resolve(rel)
+        if self.protected and self.rel(target) in self.protected:
+            raise WorkspaceError(
+                f"refused {rel!r}: it has uncommitted changes; commit or stash them, or pass --allow-dirty"
+            )
+        return target
+
     def rel(self, path: Path) -> str:
         return path.resolve().relative_to(self.root).as_posix()
 
@@ -143,7 +154,7 @@ class Workspace:
 
     def write(self, rel: str, text: str) -> Path:
         """Atomically create or replace one file. On any failure nothing changes: no temp file, no new folder."""
-        target = self.resolve(rel)
+        target = self.writable(rel)
         data, problem = self._encoded(rel, text)
         if problem := problem or self._placement_problem(rel, target):
             raise WorkspaceError(problem)
@@ -173,7 +184,7 @@ class Workspace:
     def check_edit(self, edit: Edit) -> str | None:
         """Why an edit cannot be applied to the current files, or None when it can."""
         try:
-            target = self.resolve(edit.path)
+            target = self.writable(edit.path)
             current = self._current(edit.path, target)
         except WorkspaceError as err:
             return str(err)
@@ -187,7 +198,7 @@ class Workspace:
         problems: list[str] = []
         for edit in edits:
             try:
-                target = self.resolve(edit.path)
+                target = self.writable(edit.path)
                 current = pending.get(target)
                 current = self._current(edit.path, target) if current is None else current
             except WorkspaceError as err:

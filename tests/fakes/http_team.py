@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
 from tests.fakes.openai_server import ChatRequest, FakeOpenAIServer, Reply
-from tests.fakes.scripted import DemoScript
+from tests.fakes.scripted import DemoScript, role_of
 
 
 def to_langchain(message: dict[str, Any]) -> BaseMessage:
@@ -27,7 +27,7 @@ def to_langchain(message: dict[str, Any]) -> BaseMessage:
 
 
 def serve_demo(server: FakeOpenAIServer, script: DemoScript | None = None) -> DemoScript:
-    """Answer every request the way the scripted team would, by the phase prompt it carries."""
+    """Answer every request the way the scripted team would, for the role its model serves (`m-<role>`)."""
     script = script or DemoScript()
 
     def responder(request: ChatRequest) -> Reply:
@@ -36,7 +36,7 @@ def serve_demo(server: FakeOpenAIServer, script: DemoScript | None = None) -> De
             kwargs["response_format"] = request.response_format
         if request.tools:
             kwargs["tools"] = request.tools
-        answer = json.loads(script([to_langchain(m) for m in request.messages], kwargs))
+        answer = json.loads(script(role_of(request.model), [to_langchain(m) for m in request.messages], kwargs))
         if "tool_call" in answer:
             return Reply(tool_calls=[{"name": answer["tool_call"]["name"], "arguments": answer["tool_call"]["args"]}])
         return Reply(content=json.dumps(answer))

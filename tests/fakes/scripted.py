@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,12 +55,10 @@ def schema_name(kwargs: dict[str, Any]) -> str:
     return (fmt.get("json_schema") or {}).get("name", "") if isinstance(fmt, dict) else ""
 
 
-def phase_of(messages: list[BaseMessage]) -> str:
-    system = str(messages[0].content) if messages else ""
-    match = re.search(r"You are the (\S+) phase", system) or re.search(r"You are the (security) reviewer", system)
-    if match:
-        return f"sdd-{match.group(1)}"
-    return ORCHESTRATOR if "gate coordinator" in system else "unknown"
+def role_of(model: str) -> str:
+    """The role an HTTP fake's request is for: configs served by fakes name every role's model `m-<role>`
+    (and a role's fallback `m-backup-<role>`)."""
+    return model.removeprefix("m-").removeprefix("backup-")
 
 
 @dataclass
@@ -72,8 +71,11 @@ class DemoScript:
     requirement_text: str = "The system SHALL turn text into a lowercase ASCII slug joined by '-'."
     seen: list[str] = field(default_factory=list)
 
-    def __call__(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:
-        phase = phase_of(messages)
+    def responder(self, role: str) -> Callable[[list[BaseMessage], dict[str, Any]], str]:
+        """The answering function of one role's fake: each fake knows which phase it serves."""
+        return lambda messages, kwargs: self(role, messages, kwargs)
+
+    def __call__(self, phase: str, messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:
         self.seen.append(phase)
         user = str(messages[-1].content)
         if "tools" in kwargs or schema_name(kwargs) == "ActionStep":
@@ -222,4 +224,6 @@ def team(
     script = script or DemoScript()
     names = names or {}
     roles = [*BUILTIN_PHASES, *extra_roles, ORCHESTRATOR]
-    return {role: FakeChatModel(model=names.get(role, f"fake-{role}"), responder=script) for role in roles}
+    return {
+        role: FakeChatModel(model=names.get(role, f"fake-{role}"), responder=script.responder(role)) for role in roles
+    }

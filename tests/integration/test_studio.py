@@ -170,7 +170,7 @@ def test_factory_reads_sdd_config_and_exposes_described_schemas(
     assert studio.make_graph().harness.config.source_file.endswith("opencode-go.yaml")
 
     props = graph.get_context_jsonschema()["properties"]
-    assert set(props) == {"repo", "auto_approve", "approval_gates", "budget_usd", "token_budget", "max_attempts"}
+    assert set(props) == {"repo", "auto_approve", "approval_gates", "budget_usd", "token_budget", "max_attempts", "git"}
     assert all(p.get("description") for p in props.values())
     schema = graph.get_input_jsonschema()  # Studio's input form (needs typing_extensions.TypedDict on 3.11)
     assert "request" in schema["properties"]
@@ -268,7 +268,7 @@ def test_langgraph_dev_runs_the_graph_pauses_for_approval_and_resumes(
     assert history[0]["values"]["status"] == "done" and history[0]["next"] == []
     paused = [h for h in history if any(t.get("interrupts") for t in h.get("tasks", []))]
     assert paused and all(h["next"] == [ORCHESTRATOR] for h in paused)
-    assert {h["values"].get("last_phase") for h in history} >= set(BUILTIN_PHASES)
+    assert {p for h in history for p in h["values"].get("step_phases") or []} >= set(BUILTIN_PHASES)
 
     server.stop()
     assert server.proc.returncode is not None

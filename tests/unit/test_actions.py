@@ -14,7 +14,7 @@ from sdd_harness.graph.core.phases import EXPLORE
 from sdd_harness.graph.entry.api import run_change
 from sdd_harness.graph.infra.workspace import Workspace
 from tests.fakes.openai_server import ChatRequest, Reply
-from tests.fakes.scripted import DemoScript, team
+from tests.fakes.scripted import DemoScript, role_of, team
 
 
 def config_with_tools(mode: str, tmp_path: Path):
@@ -99,9 +99,9 @@ def test_json_actions_are_requested_as_a_json_schema_union(demo_repo: Path, demo
     seen: list[dict] = []
 
     class Recording(DemoScript):
-        def __call__(self, messages, kwargs):
+        def __call__(self, phase, messages, kwargs):
             seen.append(kwargs.get("response_format") or {})
-            return super().__call__(messages, kwargs)
+            return super().__call__(phase, messages, kwargs)
 
     run_change(
         demo_request, demo_repo, config_with_tools("json", tmp_path), models=team(Recording()), auto_approve=True
@@ -133,7 +133,7 @@ def test_native_tool_calls_over_http(fake_openai_server, demo_repo: Path, demo_r
         kwargs = {"response_format": request.response_format} if request.response_format else {}
         if request.tools:
             kwargs["tools"] = request.tools
-        answer = json.loads(script(messages, kwargs))
+        answer = json.loads(script(role_of(request.model), messages, kwargs))
         if "tool_call" in answer:
             return Reply(tool_calls=[{"name": answer["tool_call"]["name"], "arguments": answer["tool_call"]["args"]}])
         return Reply(content=json.dumps(answer))

@@ -85,10 +85,10 @@ class SolutionScript(DemoScript):
     solve: bool = True
     hidden: HiddenCheck | None = None
 
-    def __call__(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:
+    def __call__(self, phase: str, messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:
         if self.hidden:
             self.hidden("pipeline")
-        return super().__call__(messages, kwargs)
+        return super().__call__(phase, messages, kwargs)
 
     def sdd_explore(self, user: str) -> dict:
         return {"current_state": "small package", "affected_files": sorted(self.files), "recommendation": "edit"}
@@ -148,7 +148,7 @@ class Factory:
 
 
 class _Crash(DemoScript):
-    def __call__(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:
+    def __call__(self, phase: str, messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:
         raise RuntimeError("model exploded")
 
 

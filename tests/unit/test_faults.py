@@ -1,7 +1,7 @@
 """Provider faults, injected at the HTTP level, through the real ChatOpenAI path, on full pipeline runs.
 
 Every case runs the whole SDD pipeline against a copy of the demo repo with all roles on one custom provider
-served by FakeOpenAIServer (answers from the DemoScript, routed by the phase's system prompt, so a fallback
+served by FakeOpenAIServer (answers from the DemoScript, routed by the model each role asks for, so a fallback
 model answers for the phase it stands in for). One fault is injected per run; the run must either complete
 (SDK retry, body retry, fallback or repair) with artifacts identical to a clean run's, or stop with a clear
 message and finish on resume. A faults x outcomes table is printed at the end of the module.
@@ -35,7 +35,7 @@ from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
 from sdd_harness.graph.core.usage import CallRecorder
 from sdd_harness.graph.entry.api import RunResult, resume_run, run_change
 from tests.fakes.openai_server import ChatRequest, FakeOpenAIServer, Fault, Reply
-from tests.fakes.scripted import DemoScript, phase_of
+from tests.fakes.scripted import DemoScript, role_of
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -80,7 +80,7 @@ def server() -> Iterator[FakeOpenAIServer]:
         script = DemoScript()
 
         def responder(req: ChatRequest) -> Reply:
-            phase = phase_of([HumanMessage(req.system_text)])
+            phase = role_of(req.model)
             return Reply(content=json.dumps(getattr(script, phase.replace("-", "_"))(req.last_user_text)))
 
         srv.responder = responder
@@ -123,9 +123,7 @@ def clean_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         with FakeOpenAIServer() as srv:
             script = DemoScript()
             srv.responder = lambda req: Reply(
-                content=json.dumps(
-                    getattr(script, phase_of([HumanMessage(req.system_text)]).replace("-", "_"))(req.last_user_text)
-                )
+                content=json.dumps(getattr(script, role_of(req.model).replace("-", "_"))(req.last_user_text))
             )
             result = run_change(request_text(), repo, write_config(folder, srv.base_url), auto_approve=True)
     finally:
@@ -221,10 +219,10 @@ def _fell_back(phase: str, status: int) -> Callable[[RunResult, FakeOpenAIServer
         failed = [c for c in calls if not c["ok"]]
         served = [c for c in calls if c["ok"]]
         assert failed and all(f"{status}" in c["error"] and c["requested_model"] == f"m-{phase}" for c in failed)
-        assert served and all(c["served_model"] == "m-backup" for c in served)
+        assert served and all(c["served_model"] == f"m-backup-{phase}" for c in served)
         assert len(failed) == len(served)  # each primary failure followed by exactly one fallback call
         row = next(r for r in result.report["phases"] if r["phase"] == phase)
-        assert row["failed_calls"] == len(failed) and "m-backup" in row["requested"]
+        assert row["failed_calls"] == len(failed) and f"m-backup-{phase}" in row["requested"]
         return f"{len(failed)} failed + {len(served)} fallback call(s) recorded"
 
     return check
@@ -326,14 +324,14 @@ GROUPS: dict[str, list[Case]] = {
             "with_fallbacks (no retry)",
             _inject(Fault.payment_required(), "sdd-verify"),
             _fell_back("sdd-verify", 402),
-            {"sdd-verify": {"fallback": ["m-backup"]}},
+            {"sdd-verify": {"fallback": ["m-backup-sdd-verify"]}},
         ),
         Case(
             "primary always 500",
             "SDK retries exhausted -> with_fallbacks",
             _inject(Fault.server_error(500), "sdd-apply", 1000),
             _fell_back("sdd-apply", 500),
-            {"sdd-apply": {"fallback": ["m-backup"]}},
+            {"sdd-apply": {"fallback": ["m-backup-sdd-apply"]}},
         ),
     ],
 }
@@ -401,13 +399,13 @@ def _stream_registry(srv: FakeOpenAIServer, fallback: bool) -> ModelRegistry:
     data = {
         "default_provider": "fake-http",
         "providers": {"fake-http": {"base_url": srv.base_url, "api_key_env": None}},
-        "phases": {p: {"model": f"m-{p}", "fallback": ["m-backup"] if fallback else []} for p in BUILTIN_PHASES},
+        "phases": {p: {"model": f"m-{p}", "fallback": [f"m-backup-{p}"] if fallback else []} for p in BUILTIN_PHASES},
         "orchestrator": {"model": "m-orchestrator"},
     }
     registry = ModelRegistry(parse_config(data), env={})
     registry.chat_model("sdd-spec").streaming = True  # as under Studio's "messages" stream mode
     if fallback:
-        registry._fallback("sdd-spec", registry.binding("sdd-spec"), "m-backup").streaming = True
+        registry._fallback("sdd-spec", registry.binding("sdd-spec"), "m-backup-sdd-spec").streaming = True
     return registry
 
 
@@ -423,7 +421,7 @@ def test_truncated_stream_falls_back_or_is_repaired(server: FakeOpenAIServer) ->
     server.inject(Fault.truncated_stream(after=2), model="m-sdd-spec")
     got = asyncio.run(ask_structured(registry.runnable("sdd-spec"), Answer, messages, config={"callbacks": [recorder]}))
     assert got.answer == "forty-two"
-    assert [(r.requested_model, r.ok) for r in recorder.records] == [("m-sdd-spec", False), ("m-backup", True)]
+    assert [(r.requested_model, r.ok) for r in recorder.records] == [("m-sdd-spec", False), ("m-backup-sdd-spec", True)]
     assert all(r.stream for r in server.requests)
     OUTCOMES.append(("truncated stream (dropped)", "with_fallbacks", "answered by fallback", "failed + served"))
 

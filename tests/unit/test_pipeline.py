@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 import yaml
 
-from sdd_harness.graph.core.artifacts import ticked_tasks
 from sdd_harness.graph.core.config import CONFIGS_DIR
 from sdd_harness.graph.core.context import Context
 from sdd_harness.graph.core.phases import ARCHIVE, BUILTIN_PHASES, ORCHESTRATOR, PROPOSE, SPEC
 from sdd_harness.graph.entry.api import RunResult, list_runs, resume_run, run_change
+from sdd_harness.nodes.tasks import ticked_tasks
 from tests.fakes.chat import FakeChatModel
 from tests.fakes.scripted import SLUGIFY_BUGGY, SLUGIFY_OK, DemoScript, team
 

@@ -21,7 +21,7 @@ from sdd_harness.graph.core.usage import CallRecord, CallRecorder, Pricer
 from sdd_harness.graph.entry.api import run_change
 from sdd_harness.graph.infra.providers import BUILTIN_PROVIDERS
 from tests.fakes.openai_server import ChatRequest, FakeOpenAIServer, Reply
-from tests.fakes.scripted import DemoScript, phase_of
+from tests.fakes.scripted import DemoScript, role_of
 
 REASONING_KEYS = ("reasoning_effort", "thinking", "reasoning", "chat_template_kwargs")
 
@@ -150,7 +150,7 @@ def test_reasoning_text_lands_in_the_run_report(
     with FakeOpenAIServer() as server:
 
         def responder(req: ChatRequest) -> Reply:
-            phase = phase_of([HumanMessage(req.system_text)])
+            phase = role_of(req.model)
             answer = getattr(script, phase.replace("-", "_"))(req.last_user_text)
             return Reply(content=json.dumps(answer), reasoning=f"reasoning of {phase}", reasoning_tokens=40)
 

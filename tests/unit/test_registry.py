@@ -4,6 +4,7 @@ whole run over real HTTP (ChatOpenAI -> fake OpenAI server) proving each phase a
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,16 @@ from sdd_harness.graph.entry.api import run_change
 from sdd_harness.graph.infra.providers import BUILTIN_PROVIDERS, Provider
 from tests.fakes.chat import FakeChatModel
 from tests.fakes.openai_server import ChatRequest, FakeOpenAIServer, Reply
-from tests.fakes.scripted import DemoScript, phase_of
+from tests.fakes.scripted import DemoScript
 
 KEYS = {"OPENCODE_API_KEY": "key-opencode", "OPENROUTER_API_KEY": "key-openrouter"}
 ROLES = [*BUILTIN_PHASES, ORCHESTRATOR]
+
+
+def prompt_owner(system: str) -> str:
+    """The role whose prompt this is, read from its first line: routing is checked against the prompt it sent."""
+    match = re.search(r"You are the (\S+) phase", system)
+    return f"sdd-{match.group(1)}" if match else ORCHESTRATOR if "gate coordinator" in system else "unknown"
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +227,7 @@ def test_full_run_over_http_asks_each_phase_for_its_own_model(
 
     def responder(req: ChatRequest) -> Reply:
         role = req.model.removeprefix("m-")
-        asked_by = phase_of([HumanMessage(req.system_text)])  # which phase's prompt came with this model?
+        asked_by = prompt_owner(req.system_text)  # which phase's prompt came with this model?
         if asked_by != role:
             misrouted.append((req.model, asked_by))
         answer = getattr(script, role.replace("-", "_"))(req.last_user_text)  # route by the requested model

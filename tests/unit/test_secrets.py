@@ -26,7 +26,7 @@ from sdd_harness.graph.infra.dotenv import (
     redact,
 )
 from tests.fakes.openai_server import ChatRequest, FakeOpenAIServer, Fault, Reply
-from tests.fakes.scripted import DemoScript, phase_of
+from tests.fakes.scripted import DemoScript, role_of
 
 KEY_VAR = "SDD_CANARY_API_KEY"
 
@@ -53,7 +53,7 @@ def scripted(server: FakeOpenAIServer) -> None:
     script = DemoScript()
 
     def responder(req: ChatRequest) -> Reply:
-        phase = phase_of([HumanMessage(req.system_text)])
+        phase = role_of(req.model)
         return Reply(content=json.dumps(getattr(script, phase.replace("-", "_"))(req.last_user_text)))
 
     server.responder = responder

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import HumanMessage
 
-from sdd_harness.graph.core.artifacts import Exploration, Proposal
 from sdd_harness.graph.core.llm import ModelOutputError, ask_structured, extract_json, parroted_fields
 from sdd_harness.graph.infra.openspec import SpecDeltaSet
-from sdd_harness.nodes.explore import with_known_files
+from sdd_harness.nodes.explore import Exploration, with_known_files
+from sdd_harness.nodes.propose import Proposal
 from sdd_harness.nodes.spec import normalise_deltas
 from tests.fakes.chat import FakeChatModel
 
@@ -111,9 +111,9 @@ def test_repeated_scenario_and_requirement_names_are_numbered():
 
 
 def test_a_rewrite_that_changes_existing_functions_is_refused(demo_repo: Path):
-    from sdd_harness.graph.core.artifacts import TaskSpec
     from sdd_harness.graph.infra.workspace import Edit, Workspace
     from sdd_harness.nodes.apply import preserved
+    from sdd_harness.nodes.tasks import TaskSpec
 
     class Ctx:
         workspace = Workspace(demo_repo)
@@ -175,10 +175,10 @@ def test_pytest_code_appended_to_a_module_is_refused_with_the_reason(demo_repo: 
 
 def test_new_tests_that_never_call_what_the_change_adds_are_sent_back(demo_repo: Path):
     """The demo's 1.5B model, asked to test `slugify`, wrote (wrong) tests for the module's old functions."""
-    from sdd_harness.graph.core.artifacts import TaskSpec
     from sdd_harness.graph.infra.pycheck import defined_tests
     from sdd_harness.graph.infra.workspace import Workspace
     from sdd_harness.nodes.apply import static_problems
+    from sdd_harness.nodes.tasks import TaskSpec
 
     class Ctx:
         workspace = Workspace(demo_repo)

@@ -29,6 +29,7 @@ from sdd_harness.graph.infra.openspec.changes import (
     change_path,
     check_change,
     discover_specs,
+    existing_specs,
     list_scenarios,
     write_change_specs,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "change_path",
     "check_change",
     "discover_specs",
+    "existing_specs",
     "kebab_case",
     "list_scenarios",
     "merge_spec",

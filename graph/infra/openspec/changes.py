@@ -259,3 +259,16 @@ def _prune_empty(directory: Path) -> None:
     while directory.name != "specs" and directory.is_dir() and not any(directory.iterdir()):
         directory.rmdir()
         directory = directory.parent
+
+
+def existing_specs(openspec_dir: Path, max_chars: int = 1500) -> str:
+    """Capability -> requirement names of the current specs, so deltas target real names."""
+    lines: list[str] = []
+    for capability, spec in discover_specs(openspec_dir):
+        names = [
+            ln.split(":", 1)[1].strip()
+            for ln in spec.read_text(encoding="utf-8").splitlines()
+            if ln.startswith("### Requirement:")
+        ]
+        lines.append(f"{capability}: " + "; ".join(names))
+    return "\n".join(lines)[:max_chars]

@@ -1,33 +1,111 @@
-"""What a phase module receives, and the adapter that turns a phase module into a graph node.
+"""A phase: its declaration, what its ``run`` and ``check`` receive, and the node that runs it.
 
-A phase module (``nodes/<phase>.py``) exports ``async def run(ctx: PhaseContext) -> dict`` and
-``def check(ctx: GateContext) -> list[str]``. Everything generic — timing, call recording, attempts,
-progress events, turning model/edit failures into gate feedback — lives here once.
+Every built-in phase module (``nodes/<phase>.py``) and every custom phase a config names with ``module:``
+exports one ``PHASE = Phase(...)``; the builder composes the graph from these declarations (like deepagents'
+``SubAgent``). Phase-specific routing — apply's fan-out over task batches — is a hook of the declaration, so
+neither the builder nor the orchestrator knows any phase by name. Everything generic — timing, call
+recording, attempts, the budget check before a phase spends anything, progress events, turning model/edit
+failures into gate feedback — lives here once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
+import os
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from types import ModuleType
+from typing import Any, Generic, TypeVar
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langgraph.runtime import Runtime
+from langgraph.types import Send
 from pydantic import BaseModel
 
-from sdd_harness.graph.core.artifacts import ChangePaths
 from sdd_harness.graph.core.config import HarnessConfig, RunSettings
 from sdd_harness.graph.core.context import Context
 from sdd_harness.graph.core.llm import ModelOutputError, ask_structured
 from sdd_harness.graph.core.models import ModelRegistry
 from sdd_harness.graph.core.state import SDDState
-from sdd_harness.graph.core.usage import CallRecorder, Pricer
+from sdd_harness.graph.core.usage import CallRecorder, Pricer, effective_token_budget, spend_problem
 from sdd_harness.graph.infra.openspec import ArchiveError
-from sdd_harness.graph.infra.workspace import Workspace, WorkspaceError
+from sdd_harness.graph.infra.workspace import Workspace, WorkspaceError, resolved
+
+Out = TypeVar("Out", bound=BaseModel)
+PhaseUpdate = dict[str, Any]
+PhaseRun = Callable[["PhaseContext"], Awaitable[PhaseUpdate]]
+GateCheck = Callable[["GateContext"], list[str]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Phase(Generic[Out]):
+    """One phase of the graph.
+
+    ``run`` does the work and returns a state update (``{"outputs": {name: ...}, "artifacts": {name: path}}``);
+    ``check`` is the deterministic gate the orchestrator runs after it (a list of problems; empty = passed).
+    ``output`` is the pydantic model of what the phase stores in ``outputs[name]``: later phases read it typed
+    with ``ctx.result(PHASE)``, and ``brief`` is how their prompts see it in a few lines.
+    The three hooks are for phases that fan out (apply): ``fan_out`` turns a visit into parallel ``Send``s,
+    ``remaining`` says what is still to do after a visit (the orchestrator sends the run back without a gate),
+    ``collect`` folds the parallel results into the phase's output when the orchestrator sees them.
+    """
+
+    name: str
+    run: PhaseRun
+    output: type[Out] | None = None
+    check: GateCheck | None = None
+    prompt: str | None = None
+    artifact: str | None = None
+    brief: Callable[[Out], str] | None = None
+    fan_out: Callable[[Mapping[str, Any], bool], list[Send]] | None = None
+    remaining: Callable[[Mapping[str, Any]], str] | None = None
+    collect: Callable[[Mapping[str, Any]], PhaseUpdate] | None = None
+
+    def parse(self, data: Mapping[str, Any] | None) -> Out | None:
+        """This phase's stored output as its model (None when it has not run or declares no output)."""
+        if not data or self.output is None:
+            return None
+        return self.output.model_validate(data)
+
+    def describe(self, data: Mapping[str, Any] | None) -> str:
+        """The few lines later phases' prompts show of this output."""
+        result = self.parse(data)
+        if result is None:
+            return "(none)"
+        return self.brief(result) if self.brief else result.model_dump_json(exclude_defaults=True)
+
+
+class PhaseLoadError(Exception):
+    """A phase module that cannot be used; ``where`` is the import name, ``why`` says what is wrong."""
+
+    def __init__(self, where: str, why: str) -> None:
+        self.where, self.why = where, why
+        super().__init__(f"{where}: {why}")
+
+
+def load_phase(module_name: str, name: str) -> Phase[Any]:
+    """The declaration a module exports as ``PHASE`` (or, for older extensions, built from ``run``/``check``)."""
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise PhaseLoadError(module_name, f"cannot import it: {err}") from None
+    declared = getattr(module, "PHASE", None)
+    if isinstance(declared, Phase):
+        return declared if declared.name == name else replace(declared, name=name)
+    return _from_functions(module, name)
+
+
+def _from_functions(module: ModuleType, name: str) -> Phase[Any]:
+    run = getattr(module, "run", None)
+    if not callable(run):
+        raise PhaseLoadError(module.__name__, "the module must export PHASE = Phase(...) (or `async def run(ctx)`)")
+    return Phase(name=name, run=run, check=getattr(module, "check", None))
+
 
 T = TypeVar("T", bound=BaseModel)
 DEFAULT_VERBOSITY = ["Be terse: no preamble, no restating the task, no tutorial comments."]
@@ -45,15 +123,19 @@ class Harness:
     config: HarnessConfig
     registry: ModelRegistry
     prompt_dir: Path | None = None
+    phases: dict[str, Phase[Any]] = field(default_factory=dict)
     pricer: Pricer = field(init=False)
+    _token_budgets: dict[tuple[float | None, int | None], int | None] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.pricer = Pricer(self.config)
 
     def prompt(self, role: str) -> str:
-        """A role's prompt: the user prompt folder first, then the built-in prompts/ package."""
+        """A role's prompt: the config's ``prompt:``, else the declaration's, else the role name — looked up
+        in the user's prompt folder first, then the built-in prompts/ package."""
         spec = self.config.phases.get(role)
-        name = spec.prompt if spec and spec.prompt else role
+        declared = self.phases.get(role)
+        name = (spec.prompt if spec else None) or (declared.prompt if declared else None) or role
         if name.endswith(".md"):
             path = Path(name)
             if not path.is_absolute() and self.config.source_file != "<memory>":
@@ -70,6 +152,14 @@ class Harness:
         rules += self.config.verbosity.get(role, []) + self.config.verbosity.get(binding.model, [])
         return rules + (binding.verbosity or [])
 
+    def budget_problem(self, calls: list[dict[str, Any]], settings: RunSettings) -> str | None:
+        """Why the run must stop for its budget (dollars, or tokens where a price is unknown), or None."""
+        key = (settings.budget_usd, settings.token_budget)
+        if key not in self._token_budgets:
+            roles = {role: self.registry.binding(role) for role in self.config.roles()}
+            self._token_budgets[key] = effective_token_budget(self.config, settings, roles)
+        return spend_problem(calls, settings, self._token_budgets[key])
+
     def settings(self, context: Context) -> RunSettings:
         update = {
             k: v
@@ -85,6 +175,20 @@ class Harness:
         return self.config.run.model_copy(update=update)
 
 
+class ChangePaths:
+    """Where one change's artifacts live inside the target repo."""
+
+    def __init__(self, repo: Path, change_id: str, openspec_root: str = ".") -> None:
+        self.repo = repo
+        self.change_id = change_id
+        self.root = resolved(os.fspath(repo / openspec_root))
+        self.openspec = self.root / "openspec"
+        self.dir = self.openspec / "changes" / change_id
+
+    def rel(self, name: str) -> str:
+        return (self.dir / name).relative_to(self.repo).as_posix()
+
+
 @dataclass
 class GateContext:
     """What a deterministic gate check may look at."""
@@ -93,6 +197,10 @@ class GateContext:
     workspace: Workspace
     paths: ChangePaths
     settings: RunSettings
+
+    def result(self, phase: Phase[Out]) -> Out | None:
+        """An earlier phase's output as its declared model (None when it has not run)."""
+        return phase.parse((self.state.get("outputs") or {}).get(phase.name))
 
 
 @dataclass
@@ -113,7 +221,12 @@ class PhaseContext(GateContext):
         return self.state.get("request", "")
 
     def output(self, phase: str) -> dict[str, Any]:
+        """An earlier phase's output as stored (a dict); ``result(PHASE)`` gives it typed."""
         return (self.state.get("outputs") or {}).get(phase) or {}
+
+    def brief(self, phase: Phase[Any]) -> str:
+        """The few lines of an earlier phase's output that this phase's prompt shows."""
+        return phase.describe(self.output(phase.name))
 
     def system_prompt(self, role: str | None = None) -> str:
         role = role or self.phase
@@ -186,9 +299,6 @@ class PhaseContext(GateContext):
         return rel
 
 
-PhaseRun = Callable[[PhaseContext], Awaitable[dict[str, Any]]]
-
-
 def change_paths(state: SDDState, workspace: Workspace, settings: RunSettings) -> ChangePaths:
     return ChangePaths(workspace.root, state.get("change_id") or "change", settings.openspec_root)
 
@@ -200,39 +310,49 @@ class GraphNode:
     ``dis``); objects are skipped. Nothing here is a subgraph, so the graph compiles ~4x faster.
     """
 
-    def __init__(self, fn: Callable[[SDDState, Any], Awaitable[dict[str, Any]]]) -> None:
+    def __init__(self, fn: Callable[[SDDState, Runtime[Context]], Awaitable[Any]]) -> None:
         self.fn = fn
         self.__name__ = fn.__name__
 
-    async def __call__(self, state: SDDState, runtime: Any) -> dict[str, Any]:
+    async def __call__(self, state: SDDState, runtime: Runtime[Context]) -> Any:
         return await self.fn(state, runtime)
 
 
-def phase_node(harness: Harness, phase: str, run: PhaseRun) -> GraphNode:
-    """Wrap a phase module's ``run`` as a LangGraph node ``(state, runtime) -> update``."""
+def phase_node(harness: Harness, phase: Phase[Any]) -> GraphNode:
+    """A declared phase as a LangGraph node ``(state, runtime) -> update``.
 
-    async def node(state: SDDState, runtime: Any) -> dict[str, Any]:
+    A run already over its budget (a resume that did not raise it) spends nothing: the phase does not start,
+    and the orchestrator stops the run again, resumable at this phase.
+    """
+    name = phase.name
+
+    async def node(state: SDDState, runtime: Runtime[Context]) -> dict[str, Any]:
         context: Context = runtime.context or Context()
         settings = harness.settings(context)
-        workspace = Workspace(context.repo)
         writer = runtime.stream_writer or (lambda event: None)
-        recorder = CallRecorder(phase, harness.pricer, harness.registry.lookup)
-        attempt = (state.get("attempts") or {}).get(phase, 0) + 1
+        over = harness.budget_problem(state.get("calls") or [], settings)
+        if over:
+            writer({"event": "phase_skipped", "phase": name, "reason": over})
+            return {"errors": {name: f"budget: {over}"}, "step_phases": [name]}
+        workspace = Workspace(context.repo)
+        recorder = CallRecorder(name, harness.pricer, harness.registry.lookup)
+        attempt = (state.get("attempts") or {}).get(name, 0) + 1
         ctx = PhaseContext(
             state=state,
             workspace=workspace,
             paths=change_paths(state, workspace, settings),
             settings=settings,
-            phase=phase,
+            phase=name,
             harness=harness,
             recorder=recorder,
             emit=writer,
         )
-        writer({"event": "phase_start", "phase": phase, "attempt": attempt})
+        model, _ = harness.registry.describe(name)
+        writer({"event": "phase_start", "phase": name, "attempt": attempt, "model": model})
         started, wall_start = time.perf_counter(), time.time()
         error = ""
         try:
-            update = await run(ctx)
+            update = await phase.run(ctx)
         except (ModelOutputError, WorkspaceError, ArchiveError) as err:
             update, error = {}, f"{type(err).__name__}: {err}"
         seconds = round(time.perf_counter() - started, 3)
@@ -240,7 +360,7 @@ def phase_node(harness: Harness, phase: str, run: PhaseRun) -> GraphNode:
         writer(
             {
                 "event": "phase_end",
-                "phase": phase,
+                "phase": name,
                 "seconds": seconds,
                 "error": error,
                 "cost_usd": sum(c["cost_usd"] or 0 for c in calls),
@@ -250,11 +370,11 @@ def phase_node(harness: Harness, phase: str, run: PhaseRun) -> GraphNode:
         return {
             **update,
             "calls": calls,
-            "attempts": {phase: attempt},
-            "errors": {phase: error},
-            "step_phases": [phase],
-            "spans": {phase: [[wall_start, wall_start + seconds]]},
+            "attempts": {name: attempt},
+            "errors": {name: error},
+            "step_phases": [name],
+            "spans": {name: [[wall_start, wall_start + seconds]]},
         }
 
-    node.__name__ = phase.replace("-", "_")
+    node.__name__ = name.replace("-", "_")
     return GraphNode(node)

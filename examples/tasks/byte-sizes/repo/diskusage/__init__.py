@@ -1,0 +1,1 @@
+"""diskusage: report how much disk space folders take."""

@@ -1,0 +1,5 @@
+"""sensors: helpers for streams of sensor readings."""
+
+from sensors.smoothing import moving_average
+
+__all__ = ["moving_average"]

@@ -1,0 +1,1 @@
+"""sketchpad: the document model of a small drawing app."""

@@ -1,0 +1,1 @@
+"""relkit: small helpers for cutting releases."""
