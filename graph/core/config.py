@@ -6,21 +6,34 @@ the key path, the bad value and what is allowed; the CLI turns it into exit code
 
 from __future__ import annotations
 
+import difflib
 import os
-from collections.abc import Mapping
-from importlib import resources
-from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from sdd_harness.graph.core.configfile import CONFIGS_DIR as CONFIGS_DIR  # re-exported: callers import it from here
+from sdd_harness.graph.core.configfile import read_config_data
+from sdd_harness.graph.core.configfile import resolve_config_path as resolve_config_path
 from sdd_harness.graph.core.errors import ConfigError
 from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
 from sdd_harness.graph.infra.providers import BUILTIN_CATALOG, BUILTIN_PROVIDERS, CatalogEntry, Provider
+from sdd_harness.graph.infra.workspace import DEFAULT_MAX_FILE_BYTES
 
 Reasoning = Literal["none", "low", "medium", "high"]
-CONFIGS_DIR = Path(str(resources.files("sdd_harness.configs")))
+# A name the harness looks something up by (a model, a provider, a module): '' or '  ' is always a mistake.
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
 class ModelBinding(BaseModel):
@@ -28,12 +41,12 @@ class ModelBinding(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(description="Short name from the catalogue or a provider's own model id.")
-    source: str | None = Field(None, description="Provider name; defaults to the config's default_provider.")
+    model: Name = Field(description="Short name from the catalogue or a provider's own model id.")
+    source: Name | None = Field(None, description="Provider name; defaults to the config's default_provider.")
     reasoning: Reasoning | None = Field(None, description="Reasoning effort: none, low, medium or high.")
     mode: Literal["thinking", "fast"] | None = Field(None, description="'thinking' switches a model's thinking on.")
     tools: Literal["native", "json"] | None = Field(None, description="Tool calling style; default: provider's.")
-    fallback: list[str] = Field(default_factory=list, description="Models tried in order when this one fails.")
+    fallback: list[Name] = Field(default_factory=list, description="Models tried in order when this one fails.")
     max_tokens: int | None = Field(None, gt=0, description="Cap on output tokens per call.")
     temperature: float | None = Field(None, ge=0, le=2)
     timeout_s: float | None = Field(None, gt=0, description="Per-request timeout in seconds.")
@@ -48,11 +61,11 @@ OnFail = str  # "retry" | "stop" | "back_to:<phase>"
 class PhaseBinding(ModelBinding):
     """A phase entry: its model, and — for a custom phase — where its code sits and where it runs."""
 
-    module: str | None = Field(None, description="Custom phase: importable module with run(ctx) and check(ctx).")
-    after: str | None = Field(None, description="Custom phase: runs right after this phase.")
-    beside: str | None = Field(None, description="Custom phase: runs in parallel with this phase.")
-    prompt: str | None = Field(None, description="Prompt file name (without .md); default: the phase name.")
-    artifact: str | None = Field(None, description="File the phase writes in the change folder (for the report).")
+    module: Name | None = Field(None, description="Custom phase: importable module with run(ctx) and check(ctx).")
+    after: Name | None = Field(None, description="Custom phase: runs right after this phase.")
+    beside: Name | None = Field(None, description="Custom phase: runs in parallel with this phase.")
+    prompt: Name | None = Field(None, description="Prompt file name (without .md); default: the phase name.")
+    artifact: Name | None = Field(None, description="File the phase writes in the change folder (for the report).")
     on_fail: OnFail = Field("retry", description="When its gate fails: retry, stop, or back_to:<phase>.")
 
 
@@ -64,15 +77,18 @@ class RunSettings(BaseModel):
     max_attempts: int = Field(3, ge=1, le=20, description="Reruns allowed per phase and per loop-back target.")
     budget_usd: float | None = Field(None, ge=0, description="Stop cleanly once the run's cost exceeds this.")
     token_budget: int | None = Field(None, gt=0, description="Stop cleanly once the run's tokens exceed this.")
-    verify_commands: list[str] | None = Field(None, description="Test/lint commands; None = detected by init.")
+    verify_commands: list[Name] | None = Field(None, description="Test/lint commands; None = detected by init.")
     command_timeout_s: float = Field(300, gt=0, description="Timeout for each verify/check command.")
-    openspec_root: str = Field(".", description="Folder (relative to the repo) that holds openspec/ artifacts.")
+    max_file_bytes: int = Field(
+        DEFAULT_MAX_FILE_BYTES, gt=0, description="Largest file (bytes) a model may write; larger edits are refused."
+    )
+    openspec_root: Name = Field(".", description="Folder (relative to the repo) that holds openspec/ artifacts.")
     task_loop: bool = Field(True, description="Apply one task at a time with its check (False: all, then verify).")
     fix_attempts: int = Field(2, ge=0, le=10, description="Targeted fix attempts per task inside apply.")
     require_coverage: bool = Field(
         False, description="Verify FAILs when no spec scenario is covered by a passing test (default: a warning)."
     )
-    profile: str | None = Field(None, description="Named profile (e.g. fast-forward) that skips phases.")
+    profile: Name | None = Field(None, description="Named profile (e.g. fast-forward) that skips phases.")
     approval_gates: list[str] = Field(
         default_factory=list,
         description="Phases after which a human approves; 'before-archive' also allowed.",
@@ -109,7 +125,7 @@ class HarnessConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    default_provider: str = "opencode-go"
+    default_provider: Name = "opencode-go"
     providers: dict[str, Provider] = Field(default_factory=dict, validate_default=True)
     models: dict[str, CatalogEntry] = Field(default_factory=dict, validate_default=True)
     phases: dict[str, PhaseBinding]
@@ -117,7 +133,7 @@ class HarnessConfig(BaseModel):
     run: RunSettings = Field(default_factory=RunSettings)
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
     profiles: dict[str, Profile] = Field(default_factory=dict, validate_default=True)
-    prompt_dir: str | None = Field(None, description="Folder of .md prompts overriding the built-in ones.")
+    prompt_dir: Name | None = Field(None, description="Folder of .md prompts overriding the built-in ones.")
     verbosity: dict[str, list[str]] = Field(
         default_factory=dict, description="Output rules per phase name or per model name ('*' = all)."
     )
@@ -187,6 +203,11 @@ class HarnessConfig(BaseModel):
     def roles(self) -> dict[str, ModelBinding]:
         return {**self.phases, ORCHESTRATOR: self.orchestrator}
 
+    def api_key_env_names(self) -> list[str]:
+        """Every environment variable this config reads a key from (all providers, used or not): the names
+        to scrub from the environment of code the harness runs, whatever they are called."""
+        return sorted({p.api_key_env for p in self.providers.values() if p.api_key_env})
+
 
 def _key_path(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc) or "<root>"
@@ -207,17 +228,38 @@ def _dig(data: Any, loc: tuple[Any, ...]) -> Any:
     return data
 
 
-def _allowed_for(loc: tuple[Any, ...], message: str) -> str:
+def _unknown(what: str, word: Any, options: Iterable[str], allowed: str) -> str:
+    """ "unknown key 'phazes' — did you mean 'phases'? allowed keys: ..." (the guess only when one is close)."""
+    match = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
+    guess = f" — did you mean {match[0]!r}?" if match else ";"
+    return f"unknown {what} {str(word)!r}{guess} {allowed}"
+
+
+def _allowed_for(loc: tuple[Any, ...], kind: str, message: str, data: Any) -> str:
     if loc and loc[-1] == "reasoning":
         return "allowed: none, low, medium, high"
-    if "Extra inputs" in message:
-        parent = loc[:-1]
-        model = _model_at(parent)
-        fields = ", ".join(model.model_fields) if model else "see the README"
-        return f"unknown key; allowed keys: {fields}"
-    if "Field required" in message:
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        fields = list(model.model_fields) if model else []
+        allowed = ", ".join(fields) or "see the README"
+        return _unknown("key", loc[-1], fields, f"allowed keys: {allowed}")
+    if kind == "missing":
         return "this key is required"
+    if kind == "string_too_short":
+        return "must not be empty: " + _name_hint(loc, data)
     return message
+
+
+def _name_hint(loc: tuple[Any, ...], data: Any) -> str:
+    """What belongs in a name that was left empty."""
+    field = next((part for part in reversed(loc) if isinstance(part, str)), "")
+    if field in ("model", "fallback"):
+        return "name a model (a catalogue short name such as glm-5.1, or the provider's own model id)"
+    if field in ("source", "default_provider"):
+        return "name a provider; " + _providers_allowed(data)
+    if field == "verify_commands":
+        return "give a command such as 'python -m pytest -q', or leave the list out"
+    return f"give a value for {field}, or leave the key out"
 
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -235,20 +277,22 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         return PriceOverride
     if loc[0] == "models" and len(loc) == 2:
         return CatalogEntry
+    if loc[0] == "profiles" and len(loc) == 2:
+        return Profile
     return None
 
 
 def _from_validation_error(err: ValidationError, file: str, data: Any) -> ConfigError:
-    first = err.errors()[0]
-    loc = tuple(first["loc"])
+    errors = err.errors()
+    # An unknown key first: `phazes:` also makes `phases` "missing", and the typo is what the user must fix.
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    loc, kind = tuple(first["loc"]), first["type"]
     message = first["msg"].removeprefix("Value error, ")
     if not loc:  # model-level checks
         return _from_model_check(message, file, data)
-    value = first.get("input") if "Extra inputs" not in message else loc[-1]
-    if "Field required" in message:
-        value = "<missing>"
+    value = loc[-1] if kind == "extra_forbidden" else "<missing>" if kind == "missing" else first.get("input")
     return ConfigError(
-        file, _key_path(loc), value if value is not None else _dig(data, loc), _allowed_for(loc, message)
+        file, _key_path(loc), value if value is not None else _dig(data, loc), _allowed_for(loc, kind, message, data)
     )
 
 
@@ -260,14 +304,16 @@ def _from_model_check(message: str, file: str, data: Any) -> ConfigError:
             file,
             f"phases.{name}",
             name,
-            f"unknown phase; built-ins: {phases} — or add `module:` to define a custom phase",
+            _unknown("phase", name, BUILTIN_PHASES, f"built-ins: {phases} — or add `module:` for a custom phase"),
         )
     if message.startswith("phases missing"):
         return ConfigError(
             file, "phases", sorted((data or {}).get("phases", {})), f"every phase needs a model; {message}"
         )
     if message.startswith("default_provider"):
-        return ConfigError(file, "default_provider", data.get("default_provider"), _providers_allowed(data))
+        name = data.get("default_provider")
+        names = {*BUILTIN_PROVIDERS, *((data or {}).get("providers") or {})}
+        return ConfigError(file, "default_provider", name, _unknown("provider", name, names, _providers_allowed(data)))
     if message.startswith("name clash"):
         name = message.split("'")[1]
         return ConfigError(
@@ -294,7 +340,34 @@ def _check_sources(config: HarnessConfig, file: str) -> None:
         key = "orchestrator" if role == ORCHESTRATOR else f"phases.{role}"
         if binding.source is not None and binding.source not in config.providers:
             names = ", ".join(sorted(config.providers))
-            raise ConfigError(file, f"{key}.source", binding.source, f"unknown provider; allowed: {names}")
+            allowed = _unknown("provider", binding.source, config.providers, f"allowed: {names}")
+            raise ConfigError(file, f"{key}.source", binding.source, allowed)
+
+
+def _check_providers(config: HarnessConfig, file: str) -> None:
+    """A provider's URL and key variable are names the harness connects with: empty or scheme-less is refused."""
+    for name, provider in config.providers.items():
+        if provider.base_url is not None:
+            try:
+                url = urlsplit(provider.base_url.strip())
+                usable = url.scheme in ("http", "https") and bool(url.hostname)
+            except ValueError:
+                usable = False
+            if not usable:
+                raise ConfigError(
+                    file,
+                    f"providers.{name}.base_url",
+                    provider.base_url,
+                    "must be the http(s) URL of an OpenAI-compatible API, e.g. http://127.0.0.1:8080/v1 "
+                    "(leave it out only for the embedded provider)",
+                )
+        if provider.api_key_env is not None and not provider.api_key_env.strip():
+            raise ConfigError(
+                file,
+                f"providers.{name}.api_key_env",
+                provider.api_key_env,
+                "must not be empty: name the environment variable that holds the key, or null for no key",
+            )
 
 
 def parse_config(data: Any, file: str = "<memory>") -> HarnessConfig:
@@ -306,56 +379,15 @@ def parse_config(data: Any, file: str = "<memory>") -> HarnessConfig:
     except ValidationError as err:
         raise _from_validation_error(err, file, data) from None
     config._source_file = file
+    _check_providers(config, file)
     _check_sources(config, file)
     return config
 
 
-def resolve_config_path(name_or_path: str | os.PathLike[str]) -> Path:
-    """Accept a path or a bundled config name such as ``local`` or ``opencode-go``."""
-    path = Path(name_or_path)
-    if path.exists():
-        return path
-    bundled = CONFIGS_DIR / f"{path.stem if path.suffix in ('.yaml', '.yml') else path.name}.yaml"
-    if bundled.exists() and len(path.parts) == 1:
-        return bundled
-    available = ", ".join(sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml")))
-    raise ConfigError(str(name_or_path), "<file>", str(name_or_path), f"file not found; bundled configs: {available}")
-
-
-def _deep_merge(base: Any, override: Any) -> Any:
-    if isinstance(base, Mapping) and isinstance(override, Mapping):
-        return {k: _deep_merge(base.get(k), v) if k in base else v for k, v in override.items()} | {
-            k: v for k, v in base.items() if k not in override
-        }
-    return override
-
-
-def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> Any:
-    """YAML data with `extends:` resolved (a bundled name or a path relative to the file)."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "<yaml>"
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(str(path), where, problem, "the file must be valid YAML") from None
-    if not isinstance(data, Mapping) or "extends" not in data:
-        return data
-    data = dict(data)
-    parent_name = str(data.pop("extends"))
-    candidate = path.parent / parent_name
-    try:
-        parent = candidate if candidate.is_file() else resolve_config_path(parent_name)
-    except ConfigError:
-        raise ConfigError(str(path), "extends", parent_name, "no such config file or bundled config") from None
-    if parent.resolve() in seen:
-        raise ConfigError(str(path), "extends", parent_name, "configs extend each other in a cycle")
-    return _deep_merge(_read_yaml(parent, (*seen, path.resolve())), data)
-
-
 def load_config(name_or_path: str | os.PathLike[str]) -> HarnessConfig:
+    """A config by bundled name or path; every problem (file, YAML, schema) is one ConfigError."""
     path = resolve_config_path(name_or_path)
-    return parse_config(_read_yaml(path, ()), str(path))
+    return parse_config(read_config_data(path), str(path))
 
 
 def load_inline_config(data: Mapping[str, Any], file: str, base_dir: Path) -> HarnessConfig:

@@ -1,7 +1,10 @@
 """The target repository as the only place the harness may write, plus real command execution.
 
 Every path a model names goes through ``Workspace.resolve``: absolute paths, ``..`` escapes, symlinks that
-lead outside and the ``.git`` folder are refused before anything is touched.
+lead outside, the ``.git`` folder and the harness's own ``.sdd`` state are refused before anything is touched,
+and so are names that only make sense to a shell (``~``, ``$HOME``, ``%USERPROFILE%``, ``..\\x``), NUL and
+other control characters and over-long names. Writes are atomic, size-capped and leave no temp file behind;
+commands run with a scrubbed environment and never leave ``__pycache__`` in the repository.
 """
 
 from __future__ import annotations
@@ -12,9 +15,13 @@ import difflib
 import os
 import re
 import shlex
+import shutil
 import signal
+import stat
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -22,8 +29,17 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from sdd_harness.graph.infra.checkpoints import STATE_DIR
+from sdd_harness.graph.infra.childenv import scrubbed_env
+from sdd_harness.graph.infra.pathnames import is_drive_path, path_name_problem, shown
+
 _FENCE = re.compile(r"^\s*```[\w+-]*\s*\n(.*?)\n?\s*```\s*$", re.DOTALL)
 OUTPUT_TAIL_CHARS = 4000
+DEFAULT_MAX_FILE_BYTES = 1 << 20  # one MiB: far above any source file a model should write in one edit
+OFF_LIMITS = {
+    ".git": "the .git folder is off limits",
+    STATE_DIR: f"the {STATE_DIR} folder holds the harness's own run state (run index, checkpoints) and is off limits",
+}
 
 
 class WorkspaceError(Exception):
@@ -77,25 +93,38 @@ def resolved(path: str) -> Path:
 
 
 class Workspace:
-    """A repository root with guarded file access."""
+    """A repository root with guarded file access, and the scrubbed environment its commands run in."""
 
-    def __init__(self, root: str | os.PathLike[str], protected: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        protected: Iterable[str] = (),
+        *,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        secret_names: Iterable[str] = (),
+    ) -> None:
         self.root = resolved(os.fspath(root))
         self.protected = frozenset(protected)  # the user's uncommitted files (git.protected_paths): never written
         if not self.root.is_dir():
             raise WorkspaceError(f"repository {self.root} does not exist or is not a folder")
+        self.max_file_bytes = max_file_bytes
+        self.secret_names = frozenset(secret_names)
 
     def resolve(self, rel: str) -> Path:
-        if not rel or rel.strip() in (".", ""):
-            raise WorkspaceError("empty path")
-        candidate = Path(rel)
-        if candidate.is_absolute():
+        """The real path of ``rel`` inside the repo, or a WorkspaceError that names the path and the reason."""
+        if problem := path_name_problem(rel):
+            raise WorkspaceError(problem)
+        if Path(rel).is_absolute() or is_drive_path(rel):
             raise WorkspaceError(f"refused {rel!r}: absolute paths are not allowed, use a path inside the repo")
-        target = (self.root / candidate).resolve()
+        try:
+            target = (self.root / rel).resolve()
+        except (OSError, RuntimeError, ValueError) as err:  # a symlink loop, a name the OS will not take
+            raise WorkspaceError(f"refused {shown(rel)}: it cannot be resolved ({err})") from None
         if not target.is_relative_to(self.root):
             raise WorkspaceError(f"refused {rel!r}: it points outside the repository {self.root}")
-        if ".git" in target.relative_to(self.root).parts:
-            raise WorkspaceError(f"refused {rel!r}: the .git folder is off limits")
+        for part in target.relative_to(self.root).parts:
+            if why := OFF_LIMITS.get(part.lower()):
+                raise WorkspaceError(f"refused {rel!r}: {why}")
         return target
 
     def writable(self, rel: str) -> Path:
@@ -117,38 +146,64 @@ class Workspace:
             return False
 
     def read(self, rel: str) -> str:
-        return self.resolve(rel).read_text(encoding="utf-8", errors="replace")
+        target = self.resolve(rel)
+        if not target.is_file():
+            why = "it is a folder" if target.is_dir() else "no such file" if not target.exists() else "not a file"
+            raise WorkspaceError(f"cannot read {rel!r}: {why}")
+        return _read_text(rel, target)
 
     def write(self, rel: str, text: str) -> Path:
+        """Atomically create or replace one file. On any failure nothing changes: no temp file, no new folder."""
         target = self.writable(rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.sdd-tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
+        data, problem = self._encoded(rel, text)
+        if problem := problem or self._placement_problem(rel, target):
+            raise WorkspaceError(problem)
+        created: list[Path] = []
+        tmp = target.with_name(f".{target.name[:40]}.{uuid.uuid4().hex[:8]}.sdd-tmp")  # unique: parallel writers
+        done = False
+        try:
+            mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else None
+            _make_folders(target.parent, self.root, created)
+            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as handle:
+                if mode is not None:
+                    os.fchmod(handle.fileno(), mode)  # an executable script stays executable
+                handle.write(data)
+            os.replace(tmp, target)
+            done = True
+        except OSError as err:
+            raise WorkspaceError(f"could not write {shown(rel)}: {err.strerror or err}") from None
+        finally:
+            if not done:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                for folder in reversed(created):
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
         return target
 
     def check_edit(self, edit: Edit) -> str | None:
         """Why an edit cannot be applied to the current files, or None when it can."""
         try:
             target = self.writable(edit.path)
+            current = self._current(edit.path, target)
         except WorkspaceError as err:
             return str(err)
-        current = target.read_text(encoding="utf-8", errors="replace") if target.is_file() else None
-        return _edited(edit, current)[1]
+        text, problem = _edited(edit, current)
+        return problem or self._encoded(edit.path, text)[1] or self._placement_problem(edit.path, target)
 
     def apply(self, edits: list[Edit]) -> list[str]:
-        """Apply all edits or none: each edit is checked against the text the earlier ones produce."""
+        """Apply all edits or none: each edit is checked against the text the earlier ones produce, and a write
+        that fails half-way (disk full) puts back the files already written."""
         pending: dict[Path, str] = {}
         problems: list[str] = []
         for edit in edits:
             try:
                 target = self.writable(edit.path)
+                current = pending.get(target)
+                current = self._current(edit.path, target) if current is None else current
             except WorkspaceError as err:
                 problems.append(str(err))
                 continue
-            current = pending.get(target)
-            if current is None and target.is_file():
-                current = target.read_text(encoding="utf-8", errors="replace")
             text, problem = _edited(edit, current)
             if problem:
                 problems.append(problem)
@@ -158,54 +213,135 @@ class Workspace:
             rel = self.rel(target)
             if (problem := _syntax_problem(rel, text)) and (repaired := repaired_syntax(rel, text)) != text:
                 pending[target], problem = repaired, _syntax_problem(rel, repaired)
+            problem = problem or self._encoded(rel, pending[target])[1] or self._placement_problem(rel, target)
+            if not problem and (inner := next((p for p in pending if target in p.parents), None)):
+                problem = f"refused {rel!r}: another edit needs it as a folder for {self.rel(inner)!r}"
             problems += [problem] if problem else []
         if problems:
             raise WorkspaceError("; ".join(problems))
-        for target, text in pending.items():
-            self.write(self.rel(target), text)
+        written: list[tuple[Path, bytes | None]] = []
+        try:
+            for target, text in pending.items():
+                before = target.read_bytes() if target.is_file() else None
+                self.write(self.rel(target), text)
+                written.append((target, before))
+        except (WorkspaceError, OSError):
+            _restore(written)
+            raise
         return [self.rel(target) for target in pending]
 
     async def run(self, command: str, timeout_s: float) -> CommandResult:
-        """Run a shell-free command in the repo with a timeout; the process group is killed on timeout."""
+        """Run a shell-free command in the repo with a timeout; the process group is killed on timeout.
+
+        The command gets a scrubbed environment (no keys, tokens, passwords or URL credentials) and writes
+        Python bytecode, if at all, into a temporary folder outside the repository."""
         argv = shlex.split(command)
         if argv and argv[0] in ("python", "python3"):
             argv[0] = sys.executable
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "NO_COLOR": "1"}
-        start = time.perf_counter()
+        env = scrubbed_env(os.environ, self.secret_names)
+        pycache = await asyncio.to_thread(tempfile.mkdtemp, prefix="sdd-pycache-")  # file I/O off the event loop
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                cwd=self.root,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
+            env.update(PYTHONDONTWRITEBYTECODE="1", PYTHONPYCACHEPREFIX=pycache, NO_COLOR="1")
+            return await _run(command, argv, self.root, env, timeout_s)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, pycache, True)
+
+    def _current(self, rel: str, target: Path) -> str | None:
+        """The file's text, None when it does not exist yet; a folder or an unreadable file is refused."""
+        if target.is_dir():
+            raise WorkspaceError(f"refused {rel!r}: it is an existing folder, not a file")
+        return _read_text(rel, target) if target.is_file() else None
+
+    def _encoded(self, rel: str, text: str) -> tuple[bytes, str | None]:
+        """(UTF-8 bytes, problem): text that cannot be encoded or is over the size limit is refused."""
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError as err:
+            return b"", f"refused {rel!r}: the content is not valid UTF-8 text ({err.reason} at character {err.start})"
+        if len(data) > self.max_file_bytes:
+            return data, (
+                f"refused {rel!r}: {len(data):,} bytes is over the {self.max_file_bytes:,}-byte limit for one "
+                "file (run.max_file_bytes)"
             )
-        except OSError as err:
-            return CommandResult(command=command, exit_code=None, output=f"could not start: {err}")
-        chunks: list[bytes] = []
-        reader = asyncio.create_task(_drain(proc.stdout, chunks))
-        try:
-            await asyncio.wait_for(proc.wait(), timeout_s)
-            timed_out = False
-        except TimeoutError:
-            _kill_group(proc.pid)
-            await proc.wait()
-            timed_out = True
-        except asyncio.CancelledError:
-            _kill_group(proc.pid)  # Ctrl-C / cancelled run: never leave the command's process group behind
-            await proc.wait()
-            raise
-        await reader
-        out = b"".join(chunks)
-        text = (out or b"").decode("utf-8", errors="replace")
-        return CommandResult(
-            command=command,
-            exit_code=None if timed_out else proc.returncode,
-            output=text[-OUTPUT_TAIL_CHARS:],
-            seconds=round(time.perf_counter() - start, 3),
-            timed_out=timed_out,
+        return data, None
+
+    def _placement_problem(self, rel: str, target: Path) -> str | None:
+        """A folder where the file should go, or a file where one of its folders should be."""
+        if target.is_dir():
+            return f"refused {rel!r}: it is an existing folder, not a file"
+        for folder in target.parents:
+            if folder == self.root or not folder.is_relative_to(self.root):
+                return None
+            if folder.is_dir():
+                return None
+            if folder.exists():
+                return f"refused {rel!r}: {self.rel(folder)!r} is a file, so it cannot hold {target.name!r}"
+        return None
+
+
+async def _run(command: str, argv: list[str], cwd: Path, env: dict[str, str], timeout_s: float) -> CommandResult:
+    start = time.perf_counter()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
+    except (OSError, ValueError) as err:
+        return CommandResult(command=command, exit_code=None, output=f"could not start: {err}")
+    chunks: list[bytes] = []
+    reader = asyncio.create_task(_drain(proc.stdout, chunks))
+    try:
+        await asyncio.wait_for(proc.wait(), timeout_s)
+        timed_out = False
+    except TimeoutError:
+        _kill_group(proc.pid)
+        await proc.wait()
+        timed_out = True
+    except asyncio.CancelledError:
+        _kill_group(proc.pid)  # Ctrl-C / cancelled run: never leave the command's process group behind
+        await proc.wait()
+        raise
+    await reader
+    text = b"".join(chunks).decode("utf-8", errors="replace")
+    return CommandResult(
+        command=command,
+        exit_code=None if timed_out else proc.returncode,
+        output=text[-OUTPUT_TAIL_CHARS:],
+        seconds=round(time.perf_counter() - start, 3),
+        timed_out=timed_out,
+    )
+
+
+def _read_text(rel: str, target: Path) -> str:
+    try:
+        return target.read_text(encoding="utf-8", errors="replace")
+    except OSError as err:
+        raise WorkspaceError(f"cannot read {rel!r}: {err.strerror or err}") from None
+
+
+def _make_folders(folder: Path, root: Path, created: list[Path]) -> None:
+    """mkdir -p below ``root``, recording each folder made so a failed write can remove them again."""
+    missing = [p for p in (folder, *folder.parents) if p.is_relative_to(root) and not p.exists()]
+    for path in reversed(missing):
+        try:
+            path.mkdir()
+        except FileExistsError:  # a parallel writer made it first: not ours to remove
+            continue
+        created.append(path)
+
+
+def _restore(written: list[tuple[Path, bytes | None]]) -> None:
+    """Best effort: put back what an all-or-nothing apply already wrote before a later write failed."""
+    for target, before in reversed(written):
+        with contextlib.suppress(OSError):
+            if before is None:
+                target.unlink()
+            else:
+                target.write_bytes(before)
 
 
 _FENCE_LINE = re.compile(r"^```[\w+-]*$")

@@ -198,6 +198,102 @@ BAD_CASES = {
         "slow",
         ["thinking", "fast"],
     ),
+    "top-level typo is named, not the key it hides": (
+        lambda d: d.__setitem__("phazes", d.pop("phases")),
+        "phazes",
+        "phazes",
+        ["unknown key 'phazes' — did you mean 'phases'?", "allowed keys:"],
+    ),
+    "nested typo gets a suggestion": (
+        lambda d: d["phases"]["sdd-spec"].__setitem__("reasonning", d["phases"]["sdd-spec"].pop("reasoning")),
+        "phases.sdd-spec.reasonning",
+        "reasonning",
+        ["did you mean 'reasoning'?"],
+    ),
+    "run typo gets a suggestion": (
+        lambda d: d.setdefault("run", {}).__setitem__("max_file_byte", 10),
+        "run.max_file_byte",
+        "max_file_byte",
+        ["did you mean 'max_file_bytes'?"],
+    ),
+    "profile typo gets a suggestion": (
+        lambda d: d.__setitem__("profiles", {"quick": {"skips": ["sdd-design"]}}),
+        "profiles.quick.skips",
+        "skips",
+        ["did you mean 'skip'?"],
+    ),
+    "phase name typo gets a suggestion": (
+        lambda d: d["phases"].__setitem__("sdd-aply", d["phases"].pop("sdd-apply")),
+        "phases.sdd-aply",
+        "sdd-aply",
+        ["did you mean 'sdd-apply'?", "module:"],
+    ),
+    "provider typo gets a suggestion": (
+        lambda d: d["phases"]["sdd-verify"].__setitem__("source", "openroutr"),
+        "phases.sdd-verify.source",
+        "openroutr",
+        ["did you mean 'openrouter'?"],
+    ),
+    "empty model": (
+        lambda d: d["phases"]["sdd-apply"].__setitem__("model", ""),
+        "phases.sdd-apply.model",
+        "",
+        ["must not be empty", "model"],
+    ),
+    "blank orchestrator model": (
+        lambda d: d["orchestrator"].__setitem__("model", "   "),
+        "orchestrator.model",
+        "   ",
+        ["must not be empty"],
+    ),
+    "empty source": (
+        lambda d: d["phases"]["sdd-verify"].__setitem__("source", ""),
+        "phases.sdd-verify.source",
+        "",
+        ["must not be empty", "openrouter"],
+    ),
+    "empty default provider": (
+        lambda d: d.__setitem__("default_provider", ""),
+        "default_provider",
+        "",
+        ["must not be empty", "opencode-go"],
+    ),
+    "empty fallback model": (
+        lambda d: d["phases"]["sdd-spec"].__setitem__("fallback", ["glm-5.1", ""]),
+        "phases.sdd-spec.fallback.1",
+        "",
+        ["must not be empty"],
+    ),
+    "empty provider base_url": (
+        lambda d: d.__setitem__("providers", {"mine": {"base_url": "", "api_key_env": "MINE_KEY"}}),
+        "providers.mine.base_url",
+        "",
+        ["http(s) URL"],
+    ),
+    "provider base_url without a scheme": (
+        lambda d: d.__setitem__("providers", {"mine": {"base_url": "localhost:8080/v1"}}),
+        "providers.mine.base_url",
+        "localhost:8080/v1",
+        ["http(s) URL"],
+    ),
+    "empty key variable": (
+        lambda d: d.__setitem__("providers", {"mine": {"base_url": "http://127.0.0.1:9/v1", "api_key_env": ""}}),
+        "providers.mine.api_key_env",
+        "",
+        ["must not be empty", "null"],
+    ),
+    "empty verify command": (
+        lambda d: d.setdefault("run", {}).__setitem__("verify_commands", ["python -m pytest -q", ""]),
+        "run.verify_commands.1",
+        "",
+        ["must not be empty"],
+    ),
+    "file limit must be positive": (
+        lambda d: d.setdefault("run", {}).__setitem__("max_file_bytes", 0),
+        "run.max_file_bytes",
+        0,
+        ["greater than 0"],
+    ),
 }
 
 
@@ -215,6 +311,20 @@ def test_bad_config_names_file_key_value_and_allowed(tmp_path: Path, case: str) 
         assert repr(value) in message
     for word in allowed:
         assert word in message, f"{word!r} missing from: {message}"
+
+
+def test_names_are_stripped_and_the_file_limit_is_read(tmp_path: Path) -> None:
+    data = mutated(lambda d: d.setdefault("run", {}).__setitem__("max_file_bytes", 4096))
+    data["phases"]["sdd-apply"]["model"] = " glm-5.1 "
+    cfg = load_config(write_yaml(tmp_path, data))
+    assert cfg.phases["sdd-apply"].model == "glm-5.1" and cfg.run.max_file_bytes == 4096
+
+
+def test_the_config_lists_every_key_variable_of_every_provider(tmp_path: Path) -> None:
+    data = mutated(lambda d: d.__setitem__("providers", {"mine": {"base_url": "http://h/v1", "api_key_env": "ODD"}}))
+    names = load_config(write_yaml(tmp_path, data)).api_key_env_names()
+    assert {"ODD", "OPENCODE_API_KEY", "OPENROUTER_API_KEY", "DEEPSEEK_API_KEY"} <= set(names)
+    assert names == sorted(set(names))
 
 
 def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:
