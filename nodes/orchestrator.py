@@ -149,7 +149,7 @@ def make_orchestrator(harness: Harness, groups: list[list[str]]) -> GraphNode:
     async def orchestrator(state: SDDState, runtime: Runtime[Context]) -> Command[Any]:
         context: Context = runtime.context or Context()
         settings = harness.settings(context)
-        workspace = workspace_of(context)
+        workspace = workspace_of(context, harness, settings)
         gate = GateContext(
             state=state,
             workspace=workspace,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -24,7 +25,7 @@ from pydantic import (
 )
 
 from sdd_harness.graph.core.configfile import CONFIGS_DIR as CONFIGS_DIR  # re-exported: callers import it from here
-from sdd_harness.graph.core.configfile import read_config_data
+from sdd_harness.graph.core.configfile import deep_merge, read_config_data
 from sdd_harness.graph.core.configfile import resolve_config_path as resolve_config_path
 from sdd_harness.graph.core.errors import ConfigError
 from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
@@ -401,7 +402,7 @@ def load_inline_config(data: Mapping[str, Any], file: str, base_dir: Path) -> Ha
             parent = candidate if candidate.is_file() else resolve_config_path(parent_name)
         except ConfigError:
             raise ConfigError(file, "extends", parent_name, "no such config file or bundled config") from None
-        data = _deep_merge(_read_yaml(parent, ()), data)
+        data = deep_merge(read_config_data(parent), data)
     return parse_config(data, file)
 
 

@@ -137,9 +137,9 @@ def resolve_config_path(name_or_path: str | os.PathLike[str]) -> Path:
     raise ConfigError(str(name_or_path), "<file>", str(name_or_path), f"file not found; bundled configs: {available}")
 
 
-def _deep_merge(base: Any, override: Any) -> Any:
+def deep_merge(base: Any, override: Any) -> Any:
     if isinstance(base, Mapping) and isinstance(override, Mapping):
-        return {k: _deep_merge(base.get(k), v) if k in base else v for k, v in override.items()} | {
+        return {k: deep_merge(base.get(k), v) if k in base else v for k, v in override.items()} | {
             k: v for k, v in base.items() if k not in override
         }
     return override
@@ -204,4 +204,4 @@ def read_config_data(path: Path, seen: tuple[Path, ...] = ()) -> Any:
         raise ConfigError(str(path), "extends", parent_name, "no such config file or bundled config") from None
     if parent.resolve() in seen:
         raise ConfigError(str(path), "extends", parent_name, "configs extend each other in a cycle")
-    return _deep_merge(read_config_data(parent, (*seen, path.resolve())), data)
+    return deep_merge(read_config_data(parent, (*seen, path.resolve())), data)

@@ -300,9 +300,15 @@ class PhaseContext(GateContext):
         return rel
 
 
-def workspace_of(context: Context) -> Workspace:
-    """The run's repository as a guarded workspace: files the user had uncommitted changes in are read-only."""
-    return Workspace(context.repo, protected=protected_paths(context.git))
+def workspace_of(context: Context, harness: Harness, settings: RunSettings) -> Workspace:
+    """The run's repository as a guarded workspace: files the user had uncommitted changes in are read-only,
+    files over the size limit are refused, and commands run without the configured provider keys."""
+    return Workspace(
+        context.repo,
+        protected=protected_paths(context.git),
+        max_file_bytes=settings.max_file_bytes,
+        secret_names=harness.config.api_key_env_names(),
+    )
 
 
 def change_paths(state: SDDState, workspace: Workspace, settings: RunSettings) -> ChangePaths:
@@ -340,7 +346,7 @@ def phase_node(harness: Harness, phase: Phase[Any]) -> GraphNode:
         if over:
             writer({"event": "phase_skipped", "phase": name, "reason": over})
             return {"errors": {name: f"budget: {over}"}, "step_phases": [name]}
-        workspace = workspace_of(context)
+        workspace = workspace_of(context, harness, settings)
         recorder = CallRecorder(name, harness.pricer, harness.registry.lookup)
         attempt = (state.get("attempts") or {}).get(name, 0) + 1
         ctx = PhaseContext(

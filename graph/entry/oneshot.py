@@ -123,7 +123,7 @@ async def arun_one_shot(
 
     cfg = config if isinstance(config, HarnessConfig) else load_config(config)
     root = Path(repo).resolve()
-    workspace = Workspace(root)
+    workspace = Workspace(root, max_file_bytes=cfg.run.max_file_bytes, secret_names=cfg.api_key_env_names())
     registry = ModelRegistry(cfg, models)
     harness = Harness(cfg, registry, Path(prompt_dir) if prompt_dir else None)
     recorder = CallRecorder(PHASE, Pricer(cfg), registry.lookup)
