@@ -45,6 +45,7 @@ TEXT_SUFFIXES = {
     ".rs",
 }
 GIT_TIMEOUT_S = 30.0
+_GIT_LOCATION_VARS = {"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY"}
 _WORD = re.compile(r"[a-z][a-z0-9_]{2,}")
 
 
@@ -80,7 +81,7 @@ def _tool_folder(name: str) -> bool:
 def _git_files(root: Path) -> list[str] | None:
     """Files under ``root`` that git does not ignore, relative to ``root``; None when ``root`` is not inside a
     git work tree (or git is missing) — and when git lists nothing, e.g. a folder another repository ignores."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("GIT_")}  # root decides
+    env = {name: value for name, value in os.environ.items() if name not in _GIT_LOCATION_VARS}  # root decides
     command = ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
     try:
         done = subprocess.run(command, capture_output=True, timeout=GIT_TIMEOUT_S, env=env, check=False)

@@ -54,6 +54,22 @@ def test_a_git_work_tree_is_listed_by_git_and_respects_gitignore(tmp_path: Path)
 
 
 @needs_git
+def test_a_caller_s_git_dir_does_not_redirect_the_listing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from a git hook (GIT_DIR set to another repository), the map still lists the repository it maps."""
+    other, repo = tmp_path / "other", tmp_path / "repo"
+    write(other, "elsewhere.py")
+    git(other, "init", "-q")
+    git(other, "add", "-A")
+    write(repo, "mine.py")
+    write(repo, "generated/kept.py")  # ignored, but tracked on purpose: only this repository's index knows it
+    write(repo, ".gitignore", "generated/\n")
+    git(repo, "init", "-q")
+    git(repo, "add", "-f", "generated/kept.py")
+    monkeypatch.setenv("GIT_DIR", str(other / ".git"))
+    assert iter_files(repo) == ["generated/kept.py", "mine.py"]
+
+
+@needs_git
 def test_symlinks_out_of_a_git_repo_are_not_followed(tmp_path: Path, outside: Path) -> None:
     repo = tmp_path / "repo"
     write(repo, "a.py")
