@@ -18,16 +18,15 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.utils.json import parse_json_markdown
 from pydantic import BaseModel, ValidationError
 
 T = TypeVar("T", bound=BaseModel)
-_FENCED_JSON = re.compile(r"```(?:json)?\s*(\{.*\})\s*```", re.DOTALL)
 
 
 class ModelOutputError(Exception):
@@ -81,20 +80,21 @@ def schema_hint(schema: type[BaseModel]) -> str:
 
 
 def extract_json(text: str) -> Any:
-    """Parse a JSON object out of a reply, tolerating fences and chatter around it."""
+    """Parse a JSON object out of a reply, tolerating fences and chatter around it.
+
+    langchain-core's ``parse_json_markdown`` reads the reply or its fenced block; strict ``json.loads`` underneath
+    (its default parser completes a cut-off object, which would hide a truncated answer). Failing that, the
+    outermost ``{...}`` of the text — a small model's "Here is the JSON: {...} Hope this helps".
+    """
     text = text.strip()
     if not text:
         raise ValueError("the reply was empty")
     try:
-        return json.loads(text)
+        return parse_json_markdown(text, parser=json.loads)
     except json.JSONDecodeError:
-        pass
-    fenced = _FENCED_JSON.search(text)
-    if fenced:
-        return json.loads(fenced.group(1))
-    start, end = text.find("{"), text.rfind("}")
-    if start >= 0 and end > start:
-        return json.loads(text[start : end + 1])
+        start, end = text.find("{"), text.rfind("}")
+        if start >= 0 and end > start:
+            return json.loads(text[start : end + 1])
     raise ValueError("the reply contained no JSON object")
 
 

@@ -8,7 +8,8 @@ Resilience, layered with library mechanisms only:
 1. the openai SDK's own retries (``max_retries``): 408/409/429/5xx, connection errors and timeouts, with
    exponential backoff that honours ``Retry-After`` / ``retry-after-ms``;
 2. ``RunnableRetry`` around each real model for faults the SDK does not retry: a 200 whose body is not JSON
-   or not a chat completion (``JSONDecodeError`` / ``MalformedResponseError``);
+   or not a chat completion (``JSONDecodeError`` / ``MalformedResponseError``, raised by the response hook of
+   ``graph.infra.chat_http`` on each model's own HTTP clients);
 3. ``with_fallbacks`` to the binding's ``fallback: [...]`` models on any provider fault left after that
    (402, exhausted 429/5xx, timeouts, auth, bad bodies) — never on a merely bad answer, which
    ``sdd_harness.graph.core.llm.ask_structured`` repairs by re-asking;
@@ -21,18 +22,26 @@ records it. Keys come from the environment (or a ``.env`` file, see ``graph.infr
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from functools import cache, wraps
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage
 from langchain_core.rate_limiters import InMemoryRateLimiter
 from langchain_core.runnables import Runnable
 from langchain_core.runnables.retry import RunnableRetry
 
 from sdd_harness.graph.core.config import ConfigError, HarnessConfig, ModelBinding
-from sdd_harness.graph.infra.dotenv import EnvWithDotenv, redact
+from sdd_harness.graph.infra.chat_http import (
+    MalformedResponseError,
+    chat_http_clients,
+    keep_reasoning,
+    raw_field,
+    scrub_exception,
+    secret_of,
+)
+from sdd_harness.graph.infra.dotenv import EnvWithDotenv
 from sdd_harness.graph.infra.providers import Provider
 
 ModelOverride = BaseChatModel | str
@@ -40,10 +49,6 @@ DEFAULT_TIMEOUT_S = 600.0
 DEFAULT_MAX_RETRIES = 4
 BODY_RETRY_ATTEMPTS = 3  # attempts (not retries) for a 200 with a broken body
 BODY_RETRY_WAIT: dict[str, float] = {"multiplier": 0.5, "max": 8.0, "jitter": 0.5}  # tenacity wait_exponential_jitter
-
-
-class MalformedResponseError(Exception):
-    """A provider answered 200 with something that is not a usable chat completion (a provider fault)."""
 
 
 @cache
@@ -102,81 +107,54 @@ def reasoning_kwargs(provider: Provider, binding: ModelBinding) -> dict[str, Any
     return {"extra_body": body}
 
 
-def _field(obj: Any, name: str) -> Any:
-    """A field of a raw response object: dict key, attribute, or pydantic extra (non-standard fields)."""
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    value = getattr(obj, name, None)
-    if value is None:
-        value = (getattr(obj, "model_extra", None) or {}).get(name)
-    return value
+# ChatOpenAI methods HarnessChatOpenAI extends that LangChain does not document: reasoning text has no public
+# hook (ChatOpenAI drops non-standard response fields by design; langchain-deepseek, -moonshot and -openrouter
+# override these same methods). Checked when the class is built, so a rename fails loudly, not silently.
+PRIVATE_HOOKS = ("_create_chat_result", "_convert_chunk_to_generation_chunk", "_get_request_payload")
 
 
-def keep_reasoning(message: BaseMessage, raw: Any) -> None:
-    """Copy reasoning text (``reasoning_content`` or ``reasoning``) and details from a raw message/delta."""
-    text = _field(raw, "reasoning_content") or _field(raw, "reasoning")
-    if isinstance(text, str) and text:
-        message.additional_kwargs["reasoning_content"] = text
-    details = _field(raw, "reasoning_details")
-    if isinstance(details, list) and details:
-        message.additional_kwargs["reasoning_details"] = [
-            d.model_dump() if hasattr(d, "model_dump") else d for d in details
-        ]
-
-
-def _secret_of(model: Any) -> list[str]:
-    key = getattr(model, "openai_api_key", None)
-    value = key.get_secret_value() if hasattr(key, "get_secret_value") else None
-    return [value] if isinstance(value, str) and value else []
-
-
-def scrub_exception(err: BaseException, secrets: list[str]) -> BaseException:
-    """Mask keys in an exception (and its causes) in place: servers sometimes echo the key back."""
-    seen: set[int] = set()
-    current: BaseException | None = err
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        _scrub_one(current, secrets)
-        current = current.__cause__ or current.__context__
-    return err
-
-
-def _scrub_one(err: BaseException, secrets: list[str]) -> None:
-    err.args = tuple(redact(a, secrets) if isinstance(a, str) else a for a in err.args)
-    if isinstance(getattr(err, "message", None), str):
-        err.message = redact(err.message, secrets)  # type: ignore[attr-defined]
-    body = getattr(err, "body", None)
-    if isinstance(body, str):
-        err.body = redact(body, secrets)  # type: ignore[attr-defined]
-    elif isinstance(body, dict | list):
-        err.body = json.loads(redact(json.dumps(body), secrets))  # type: ignore[attr-defined]
+def missing_hooks(base: type) -> list[str]:
+    """The ``PRIVATE_HOOKS`` that ``base`` no longer has (empty on every langchain-openai we support)."""
+    return [name for name in PRIVATE_HOOKS if not callable(getattr(base, name, None))]
 
 
 @cache
 def chat_openai_class() -> type[BaseChatModel]:
-    """``ChatOpenAI`` that keeps reasoning text, echoes it where the provider wants it, and hides its key.
+    """``ChatOpenAI`` that keeps reasoning text, echoes it where the provider wants it, refuses malformed
+    bodies and hides its key.
 
-    Built lazily: importing langchain_openai costs ~2 s and the CLI must start fast.
+    Public hooks where they exist: malformed 200 bodies are caught by an httpx response hook on the model's own
+    HTTP clients (``graph.infra.chat_http``); keys are scrubbed from errors in ``_generate`` / ``_stream`` and
+    their async twins, the extension points LangChain documents for chat models. Reasoning uses
+    ``PRIVATE_HOOKS``. Built lazily: importing langchain_openai costs ~2 s and the CLI must start fast.
     """
     from langchain_openai import ChatOpenAI
+    from pydantic import model_validator
+
+    if missing := missing_hooks(ChatOpenAI):
+        raise ImportError(f"langchain-openai no longer has {', '.join(missing)}; reasoning text would be lost")
 
     class HarnessChatOpenAI(ChatOpenAI):
         reasoning_echo: str | None = None
         """Assistant-message field that carries earlier reasoning back (``reasoning_content`` for
         DeepSeek/Kimi/GLM, ``reasoning_details`` for OpenRouter); None = never sent back."""
 
+        @model_validator(mode="before")
+        @classmethod
+        def _checked_http_clients(cls, values: Any) -> Any:
+            """Unless the caller brings its own, HTTP clients that refuse a 200 that is not a chat completion."""
+            if isinstance(values, dict) and not values.get("http_client") and not values.get("http_async_client"):
+                label = values.get("model") or values.get("model_name") or "model"
+                key = values.get("api_key") or values.get("openai_api_key")
+                secret = key.get_secret_value() if hasattr(key, "get_secret_value") else key
+                sync, async_ = chat_http_clients(str(label), [secret] if isinstance(secret, str) else [])
+                values = {**values, "http_client": sync, "http_async_client": async_}
+            return values
+
         def _create_chat_result(self, response: Any, generation_info: dict | None = None) -> Any:
-            try:
-                result = super()._create_chat_result(response, generation_info)
-            except (KeyError, TypeError, ValueError) as err:
-                detail = redact(str(err), _secret_of(self))[:300]
-                raise MalformedResponseError(f"{self.model_name}: not a chat completion: {detail}") from None
-            if not result.generations:
-                raise MalformedResponseError(f"{self.model_name}: the chat completion had no choices")
-            for generation, choice in zip(result.generations, _field(response, "choices") or [], strict=False):
-                keep_reasoning(generation.message, _field(choice, "message"))
+            result = super()._create_chat_result(response, generation_info)
+            for generation, choice in zip(result.generations, raw_field(response, "choices") or [], strict=False):
+                keep_reasoning(generation.message, raw_field(choice, "message"))
             return result
 
         def _convert_chunk_to_generation_chunk(
@@ -203,14 +181,29 @@ def chat_openai_class() -> type[BaseChatModel]:
             try:
                 return super()._generate(*args, **kwargs)
             except Exception as err:
-                scrub_exception(err, _secret_of(self))
+                scrub_exception(err, secret_of(self))
                 raise
 
         async def _agenerate(self, *args: Any, **kwargs: Any) -> Any:
             try:
                 return await super()._agenerate(*args, **kwargs)
             except Exception as err:
-                scrub_exception(err, _secret_of(self))
+                scrub_exception(err, secret_of(self))
+                raise
+
+        def _stream(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from super()._stream(*args, **kwargs)
+            except Exception as err:
+                scrub_exception(err, secret_of(self))
+                raise
+
+        async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            try:
+                async for chunk in super()._astream(*args, **kwargs):
+                    yield chunk
+            except Exception as err:
+                scrub_exception(err, secret_of(self))
                 raise
 
     return HarnessChatOpenAI
@@ -233,16 +226,6 @@ class ResilientModel(RunnableRetry):
             return self.model_copy(update={"bound": out}) if isinstance(out, Runnable) else out
 
         return rewrap
-
-
-def _own_client_timeout(seconds: float) -> Any:
-    """An ``openai.Timeout`` (unhashable), which makes langchain-openai build this model its own httpx client
-    instead of sharing a process-wide cached one: a cached client keeps keep-alive connections bound to the
-    event loop of an earlier ``asyncio.run`` (run, then resume in the same process), and reusing them fails
-    with "Event loop is closed"."""
-    import openai
-
-    return openai.Timeout(seconds)
 
 
 def resilient(model: Runnable) -> ResilientModel:
@@ -373,7 +356,7 @@ class ModelRegistry:
             "base_url": self._base_url(provider_name, provider, model_id),
             "api_key": self._api_key(provider_name, provider, role),
             "temperature": binding.temperature if binding.temperature is not None else 0.0,
-            "timeout": _own_client_timeout(self.timeout_s or binding.timeout_s or DEFAULT_TIMEOUT_S),
+            "timeout": self.timeout_s or binding.timeout_s or DEFAULT_TIMEOUT_S,  # the model has its own clients
             "max_retries": self.max_retries,
             "stream_usage": True,
             "use_responses_api": False,

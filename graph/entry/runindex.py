@@ -16,11 +16,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+from filelock import Timeout as LockTimeout
+
 from sdd_harness.graph.core.config import HarnessConfig, parse_config
 from sdd_harness.graph.infra import checkpoints
 from sdd_harness.graph.infra.checkpoints import state_dir
 
 ACTIVE = "running"
+INDEX_LOCK_TIMEOUT_S = 30.0
 INTERRUPTED = "interrupted"  # the process running it died (killed, crashed machine): resume it
 UNDONE = "undone"  # `sdd undo` rolled it back: its branch is gone, it cannot be resumed
 
@@ -74,15 +78,21 @@ class RunIndex:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
+        """One writer of runs.json at a time, across processes and threads (filelock: flock on POSIX, msvcrt on
+        Windows). A save takes milliseconds, so a lock held for ``INDEX_LOCK_TIMEOUT_S`` means a hung writer."""
         state_dir(self.repo)
-        with open(self.dir / "runs.lock", "a+") as handle:
-            try:
-                import fcntl
-
-                fcntl.flock(handle, fcntl.LOCK_EX)
-            except ImportError:  # pragma: no cover - not POSIX
-                pass
+        lock = FileLock(self.dir / "runs.lock", timeout=INDEX_LOCK_TIMEOUT_S)
+        try:
+            lock.acquire()
+        except LockTimeout:
+            raise RunError(
+                f"{lock.lock_file} stayed locked for {INDEX_LOCK_TIMEOUT_S:.0f} s: another sdd process is stuck "
+                "writing the run index; stop it and retry (the runs and their checkpoints are untouched)"
+            ) from None
+        try:
             yield
+        finally:
+            lock.release()
 
     def load(self) -> dict[str, dict[str, Any]]:
         try:

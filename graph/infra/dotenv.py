@@ -1,9 +1,9 @@
 """API keys from the environment and an optional ``.env`` file — and keeping them out of every output.
 
 Keys are only ever read from environment variables (a config file that carries one is rejected as an unknown
-key). ``.env`` files are a convenience: ``KEY=value`` lines, ``export`` prefixes, quotes and ``#`` comments;
-a variable already set in the environment always wins. Nothing here logs or prints a value: parse problems
-name the file and line only.
+key). ``.env`` files are a convenience, parsed by python-dotenv (``KEY=value`` lines, ``export`` prefixes,
+quotes, escapes and ``#`` comments); what is ours is where we look and that a variable already set in the
+environment always wins. Nothing here logs or prints a value: a malformed line is reported by number only.
 
 ``redact`` is the last line of defence for text we store or show (call records, error messages): it masks the
 values of key-like variables and anything shaped like a bearer key.
@@ -11,13 +11,15 @@ values of key-like variables and anything shaped like a bearer key.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 
+import dotenv
+
 HARNESS_ROOT = Path(__file__).resolve().parents[2]
-_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)$", re.IGNORECASE)
 _KEY_SHAPE = re.compile(r"\b(sk|rk|gsk|xai)-[A-Za-z0-9_\-]{8,}")
 _BEARER = re.compile(r"\b(Bearer\s+)[A-Za-z0-9_\-\.=]{8,}")
@@ -25,44 +27,24 @@ MASK = "***"
 
 
 def parse_dotenv(text: str) -> dict[str, str]:
-    """``KEY=value`` pairs from a .env file's text (malformed lines are skipped, never echoed)."""
-    values: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        match = _LINE.match(line)
-        if not match:
-            continue
-        name, value = match.group(1), match.group(2)
-        quote = value[:1]
-        if quote in ("'", '"') and quote in value[1:]:
-            value = value[1 : value.index(quote, 1)] if quote == "'" else _double_quoted(value)
-        else:
-            value = re.split(r"\s+#", value, maxsplit=1)[0].strip()
-        values[name] = value
-    return values
+    """``KEY=value`` pairs from a .env file's text, parsed by python-dotenv.
 
-
-def _double_quoted(value: str) -> str:
-    """The body of a "..." value (backslash escapes for quote and newline)."""
-    out, i = [], 1
-    while i < len(value) and value[i] != '"':
-        if value[i] == "\\" and i + 1 < len(value):
-            out.append("\n" if value[i + 1] == "n" else value[i + 1])
-            i += 2
-            continue
-        out.append(value[i])
-        i += 1
-    return "".join(out)
+    Values are taken literally (no ``${VAR}`` expansion: a key may contain ``$``); a name without ``=`` is
+    dropped. python-dotenv logs the line number of a malformed line, never its text.
+    """
+    return _defined(dotenv.dotenv_values(stream=io.StringIO(text), interpolate=False))
 
 
 def dotenv_values(path: str | os.PathLike[str]) -> dict[str, str]:
     """The variables in one .env file; {} when it does not exist or cannot be read."""
     try:
-        return parse_dotenv(Path(path).read_text(encoding="utf-8"))
+        return _defined(dotenv.dotenv_values(Path(path), interpolate=False, encoding="utf-8"))
     except (OSError, UnicodeDecodeError):
         return {}
+
+
+def _defined(values: Mapping[str, str | None]) -> dict[str, str]:
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def default_dotenv_files(extra: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:

@@ -1,77 +1,30 @@
 """Cheap static checks on Python a model just wrote, run before its tests: they catch the commonest
-small-model slips (names that do not exist, tests that were never added) in milliseconds."""
+small-model slips (names that do not exist, tests that were never added) in milliseconds.
+
+Undefined names come from pyflakes; the rest are the harness's own questions about a file (which tests it
+defines, what it exports, which module paths it imports, where to add an import)."""
 
 from __future__ import annotations
 
 import ast
-import builtins
-import symtable
 
-BUILTINS = set(dir(builtins)) | {"__file__", "__name__", "__doc__", "__spec__", "__builtins__"}
-
-
-def module_names(tree: ast.Module) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            if any(alias.name == "*" for alias in node.names):
-                return {"*"}
-            names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(node.name)
-        for target in ast.walk(node) if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign) else []:
-            if isinstance(target, ast.Name):
-                names.add(target.id)
-        if isinstance(node, ast.For | ast.With | ast.Try | ast.If):
-            names |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-    return names
+from pyflakes.checker import Checker
+from pyflakes.messages import UndefinedName
 
 
 def undefined_names(source: str, filename: str = "<module>") -> list[tuple[str, int]]:
-    """(name, line) for names a function uses that nothing defines (like pyflakes' F821, simplified)."""
+    """(name, first line) for every name the code uses that nothing defines — pyflakes' undefined-name check
+    (F821). Code that does not parse has none; a name a star import may provide is not guessed at."""
     try:
-        tree = ast.parse(source)
-        table = symtable.symtable(source, filename, "exec")
-    except SyntaxError:
+        tree = ast.parse(source, filename)
+    except (SyntaxError, ValueError):  # ValueError: null bytes
         return []
-    defined = module_names(tree)
-    if "*" in defined:
-        return []
-    missing: dict[str, int] = {}
-    for scope in _function_scopes(table):
-        for symbol in scope.get_symbols():
-            name = symbol.get_name()
-            if symbol.is_referenced() and symbol.is_global() and name not in defined and name not in BUILTINS:
-                line = _first_use(_scope_node(tree, scope) or tree, name)
-                missing[name] = min(missing.get(name, line), line)
-    return sorted(missing.items(), key=lambda item: item[1])
-
-
-def _scope_node(tree: ast.Module, scope: symtable.SymbolTable) -> ast.AST | None:
-    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, kinds)
-            and getattr(node, "name", "lambda") == scope.get_name()
-            and (node.lineno == scope.get_lineno() or getattr(node, "decorator_list", None))
-        ):
-            return node
-    return None
-
-
-def _function_scopes(table: symtable.SymbolTable) -> list[symtable.SymbolTable]:
-    found = []
-    for child in table.get_children():
-        if child.get_type() in ("function", "class"):
-            found.append(child)
-        found += _function_scopes(child)
-    return found
-
-
-def _first_use(tree: ast.AST, name: str) -> int:
-    lines = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == name]
-    return min(lines) if lines else 0
+    first_use: dict[str, int] = {}
+    for message in Checker(tree, filename=filename).messages:
+        if isinstance(message, UndefinedName):
+            name = str(message.message_args[0])
+            first_use[name] = min(first_use.get(name, message.lineno), message.lineno)
+    return sorted(first_use.items(), key=lambda item: (item[1], item[0]))
 
 
 def defined_tests(source: str) -> set[str]:

@@ -7,7 +7,9 @@ keeps prompts small enough for a 2-core local model and cheap for paid ones.
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
 from functools import lru_cache
 from pathlib import Path
 
@@ -42,21 +44,63 @@ TEXT_SUFFIXES = {
     ".go",
     ".rs",
 }
+GIT_TIMEOUT_S = 30.0
+_GIT_LOCATION_VARS = {"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY"}
 _WORD = re.compile(r"[a-z][a-z0-9_]{2,}")
 
 
 def iter_files(root: Path, limit: int = 2000) -> list[str]:
-    """Repo-relative text files, sorted, skipping tool and cache folders."""
+    """Repo-relative text files, sorted by path, at most ``limit``.
+
+    In a git work tree git says which files belong (tracked plus untracked-but-not-ignored), so a .gitignore'd
+    virtualenv or build folder costs nothing; elsewhere a walk that skips tool, cache and hidden folders. Either
+    way the tool folders in ``SKIP_DIRS`` are left out and no symlink leads outside ``root``.
+    """
+    listed = _git_files(root)
+    names = listed if listed is not None else _walked_files(root)
+    real_root = root.resolve()
     found: list[str] = []
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if any(part in SKIP_DIRS or part.endswith(".egg-info") for part in rel.parts):
-            continue
-        if path.is_file() and path.suffix in TEXT_SUFFIXES:
-            found.append(rel.as_posix())
+    for rel in sorted({n for n in names if _wanted(n)}, key=lambda rel: rel.split("/")):
+        path = root / rel
+        if path.is_file() and (not path.is_symlink() or path.resolve().is_relative_to(real_root)):
+            found.append(rel)
             if len(found) >= limit:
                 break
     return found
+
+
+def _wanted(rel: str) -> bool:
+    *folders, name = rel.split("/")
+    return Path(name).suffix in TEXT_SUFFIXES and not any(_tool_folder(f) for f in folders)
+
+
+def _tool_folder(name: str) -> bool:
+    return name in SKIP_DIRS or name.endswith(".egg-info")
+
+
+def _git_files(root: Path) -> list[str] | None:
+    """Files under ``root`` that git does not ignore, relative to ``root``; None when ``root`` is not inside a
+    git work tree (or git is missing) — and when git lists nothing, e.g. a folder another repository ignores."""
+    env = {name: value for name, value in os.environ.items() if name not in _GIT_LOCATION_VARS}  # root decides
+    command = ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=GIT_TIMEOUT_S, env=env, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    names = [name for name in done.stdout.decode("utf-8", "surrogateescape").split("\0") if name]
+    return names or None
+
+
+def _walked_files(root: Path) -> list[str]:
+    """Every file under ``root`` outside tool and hidden folders; symlinked folders are not entered."""
+    names: list[str] = []
+    for folder, subfolders, files in os.walk(root):  # followlinks=False
+        subfolders[:] = [d for d in subfolders if not (d.startswith(".") or _tool_folder(d))]
+        base = Path(folder).relative_to(root)
+        names.extend((base / name).as_posix() for name in files)
+    return names
 
 
 def signatures(source: str) -> list[str]:

@@ -30,6 +30,17 @@ def test_clean_code_has_none():
     assert undefined_names(clean) == []
 
 
+def test_scoping_follows_python_not_a_guess():
+    """Cases a hand-written scope walk got wrong: a name defined in a top-level loop or by ``global`` is
+    defined; an import inside another function, a top-level use and a string annotation are checked."""
+    assert undefined_names("while True:\n    retries = 3\n    break\n\n\ndef f():\n    return retries\n") == []
+    assert undefined_names("def f():\n    global COUNT\n    COUNT = 1\n\n\ndef g():\n    return COUNT\n") == []
+    assert undefined_names("def setup():\n    import os\n\n\ndef g():\n    return os.getcwd()\n") == [("os", 6)]
+    assert undefined_names("import re\nPATTERN = re.compile(FLAGS)\n") == [("FLAGS", 2)]
+    assert undefined_names("def f(a: 'Money') -> int:\n    return 1\n") == [("Money", 1)]
+    assert undefined_names("def f(xs):\n    ys = [x for x in xs]\n    return x, ys\n") == [("x", 3)]
+
+
 def test_star_imports_and_syntax_errors_are_not_guessed_at():
     assert undefined_names("from os.path import *\n\ndef f():\n    return join('a')\n") == []
     assert undefined_names("def f(:\n") == []

@@ -199,6 +199,18 @@ def test_dotenv_parsing_and_loading(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert environ == {"SDD_X": "env", "SDD_Y": "from-file"}
 
 
+def test_dotenv_values_are_literal_and_bad_lines_are_never_echoed(
+    tmp_path: Path, canary: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A key may contain ``$``; a malformed line is reported by number, never by its text (it may be a key)."""
+    text = f"SDD_A=pa$$word${{HOME}}\n{canary} oops\nSDD_B='x'\n"
+    with caplog.at_level(logging.DEBUG):
+        assert parse_dotenv(text) == {"SDD_A": "pa$$word${HOME}", "SDD_B": "x"}
+        (tmp_path / ".env").write_bytes(b"SDD_C=\xff\xfe\n")  # not UTF-8: unreadable, not a crash
+        assert dotenv_values(tmp_path / ".env") == {}
+    assert "line 2" in caplog.text and canary not in caplog.text
+
+
 def test_redact_masks_known_values_and_key_shapes(canary: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOME_PROVIDER_API_KEY", "custom-secret-value")
     text = f"key {canary}; header Bearer abcdefgh12345; custom-secret-value; explicit-one"

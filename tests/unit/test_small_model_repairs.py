@@ -89,6 +89,18 @@ def test_repairs_are_bounded():
 def test_json_is_found_inside_fences_and_chatter():
     assert extract_json('Sure!\n```json\n{"a": 1}\n```\nDone.') == {"a": 1}
     assert extract_json('Here: {"a": {"b": 2}} ok') == {"a": {"b": 2}}
+    assert extract_json('```\n{"a": [1, 2]}\n```') == {"a": [1, 2]}
+    assert extract_json('{"text": "a ``` fence inside a value"}') == {"text": "a ``` fence inside a value"}
+
+
+def test_a_cut_off_or_missing_object_is_an_error_the_model_is_shown():
+    """A truncated object is never completed into a partial answer; the re-ask names what was wrong."""
+    with pytest.raises(ValueError, match="no JSON object"):
+        extract_json('{"title": "x", "tasks": [1, 2')
+    with pytest.raises(ValueError, match="the reply was empty"):
+        extract_json("  \n ")
+    with pytest.raises(ValueError, match="Expecting value"):
+        extract_json('```json\n{"a": }\n```')
 
 
 def test_exploration_gets_the_files_the_request_names(tmp_path: Path):
