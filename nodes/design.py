@@ -75,9 +75,36 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
         f"Signatures of affected files:\n{sigs or '(none)'}"
     )
     design = await ctx.ask(Design, user)
+    design = await ctx.io(with_contract_files, design, ctx.result(spec.PHASE), ctx.workspace)
     design = await ctx.io(with_real_actions, design, ctx.workspace)
     rel = await ctx.write_artifact(ARTIFACT, design.render())
     return {"outputs": {DESIGN: design.model_dump()}, "artifacts": {DESIGN: rel}}
+
+
+def module_path(module: str, workspace: Workspace) -> str:
+    """The file a dotted module lives in: ``a/b.py``, a package's ``a/b/__init__.py``, else the new ``a/b.py``."""
+    base = module.replace(".", "/")
+    if workspace.exists(f"{base}.py"):
+        return f"{base}.py"
+    return f"{base}/__init__.py" if workspace.exists(f"{base}/__init__.py") else f"{base}.py"
+
+
+def with_contract_files(design: Design, change: spec.ChangeSpec | None, workspace: Workspace) -> Design:
+    """Every module the scenario tests import from is a file the change touches (small models leave out the
+    package ``__init__`` of a re-export); the contract's test file is already written, so it is listed as done."""
+    if change is None:
+        return design
+    listed = {c.path for c in design.file_changes}
+    extra = []
+    for module in dict.fromkeys(c.example.module for c in change.cases if c.example and c.example.module):
+        path = module_path(module, workspace)
+        if path not in listed:
+            listed.add(path)
+            action = "modify" if workspace.exists(path) else "create"
+            extra.append(
+                FileChange(path=path, action=action, description=f"what the scenario tests import from {module}")
+            )
+    return design.model_copy(update={"file_changes": [*design.file_changes, *extra]})
 
 
 def with_real_actions(design: Design, workspace: Workspace) -> Design:

@@ -319,11 +319,22 @@ def retry_or_stop(state: SDDState, phase: str, problems: list[str], max_attempts
 async def loop_back(
     harness: Harness, state: SDDState, recorder: CallRecorder, max_attempts: int
 ) -> tuple[Decision, dict]:
+    """Where a failed verification goes: scenario tests that every apply candidate failed point at the spec
+    (decided in code, with what the code returned); otherwise the orchestrator model judges."""
     verify = (state.get("outputs") or {}).get(VERIFY) or {}
     if exhausted := loop_bound_reached(state, VERIFY, max_attempts, "verification still FAIL"):
         return exhausted, {}
-    verdict = await judge(harness, state, recorder)
     evidence = failure_evidence(verify)
+    failing, suspect = set(verify.get("failing_tests") or []), set(verify.get("suspect") or [])
+    if failing and failing <= suspect:
+        reason = (
+            f"every candidate failed {', '.join(sorted(t.split('::')[-1] for t in suspect))}: the scenario may be wrong"
+        )
+        return Decision(phase=VERIFY, action="back_to_spec", next=SPEC, reason=reason), {
+            SPEC: f"{reason}. Check each against the request's own words and fix its expected value or input.\n"
+            f"{verdict_lines(verify, 1200)}"
+        }
+    verdict = await judge(harness, state, recorder)
     if verdict.target == SPEC:
         return Decision(phase=VERIFY, action="back_to_spec", next=SPEC, reason=verdict.reason, by="model"), {
             SPEC: f"Verification failed and the requirement looks wrong: {verdict.reason}\n{evidence[:800]}"

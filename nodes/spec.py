@@ -1,177 +1,409 @@
-"""sdd-spec: requirement deltas with scenarios, rendered to OpenSpec markdown by code."""
+"""sdd-spec: requirements whose scenarios are code, and those scenarios as failing tests before any code.
+
+The model writes each scenario as an example (what to call, what must come out); code renders the OpenSpec
+delta from it and the change's contract: one pytest test per scenario, named after it, run at once against
+the unchanged repository. A test for new behaviour must fail for the right reason (the behaviour is missing),
+a test of kept behaviour passes; a broken test is regenerated once with the reason, then dropped and listed.
+The request's own items — named callables, error cases, worked examples, re-exports — are read by code and
+must each be covered: an example the user wrote becomes a scenario word for word.
+"""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import Field
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from sdd_harness.graph.core.llm import ModelOutputError
 from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 from sdd_harness.graph.core.phases import SPEC
-from sdd_harness.graph.infra.openspec import (
-    CapabilityDelta,
-    Requirement,
-    SpecDeltaSet,
-    check_change,
-    discover_specs,
-    existing_specs,
-    write_change_specs,
+from sdd_harness.graph.infra.contract import (
+    ContractTest,
+    Example,
+    ModuleMap,
+    contract_block,
+    contract_path,
+    module_map,
+    red_problem,
+    render_test,
+    same_value,
+    test_name,
+    with_contract,
 )
-from sdd_harness.nodes import propose
+from sdd_harness.graph.infra.openspec import CapabilityDelta, check_change, existing_specs, write_change_specs
+from sdd_harness.graph.infra.openspec.models import SpecDeltaSet
+from sdd_harness.graph.infra.openspec.repair import existing_requirements, normalise_deltas
+from sdd_harness.graph.infra.repomap import iter_files, mentioned_paths
+from sdd_harness.graph.infra.request_items import RequestItems, extract
+from sdd_harness.graph.infra.testrun import run_pytest
+from sdd_harness.nodes import init, propose
 
-_SHALL = re.compile(r"\b(SHALL|MUST)\b")
-
-
-class CapabilityAnswer(CapabilityDelta):
-    """What the model fills in: at least one requirement, so a grammar-constrained model cannot answer empty."""
-
-    added: list[Requirement] = Field(
-        min_length=1,
-        max_length=8,
-        description="Every requirement this change adds or changes; an existing name is treated as MODIFIED.",
-    )
+# ------------------------------------------------------------------------------------ what the model writes
 
 
-class SpecAnswer(SpecDeltaSet):
-    deltas: list[CapabilityAnswer] = Field(min_length=1, max_length=4, description="One per capability touched.")
+class ScenarioAnswer(BaseModel):
+    """One case of a requirement, as code."""
+
+    name: str = Field(description="Short name of the case, e.g. 'Rejects an empty name'.")
+    setup: list[str] = Field(default_factory=list, max_length=3, description="Statements run first (optional).")
+    call: str = Field(description="The Python expression that exercises the behaviour.")
+    expect: str | None = Field(None, description="Python expression of the value it returns.")
+    raises: str | None = Field(None, description="Exception class name, if it must raise instead.")
+    module: str | None = Field(None, description="Dotted module the names come from, e.g. pkg.mod.")
+
+    @field_validator("setup", mode="before")
+    @classmethod
+    def _listed(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
 
 
-def reclassify(answer: SpecAnswer, existing: dict[str, set[str]]) -> SpecDeltaSet:
-    """ADDED entries whose name already exists in the capability are changes to it: MODIFIED."""
-    data = answer.model_dump()
-    for delta in data["deltas"]:
-        known = existing.get(delta["capability"], set())
-        delta["modified"] += [r for r in delta["added"] if r["name"] in known]
-        delta["added"] = [r for r in delta["added"] if r["name"] not in known]
-        if known:
-            delta["purpose"] = ""  # an existing capability keeps its Purpose
-    return SpecDeltaSet.model_validate(data)
+class RequirementAnswer(BaseModel):
+    name: str = Field(description="Short unique name; an existing requirement's exact name to change it.")
+    text: str = Field(description="One sentence with SHALL: the behaviour, no implementation.")
+    scenarios: list[ScenarioAnswer] = Field(min_length=1, max_length=6)
 
 
-def existing_requirements(openspec_dir: Path) -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {}
-    for capability, spec in discover_specs(openspec_dir):
-        lines = spec.read_text(encoding="utf-8").splitlines()
-        found[capability] = {ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("### Requirement:")}
-    return found
+class SpecAnswer(BaseModel):
+    """The model's spec: one capability, its requirements, each with scenarios as code."""
+
+    capability: str = Field(description="kebab-case capability id; reuse an existing one when it fits.")
+    purpose: str = Field("", description="For a new capability: what it is for, one sentence.")
+    requirements: list[RequirementAnswer] = Field(min_length=1, max_length=6)
 
 
-def normalise_deltas(data: Any, existing: dict[str, set[str]]) -> Any:
-    """Deterministic repairs of the mistakes small models make, before validation.
+class ScenarioFix(BaseModel):
+    """Replacements for scenarios whose tests were broken (same names)."""
 
-    MODIFIED of a requirement that does not exist becomes ADDED; REMOVED/RENAMED of unknown names are
-    dropped; requirement text without SHALL/MUST gets 'The system SHALL'. Real conflicts still fail.
-    """
-    if not isinstance(data, dict):
-        return data
-    data["deltas"] = _merge_same_capability(data.get("deltas") or [])
-    for delta in data.get("deltas") or []:
-        if not isinstance(delta, dict):
+    scenarios: list[ScenarioAnswer] = Field(min_length=1, max_length=8)
+
+
+# ------------------------------------------------------------------------------------ what the phase stores
+
+RedStatus = Literal["new", "kept", "broken", "untested"]
+
+
+class ScenarioCase(BaseModel):
+    """One scenario of the change: its ids, its example, its test and how that test did before any code."""
+
+    id: str
+    requirement_id: str
+    capability: str
+    requirement: str
+    name: str
+    example: Example | None = None
+    test: str = ""
+    red: RedStatus = "untested"
+    note: str = ""
+
+
+class ChangeSpec(BaseModel):
+    """The spec phase's output: OpenSpec deltas plus the executable contract."""
+
+    deltas: list[CapabilityDelta]
+    cases: list[ScenarioCase] = Field(default_factory=list)
+    test_file: str = ""
+    uncovered: list[str] = Field(default_factory=list)
+
+    def requirement_names(self) -> dict[str, str]:
+        return {c.requirement_id: c.requirement for c in self.cases}
+
+    def tests(self) -> list[str]:
+        """The contract's test ids (broken ones dropped)."""
+        return [c.test for c in self.cases if c.test and c.red in ("new", "kept")]
+
+
+# ------------------------------------------------------------------------------------ coverage
+
+
+def coverage_gaps(items: RequestItems, cases: list[ScenarioCase]) -> list[str]:
+    """Request items no scenario covers: a named callable never called, an error case never raised, a
+    re-export never imported from its package."""
+    examples = [c.example for c in cases if c.example]
+    code = " ".join(" ".join([*e.setup, e.call]) for e in examples)
+    gaps = [
+        f"`{item.signature or item.name}` is never called in a scenario"
+        for item in items.callables
+        if not re.search(rf"\b{re.escape(item.name)}\b", code)
+    ]
+    for error in items.errors:
+        raising = [e for e in examples if e.raises == error.exception]
+        if error.names:
+            raising = [e for e in raising if any(re.search(rf"\b{re.escape(n)}\b", e.call) for n in error.names)]
+        if not raising:
+            gaps.append(f"no scenario raises `{error.exception}` for: {error.when}")
+    for export in items.reexports:
+        imported = {n for e in examples if e.module == export.package for n in e.names()}
+        missing = [n for n in export.names if n not in imported]
+        if missing:
+            gaps.append(f"no scenario imports {', '.join(missing)} from package `{export.package}` (re-export)")
+    return gaps
+
+
+def with_request_examples(items: RequestItems, cases: list[ScenarioCase]) -> list[ScenarioCase]:
+    """The user's worked examples as scenarios, word for word: a scenario with the same call but another
+    expected value is corrected; a missing one is added to the requirement whose cases use that callable."""
+    out = list(cases)
+    for worked in items.examples:
+        probe = Example(call=worked.call, expect=worked.expect)
+        same = [c for c in out if c.example and c.example.key() == probe.key()]
+        for case in same:
+            if case.example and (case.example.raises or not same_value(case.example.expect or "", worked.expect)):
+                case.example = case.example.model_copy(update={"expect": worked.expect, "raises": None})
+                case.note = f"expected value taken from the request ({worked.source})"
+        if same:
             continue
-        known = existing.get(str(delta.get("capability", "")).strip().lower(), set())
-        modified = delta.get("modified") or []
-        delta["added"] = (delta.get("added") or []) + [r for r in modified if _name(r) not in known]
-        delta["modified"] = [r for r in modified if _name(r) in known]
-        delta["removed"] = [r for r in delta.get("removed") or [] if _name(r) in known]
-        delta["renamed"] = [
-            r for r in delta.get("renamed") or [] if isinstance(r, dict) and r.get("from_name") in known
-        ]
-        if not known:
-            delta["purpose"] = _purpose(delta)
-        _unique_names(delta["added"])
-        for req in delta["added"] + delta["modified"]:
-            if isinstance(req, dict):
-                _unique_names(req.get("scenarios") or [])
-            if isinstance(req, dict) and isinstance(req.get("text"), str) and not _SHALL.search(req["text"]):
-                text = req["text"].strip()
-                req["text"] = f"The system SHALL {text[:1].lower()}{text[1:]}" if text else text
-    return data
-
-
-def _merge_same_capability(deltas: list[Any]) -> list[Any]:
-    """One delta per capability: small models often split one capability over several entries."""
-    merged: dict[str, dict[str, Any]] = {}
-    out: list[Any] = []
-    for delta in deltas:
-        if not isinstance(delta, dict):
-            out.append(delta)
+        called = re.match(r"\s*([A-Za-z_]\w*)", worked.call)
+        home = next(
+            (c for c in out if called and c.example and called.group(1) in c.example.call), out[0] if out else None
+        )
+        if home is None:
             continue
-        key = str(delta.get("capability", "")).strip().lower()
-        if key not in merged:
-            merged[key] = delta
-            out.append(delta)
-            continue
-        first = merged[key]
-        for kind in ("added", "modified", "removed", "renamed"):
-            first[kind] = (first.get(kind) or []) + (delta.get(kind) or [])
-        first["purpose"] = first.get("purpose") or delta.get("purpose", "")
+        module = home.example.module if home.example else None
+        out.append(
+            ScenarioCase(
+                id="",
+                requirement_id=home.requirement_id,
+                capability=home.capability,
+                requirement=home.requirement,
+                name=f"Example from the request: {worked.call}"[:80],
+                example=Example(call=worked.call, expect=worked.expect, module=module),
+                note="added from the request",
+            )
+        )
     return out
 
 
-def _unique_names(items: list[Any]) -> None:
-    """Small models repeat names; OpenSpec needs them unique, so number the repeats."""
-    seen: dict[str, int] = {}
-    for item in items:
-        if isinstance(item, dict) and isinstance(item.get("name"), str):
-            key = item["name"].strip().lower()
-            seen[key] = seen.get(key, 0) + 1
-            if seen[key] > 1:
-                item["name"] = f"{item['name'].strip()} ({seen[key]})"
+# ------------------------------------------------------------------------------------ building the spec
 
 
-def _purpose(delta: dict[str, Any]) -> str:
-    """A new capability needs a Purpose of 50+ characters; build one from what the delta says."""
-    purpose = str(delta.get("purpose") or "").strip()
-    if len(purpose) >= 50:
-        return purpose
-    names = ", ".join(_name(r) for r in delta.get("added") or [] if _name(r))
-    topic = str(delta.get("capability", "this capability")).replace("-", " ")
-    lead = purpose.rstrip(".") if purpose else f"Behaviour of {topic}"
-    text = f"{lead}. Covers: {names or topic}."
-    if len(text) < 50:
-        text += " Defined by the change requests that touch this capability."
-    return text[:400]
+def to_cases(answer: SpecAnswer, modules: ModuleMap, items: RequestItems) -> tuple[list[ScenarioCase], list[str]]:
+    """Scenarios as cases with checked examples; (cases, problems of the ones that are not valid code)."""
+    reexported = {r.package: set(r.names) for r in items.reexports}
+    cases: list[ScenarioCase] = []
+    problems: list[str] = []
+    capability = answer.capability
+    for r_index, req in enumerate(answer.requirements, 1):
+        for scenario in req.scenarios:
+            case = ScenarioCase(
+                id="", requirement_id=f"R{r_index}", capability=capability, requirement=req.name, name=scenario.name
+            )
+            try:
+                example = Example.model_validate(scenario.model_dump(exclude={"name"}))
+            except ValidationError as err:
+                message = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
+                problems.append(f"scenario '{scenario.name}': {message}")
+                case.note = f"not valid code: {message}"
+            else:
+                case.example = example.model_copy(update={"module": modules.resolve(example, reexported)})
+            cases.append(case)
+    return cases, problems
 
 
-def _name(item: Any) -> str:
-    return str(item.get("name", "") if isinstance(item, dict) else item).strip()
+def number(cases: list[ScenarioCase]) -> list[ScenarioCase]:
+    return [c.model_copy(update={"id": f"S{i}"}) for i, c in enumerate(cases, 1)]
+
+
+def deltas_of(answer: SpecAnswer, cases: list[ScenarioCase], existing: dict[str, set[str]]) -> list[CapabilityDelta]:
+    """The OpenSpec delta: scenarios rendered as WHEN/THEN steps; existing requirement names are MODIFIED."""
+    requirements = []
+    for r_index, req in enumerate(answer.requirements, 1):
+        scenarios = [
+            {"name": c.name, "when": [c.example.when()], "then": [c.example.then()]}
+            if c.example
+            else {"name": c.name, "when": [c.name], "then": ["the behaviour holds"]}
+            for c in cases
+            if c.requirement_id == f"R{r_index}"
+        ]
+        requirements.append({"name": req.name, "text": req.text, "scenarios": scenarios})
+    data = normalise_deltas(
+        {"deltas": [{"capability": answer.capability, "purpose": answer.purpose, "modified": requirements}]},
+        existing,
+    )
+    return SpecDeltaSet.model_validate(data).deltas
+
+
+def checklist(items: RequestItems) -> str:
+    """What the request says must hold, for the prompt: the spec must cover each line."""
+    lines = [
+        f"- callable: `{c.signature or c.name}`" + (f" (method of {c.owner})" if c.owner else "")
+        for c in items.callables
+    ]
+    lines += [f"- error: raise `{e.exception}` — {e.when}" for e in items.errors]
+    lines += [f"- example (use exactly): `{x.call}` == `{x.expect}`" for x in items.examples]
+    lines += [f"- re-export: `from {r.package} import {', '.join(r.names)}` must work" for r in items.reexports]
+    return "\n".join(lines) or "(nothing the code could read; cover the request's behaviour)"
+
+
+def modules_brief(modules: ModuleMap, names: list[str]) -> str:
+    lines = [
+        f"- {m} (exists; defines {', '.join(sorted(defined)[:12]) or 'nothing yet'})"
+        for m, defined in sorted(modules.existing.items())
+    ][:12]
+    lines += [f"- {m} (new: the request creates it)" for m in modules.planned]
+    told = [f"- `{n}` goes in {m}" for n, m in modules.named_in.items() if n in names]
+    return "\n".join(lines + told)
 
 
 async def run(ctx: PhaseContext) -> dict[str, Any]:
+    root = ctx.workspace.root
+    items = extract(ctx.request)
+    files = await ctx.io(iter_files, root)
+    paths = await ctx.io(mentioned_paths, root, ctx.request)
+    modules = await ctx.io(module_map, root, files, ctx.request, paths, items.names())
     specs = await ctx.io(existing_specs, ctx.paths.openspec, 2500)
+    existing = await ctx.io(existing_requirements, ctx.paths.openspec)
     template = ctx.state.get("spec_template")
     seeded = (
         f"\n\nFilled spec template (authoritative):\n{yaml.safe_dump(template, sort_keys=False)}" if template else ""
     )
     user = (
-        f"Change request:\n{ctx.request}{seeded}\n\nProposal:\n{ctx.brief(propose.PHASE)}\n\n"
-        f"Existing specs (capability: requirement names):\n{specs or '(none: every capability is new)'}"
+        f"Change request (the user's words, authoritative):\n{ctx.request}{seeded}\n\n"
+        f"The spec must cover each of these items from the request:\n{checklist(items)}\n\n"
+        f"Modules:\n{modules_brief(modules, items.names()) or '(none)'}\n\n"
+        f"Proposal:\n{ctx.brief(propose.PHASE)}\n\n"
+        f"Existing specs (capability: requirement names):\n{specs or '(none: the capability is new)'}"
     )
-    existing = await ctx.io(existing_requirements, ctx.paths.openspec)
-    answer = await ctx.ask(SpecAnswer, user, prepare=lambda data: normalise_deltas(data, existing))
-    delta_set = reclassify(answer, existing)
-    written = await ctx.io(write_change_specs, ctx.paths.root, ctx.paths.change_id, delta_set)
-    rels = [ctx.workspace.rel(p) for p in written]
-    return {"outputs": {SPEC: delta_set.model_dump()}, "artifacts": {SPEC: ", ".join(rels)}}
+    answer = await ctx.ask(SpecAnswer, user)
+    cases, invalid = to_cases(answer, modules, items)
+    gaps = coverage_gaps(items, with_request_examples(items, cases))
+    if invalid or gaps:  # one targeted second try, with exactly what is wrong
+        fix = "\n".join(f"- {p}" for p in [*invalid, *gaps])
+        answer = await ctx.ask(SpecAnswer, f"{user}\n\nYour previous spec had these problems; fix them:\n{fix}")
+        cases, invalid = to_cases(answer, modules, items)
+    cases = number(with_request_examples(items, cases))
+    project = ctx.result(init.PHASE)
+    python = project is None or project.language == "python"
+    test_file = await ctx.io(contract_path, root, paths, answer.capability) if python else ""
+    if python:
+        cases = await contract(ctx, cases, test_file, modules)
+    deltas = deltas_of(answer, cases, existing)
+    spec = ChangeSpec(deltas=deltas, cases=cases, test_file=test_file, uncovered=coverage_gaps(items, cases))
+    written = await ctx.io(write_change_specs, ctx.paths.root, ctx.paths.change_id, SpecDeltaSet(deltas=deltas))
+    rels = [ctx.workspace.rel(p) for p in written] + ([test_file] if test_file else [])
+    return {"outputs": {SPEC: spec.model_dump()}, "artifacts": {SPEC: ", ".join(rels)}}
+
+
+# ------------------------------------------------------------------------------------ the contract, red first
+
+
+def render(cases: list[ScenarioCase], test_file: str) -> tuple[list[ScenarioCase], list[ContractTest]]:
+    taken: set[str] = set()
+    tests, out = [], []
+    for case in cases:
+        if case.example is None:
+            out.append(case.model_copy(update={"test": "", "red": "untested"}))
+            continue
+        name = test_name(case.name, taken)
+        source = render_test(name, case.requirement, case.name, case.example)
+        tests.append(
+            ContractTest(
+                capability=case.capability, requirement=case.requirement, scenario=case.name, name=name, source=source
+            )
+        )
+        out.append(case.model_copy(update={"test": f"{test_file}::{name}"}))
+    return out, tests
+
+
+async def write_and_run(
+    ctx: PhaseContext, cases: list[ScenarioCase], test_file: str, modules: ModuleMap
+) -> list[ScenarioCase]:
+    """Write the tests into the change's test file, run them on the code as it is, and judge each failure."""
+    cases, tests = render(cases, test_file)
+    current = ctx.workspace.read(test_file) if ctx.workspace.exists(test_file) else None
+    await ctx.io(
+        ctx.workspace.write,
+        test_file,
+        with_contract(current, ctx.paths.change_id, contract_block(ctx.paths.change_id, tests)),
+    )
+    run = await run_pytest(ctx.workspace, [test_file], ctx.settings.command_timeout_s)
+    new_modules = set(modules.planned) | {c.example.module for c in cases if c.example and c.example.module}
+    judged = []
+    for case in cases:
+        outcome = run.outcomes.get(case.test) if case.test else None
+        if not case.test:
+            judged.append(case)
+        elif outcome is None:
+            reason = run.collection_error or "the test did not run"
+            judged.append(case.model_copy(update={"red": "broken", "note": reason}))
+        elif outcome.status == "passed":
+            judged.append(case.model_copy(update={"red": "kept"}))
+        else:
+            problem = red_problem(outcome, new_modules, set(modules.existing) | modules.packages)
+            judged.append(
+                case.model_copy(update={"red": "broken" if problem else "new", "note": problem or outcome.kind})
+            )
+    return judged
+
+
+async def contract(
+    ctx: PhaseContext, cases: list[ScenarioCase], test_file: str, modules: ModuleMap
+) -> list[ScenarioCase]:
+    """Tests before code: written, run red; broken ones regenerated once with their reason, then dropped."""
+    cases = await write_and_run(ctx, cases, test_file, modules)
+    broken = [c for c in cases if c.red == "broken"]
+    if not broken:
+        return cases
+    listing = "\n".join(f"- {c.name}: `{c.example.call if c.example else '?'}` — {c.note}" for c in broken)
+    try:
+        fix = await ctx.ask(
+            ScenarioFix,
+            f"Change request:\n{ctx.request}\n\nThese scenario tests are broken:\n{listing}\n\n"
+            "Rewrite each of these scenarios (same name) so that its code is right.",
+            feedback=False,
+        )
+    except ModelOutputError:
+        fix = ScenarioFix.model_construct(scenarios=[])
+    replacements = {s.name: s for s in fix.scenarios}
+    for i, case in enumerate(cases):
+        new = replacements.get(case.name)
+        if case.red != "broken" or new is None:
+            continue
+        try:
+            example = Example.model_validate(new.model_dump(exclude={"name"}))
+        except ValidationError:
+            continue
+        cases[i] = case.model_copy(
+            update={"example": example.model_copy(update={"module": modules.resolve(example, {})})}
+        )
+    cases = await write_and_run(ctx, cases, test_file, modules)
+    if not any(c.red == "broken" for c in cases):
+        return cases
+    kept = [c if c.red != "broken" else c.model_copy(update={"example": None}) for c in cases]
+    rewritten = await write_and_run(ctx, kept, test_file, modules)  # the file without the dropped tests
+    return [
+        case.model_copy(update={"red": "broken", "note": f"dropped: {old.note}"}) if old.red == "broken" else case
+        for case, old in zip(rewritten, cases, strict=True)
+    ]
+
+
+# ------------------------------------------------------------------------------------ gate and brief
 
 
 def check(ctx: GateContext) -> list[str]:
-    if ctx.result(PHASE) is None:
-        return ["no spec deltas were produced"]
-    return check_change(ctx.paths.root, ctx.paths.change_id)
+    spec = ctx.result(PHASE)
+    if spec is None:
+        return ["no spec was produced"]
+    problems = check_change(ctx.paths.root, ctx.paths.change_id)
+    problems += [f"not covered by any scenario: {gap}" for gap in spec.uncovered]
+    if spec.test_file and not spec.tests():
+        problems.append("no scenario has a working test: write scenarios whose call is valid code")
+    if spec.test_file and spec.cases and not any(c.red == "new" for c in spec.cases):
+        problems.append("every scenario test already passes on the unchanged code: no scenario tests the change")
+    return problems
 
 
-def brief(deltas: SpecDeltaSet) -> str:
-    """What later phases see of the spec: one line per added or changed requirement."""
-    lines = [
-        f"- [{delta.capability}] {req.name}: {req.text}"
-        for delta in deltas.deltas
-        for req in [*delta.added, *delta.modified]
-    ]
+def brief(spec: ChangeSpec) -> str:
+    """What later phases see of the spec: requirements and scenarios by id, scenarios as code."""
+    texts = {r.name: r.text for d in spec.deltas for r in [*d.added, *d.modified]}
+    lines = []
+    for req_id, name in spec.requirement_names().items():
+        lines.append(f"{req_id} {name}: {texts.get(name, '')}".rstrip(": "))
+        for case in (c for c in spec.cases if c.requirement_id == req_id):
+            code = f"{case.example.when()} -> {case.example.then()}" if case.example else "(prose only)"
+            lines.append(f"  {case.id} {case.name}: {code}")
     return "\n".join(lines) or "(no spec)"
 
 
-PHASE = Phase(name=SPEC, run=run, check=check, output=SpecDeltaSet, brief=brief)
+PHASE = Phase(name=SPEC, run=run, check=check, output=ChangeSpec, brief=brief)

@@ -1,48 +1,92 @@
-"""sdd-tasks: small tasks in the precise-spec template, each naming its file and its check."""
+"""sdd-tasks: small tasks in the precise-spec template, each one file from the design, aimed at scenario ids.
+
+A task points at the spec (requirement ids R1…, scenario ids S1…) instead of restating it: a small model
+that paraphrases loses error cases and gets values wrong. Code then puts the plan in order: a file outside
+the design is mapped onto the design's file of that name or dropped, two tasks on one file become one, a
+design file nobody works on gets a task, every scenario belongs to the task whose file it imports from, and
+tests are not tasks (the scenario tests are written already). The gate rejects a task that states an
+expected value contradicting a scenario.
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 from sdd_harness.graph.core.phases import TASKS
-from sdd_harness.graph.infra.repomap import mentioned_paths
-from sdd_harness.nodes import design, init, spec
+from sdd_harness.graph.infra.contract import Example, is_test_path, same_value
+from sdd_harness.graph.infra.request_items import extract
+from sdd_harness.graph.infra.workspace import Workspace
+from sdd_harness.nodes import design, spec
 
 ARTIFACT = "tasks.md"
+_ID = re.compile(r"\b([RS]\d+)\b")
 
 
 class TaskSpec(BaseModel):
     """One small task in the precise-spec template (under ~100 changed lines)."""
 
     task: str = Field(description="Imperative title, one line.")
-    file: str = Field(description="The one repo-relative file this task edits or creates.")
-    requirements: list[str] = Field(min_length=1, description="Exact behaviour to implement.")
+    file: str = Field(description="The one file from the design this task edits or creates.")
+    requirements: list[str] = Field(default_factory=list, description="Requirement ids it implements, e.g. R1.")
+    scenarios: list[str] = Field(default_factory=list, description="Scenario ids its code must pass, e.g. S2.")
     input: str = Field("", description="Parameters and types.")
     output: str = Field("", description="Return value and type.")
     validation: str = Field("", description="Input checks.")
     error_handling: str = Field("", description="Which errors are raised, when.")
     dependencies: list[str] = Field(default_factory=list, description="Repo files or names this task relies on.")
     style: str = Field("", description="Style constraints.")
-    check: str = Field("", description="Test file (repo-relative) or command proving this task.")
+    check: str = Field("", description="The scenario tests (or command) proving this task.")
+
+    @field_validator("requirements", "scenarios", "dependencies", mode="before")
+    @classmethod
+    def _listed(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
 
 
 class TaskPlan(BaseModel):
     tasks: list[TaskSpec] = Field(min_length=1, max_length=12)
+    groups: list[list[int]] = Field(
+        default_factory=list, description="Filled by code: tasks (1-based) apply works on together."
+    )
 
 
-def render_tasks(plan: TaskPlan, done: set[int] | None = None) -> str:
-    """tasks.md: OpenSpec checkboxes, each followed by its template fields."""
+GROUP_FILES = 4
+GROUP_CHARS = 16_000
+
+
+def task_groups(plan: TaskPlan, sizes: dict[str, int]) -> list[list[int]]:
+    """Consecutive tasks worked on together: all of a small change (so one candidate can make it whole), else a
+    few files at a time, within a budget of current file sizes (characters)."""
+    groups: list[list[int]] = []
+    chars = 0
+    for index, task in enumerate(plan.tasks, 1):
+        size = sizes.get(task.file, 0)
+        if groups and len(groups[-1]) < GROUP_FILES and chars + size <= GROUP_CHARS:
+            groups[-1].append(index)
+            chars += size
+        else:
+            groups.append([index])
+            chars = size
+    return groups
+
+
+def render_tasks(plan: TaskPlan, done: set[int] | None = None, contract: str = "") -> str:
+    """tasks.md: the contract line (tests written before code), then OpenSpec checkboxes with the template."""
     done = done or set()
-    lines = ["# Tasks", "", "## 1. Implementation", ""]
+    lines = ["# Tasks", ""]
+    if contract:
+        lines += ["## 0. Contract (written before any code)", "", f"- [x] 0.1 {contract}", ""]
+    lines += ["## 1. Implementation", ""]
     for index, task in enumerate(plan.tasks, start=1):
         mark = "x" if index in done else " "
         lines.append(f"- [{mark}] 1.{index} {task.task} (`{task.file}`)")
         for label, value in (
-            ("requirements", "; ".join(task.requirements)),
+            ("requirements", ", ".join(task.requirements)),
+            ("scenarios", ", ".join(task.scenarios)),
             ("input", task.input),
             ("output", task.output),
             ("validation", task.validation),
@@ -60,49 +104,139 @@ _TICK = re.compile(r"^- \[(?P<mark>[ xX])\] 1\.(?P<num>\d+) ", re.MULTILINE)
 
 
 def ticked_tasks(tasks_md: str) -> tuple[int, int]:
-    """(done, total) checkboxes in a tasks.md."""
+    """(done, total) implementation checkboxes in a tasks.md."""
     marks = [m.group("mark") for m in _TICK.finditer(tasks_md)]
     return sum(1 for m in marks if m in "xX"), len(marks)
 
 
-def named_files(ctx: PhaseContext) -> str:
-    """Small models drop secondary edits (a re-export in `__init__.py`); listing the files the request names
-    makes each one a visible decision. Some are only references, so this is a reminder, not a gate."""
-    root = ctx.workspace.root
-    named = [f"{rel} ({'exists' if (root / rel).is_file() else 'new'})" for rel in mentioned_paths(root, ctx.request)]
-    if not named:
-        return ""
-    return f"\n\nFiles the request names: {', '.join(named)}. Each one the request asks to change needs a task."
+# ------------------------------------------------------------------------------------ putting the plan in order
+
+
+def _ids(values: list[str], prefix: str, known: set[str]) -> list[str]:
+    found = [m for v in values for m in _ID.findall(v) if m.startswith(prefix)]
+    return [i for i in dict.fromkeys(found) if i in known]
+
+
+def file_of_case(case: spec.ScenarioCase, files: list[str]) -> str | None:
+    """The design file a scenario's test imports from (``pkg.mod`` -> ``pkg/mod.py`` or ``pkg/mod/__init__.py``)."""
+    if not case.example or not case.example.module:
+        return None
+    base = case.example.module.replace(".", "/")
+    return next((f for f in (f"{base}.py", f"{base}/__init__.py") if f in files), None)
+
+
+def in_order(
+    plan: TaskPlan, the_design: design.Design | None, change: spec.ChangeSpec | None, workspace: Workspace
+) -> tuple[TaskPlan, list[str]]:
+    """The plan a model wrote, made consistent with the design and the spec; notes say what was changed."""
+    files = [c.path for c in the_design.file_changes if not is_test_path(c.path)] if the_design else []
+    cases = change.cases if change else []
+    scenario_ids = {c.id for c in cases}
+    requirement_ids = {c.requirement_id for c in cases}
+    notes: list[str] = []
+    by_file: dict[str, TaskSpec] = {}
+    for task in plan.tasks:
+        path = task.file.strip().strip("`").removeprefix("./")
+        if is_test_path(path):
+            notes.append(f"dropped '{task.task}': tests are the contract, written before code")
+            continue
+        if files and path not in files:
+            same = [f for f in files if f.rsplit("/", 1)[-1] == path.rsplit("/", 1)[-1]]
+            if len(same) != 1:
+                notes.append(f"dropped '{task.task}': {path} is not a file of the design")
+                continue
+            path = same[0]
+        task = task.model_copy(
+            update={
+                "file": path,
+                "requirements": _ids(task.requirements, "R", requirement_ids) if requirement_ids else task.requirements,
+                "scenarios": _ids(task.scenarios, "S", scenario_ids),
+            }
+        )
+        if path in by_file:
+            first = by_file[path]
+            notes.append(f"merged '{task.task}' into '{first.task}' (same file {path})")
+            by_file[path] = first.model_copy(
+                update={
+                    "requirements": list(dict.fromkeys([*first.requirements, *task.requirements])),
+                    "scenarios": list(dict.fromkeys([*first.scenarios, *task.scenarios])),
+                }
+            )
+        else:
+            by_file[path] = task
+    for path in files:
+        if path not in by_file:
+            by_file[path] = TaskSpec(task=f"Change {path}", file=path)
+            notes.append(f"added a task for {path} (a design file no task touched)")
+    for case in cases:
+        home = file_of_case(case, list(by_file))
+        owner = by_file.get(home) if home else None
+        if owner and case.id not in owner.scenarios:
+            by_file[home] = owner.model_copy(update={"scenarios": [*owner.scenarios, case.id]})
+    ordered = sorted(by_file.values(), key=lambda t: (t.file.endswith("__init__.py"), list(by_file).index(t.file)))
+    return TaskPlan(tasks=[_with_check(t, cases) for t in ordered] or plan.tasks), notes
+
+
+def _with_check(task: TaskSpec, cases: list[spec.ScenarioCase]) -> TaskSpec:
+    tests = [c.test.split("::")[-1] for c in cases if c.id in task.scenarios and c.test]
+    requirements = task.requirements or list(dict.fromkeys(c.requirement_id for c in cases if c.id in task.scenarios))
+    check = f"scenario tests {', '.join(tests)}" if tests else task.check
+    return task.model_copy(update={"requirements": requirements, "check": check})
+
+
+def contradictions(plan: TaskPlan, change: spec.ChangeSpec | None) -> list[str]:
+    """Expected values a task states that a scenario contradicts (the same call, another value)."""
+    if change is None:
+        return []
+    scenario_values = {c.example.key(): c.example for c in change.cases if c.example and c.example.expect}
+    problems = []
+    for index, task in enumerate(plan.tasks, 1):
+        text = " ".join([task.task, task.output, task.validation, task.error_handling, *task.requirements])
+        for worked in extract(text).examples:
+            stated = Example(call=worked.call, expect=worked.expect)
+            scenario = scenario_values.get(stated.key())
+            if scenario and not same_value(scenario.expect or "", worked.expect):
+                problems.append(
+                    f"task 1.{index} says `{worked.call}` gives `{worked.expect}`, but the spec's scenario says "
+                    f"`{scenario.expect}`"
+                )
+    return problems
 
 
 async def run(ctx: PhaseContext) -> dict[str, Any]:
-    project = ctx.result(init.PHASE)
-    test_cmd = project.test_command if project else ""
-    named = await ctx.io(named_files, ctx)
+    the_design, change = ctx.result(design.PHASE), ctx.result(spec.PHASE)
+    files = [c.path for c in the_design.file_changes if not is_test_path(c.path)] if the_design else []
     user = (
-        f"Change request:\n{ctx.request}\n\nRequirements:\n{ctx.brief(spec.PHASE)}\n\n"
-        f"Design:\n{ctx.brief(design.PHASE)}\n\n"
-        f"Test command: {test_cmd}{named}"
+        f"Change request (the user's words):\n{ctx.request}\n\nSpec (ids to reference):\n{ctx.brief(spec.PHASE)}\n\n"
+        f"Design:\n{ctx.brief(design.PHASE)}\n\nFiles a task may take (one per task): {', '.join(files) or '(any)'}"
     )
     plan = await ctx.ask(TaskPlan, user)
-    rel = await ctx.write_artifact(ARTIFACT, render_tasks(plan))
-    return {"outputs": {TASKS: plan.model_dump(), "sdd-apply": {}}, "apply_results": None, "artifacts": {TASKS: rel}}
+    plan, notes = await ctx.io(in_order, plan, the_design, change, ctx.workspace)
+    sizes = {t.file: len(ctx.workspace.read(t.file)) if ctx.workspace.exists(t.file) else 0 for t in plan.tasks}
+    plan = plan.model_copy(update={"groups": task_groups(plan, sizes)})
+    contract = ""
+    if change and change.test_file:
+        contract = f"Scenario tests in `{change.test_file}`: {len(change.tests())} test(s), run before any code"
+    rel = await ctx.write_artifact(ARTIFACT, render_tasks(plan, contract=contract))
+    output = {**plan.model_dump(), "notes": notes}
+    return {"outputs": {TASKS: output, "sdd-apply": {}}, "apply_results": None, "artifacts": {TASKS: rel}}
 
 
 def check(ctx: GateContext) -> list[str]:
     plan = ctx.result(PHASE)
-    problems = []
+    if plan is None:
+        return ["no task plan was produced"]
+    problems = contradictions(plan, ctx.result(spec.PHASE))
     created: set[str] = set()
-    for index, task in enumerate(plan.tasks if plan else [], start=1):
-        path = task.file
+    for index, task in enumerate(plan.tasks, start=1):
         try:
-            target = ctx.workspace.resolve(path)
-        except Exception as err:  # noqa: BLE001
+            target = ctx.workspace.resolve(task.file)
+        except Exception as err:  # noqa: BLE001 - any refusal is a gate problem
             problems.append(f"task 1.{index}: {err}")
             continue
-        if not target.parent.exists() and not any(c.startswith(path.rsplit("/", 1)[0]) for c in created):
-            problems.append(f"task 1.{index}: folder of {path!r} does not exist")
-        created.add(path)
+        if not target.parent.exists() and not any(c.startswith(task.file.rsplit("/", 1)[0]) for c in created):
+            problems.append(f"task 1.{index}: folder of {task.file!r} does not exist")
+        created.add(task.file)
     return problems
 
 

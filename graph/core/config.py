@@ -54,6 +54,13 @@ class ModelBinding(BaseModel):
     tool_steps: int | None = Field(None, ge=0, le=20, description="Max look-around tool steps (0 = none).")
     role: str | None = Field(None, description="Free-form role label, e.g. gate-coordinator.")
     verbosity: list[str] | None = Field(None, description="Extra output rules appended to this phase's prompt.")
+    samples: int | None = Field(None, ge=1, le=8, description="Candidates apply writes per task group (default 3).")
+    sample_temperature: float | None = Field(
+        None, ge=0, le=2, description="Temperature of the candidates after the first, greedy one (default 0.8)."
+    )
+    escalate: Name | None = Field(
+        None, description="A stronger model used only when this phase's first answer fails (gate, tests)."
+    )
 
 
 OnFail = str  # "retry" | "stop" | "back_to:<phase>"

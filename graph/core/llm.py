@@ -116,6 +116,15 @@ def transcribe(schema: type[BaseModel], messages: list[BaseMessage], reply: str,
         handle.write(json.dumps(line) + "\n")
 
 
+def transcribe_text(phase: str, prompt: str, reply: str) -> None:
+    """A plain-text exchange in the ``SDD_TRANSCRIPT`` log (see ``transcribe``)."""
+    path = os.environ.get("SDD_TRANSCRIPT")
+    if path:
+        line = {"schema": f"text:{phase}", "prompt_tail": prompt[-1500:], "reply": reply[:4000], "problem": ""}
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line) + "\n")
+
+
 def _is_truncation(err: Exception) -> bool:
     """openai raises LengthFinishReasonError when a structured reply runs into max_tokens."""
     return type(err).__name__ == "LengthFinishReasonError"

@@ -45,6 +45,7 @@ from sdd_harness.graph.infra.dotenv import EnvWithDotenv
 from sdd_harness.graph.infra.providers import Provider
 
 ModelOverride = BaseChatModel | str
+ESCALATE = "#escalate"  # the role suffix of a role's escalation model
 DEFAULT_TIMEOUT_S = 600.0
 DEFAULT_MAX_RETRIES = 4
 BODY_RETRY_ATTEMPTS = 3  # attempts (not retries) for a 200 with a broken body
@@ -332,6 +333,28 @@ class ModelRegistry:
             return bound
         bound_fallbacks = [fb.bind(**bind_kwargs) if bind_kwargs else fb for fb in fallbacks]
         return bound.with_fallbacks(bound_fallbacks, exceptions_to_handle=provider_faults())
+
+    def escalation(self, role: str, **bind_kwargs: Any) -> Runnable | None:
+        """The stronger model a role names under ``escalate:``, for the retry after a failed first answer
+        (a fake registered as ``<role>#escalate`` stands in for it in tests); None when there is none."""
+        key = f"{role}{ESCALATE}"
+        if key not in self._instances:
+            name = self.binding(role).escalate
+            if not name:
+                return None
+            source, _, model = name.partition(":")
+            update = (
+                {"model": model, "source": source} if model and source in self.config.providers else {"model": name}
+            )
+            self._instances[key] = self._build(self.binding(role).model_copy(update=update | {"fallback": []}), role)
+        model = self._resilient(key, self._instances[key])
+        return model.bind(**bind_kwargs) if bind_kwargs else model
+
+    def escalated_name(self, role: str) -> str | None:
+        key = f"{role}{ESCALATE}"
+        if key in self._fakes:
+            return _fake_name(self._instances[key])
+        return self.binding(role).escalate
 
     def _resilient(self, role: str | None, model: BaseChatModel) -> Runnable:
         return model if role in self._fakes else resilient(model)

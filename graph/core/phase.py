@@ -23,13 +23,20 @@ from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import Runnable
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 from pydantic import BaseModel
 
 from sdd_harness.graph.core.config import HarnessConfig, RunSettings
 from sdd_harness.graph.core.context import Context
-from sdd_harness.graph.core.llm import ModelOutputError, ask_structured
+from sdd_harness.graph.core.llm import (
+    ModelOutputError,
+    ask_structured,
+    is_provider_fault,
+    provider_error,
+    transcribe_text,
+)
 from sdd_harness.graph.core.models import ModelRegistry
 from sdd_harness.graph.core.state import SDDState
 from sdd_harness.graph.core.usage import CallRecorder, Pricer, effective_token_budget, spend_problem
@@ -212,6 +219,20 @@ class PhaseContext(GateContext):
     harness: Harness | None = None
     recorder: CallRecorder | None = None
     emit: Callable[[dict[str, Any]], None] = lambda event: None
+    attempt: int = 1
+    git: dict[str, Any] | None = None  # the run's git record (branch, the user's files), for commits
+
+    def model(self, role: str | None = None, *, escalated: bool = False, **bind: Any) -> Runnable:
+        """The role's model (bound to call options); ``escalated`` asks for its ``escalate:`` model instead, and
+        a phase's retry after a failed gate uses that model by itself."""
+        assert self.harness is not None
+        role = role or self.phase
+        registry = self.harness.registry
+        if escalated or (self.attempt > 1 and role == self.phase):
+            stronger = registry.escalation(role, **bind)
+            if stronger is not None:
+                return stronger
+        return registry.runnable(role, **bind)
 
     @property
     def feedback(self) -> str:
@@ -255,7 +276,7 @@ class PhaseContext(GateContext):
             user = f"{user}\n\n## Feedback from the previous attempt (fix this)\n{self.feedback}"
         messages = [SystemMessage(self.system_prompt(role)), HumanMessage(user)]
         return await ask_structured(
-            registry.runnable(role),
+            self.model(role),
             schema,
             messages,
             mode=mode,
@@ -263,6 +284,30 @@ class PhaseContext(GateContext):
             config={"callbacks": [self.recorder]},
             prepare=prepare,
         )
+
+    async def ask_text(
+        self, user: str, *, temperature: float | None = None, seed: int | None = None, escalated: bool = False
+    ) -> str:
+        """One plain-text call for this phase (code blocks, not JSON), recorded; a reply cut at the output limit
+        comes back as far as it got. Provider faults become ``ProviderError`` like structured asks."""
+        assert self.recorder is not None
+        bind: dict[str, Any] = {}
+        if temperature is not None:
+            bind["temperature"] = temperature
+        if seed is not None:
+            bind["seed"] = seed
+        messages = [SystemMessage(self.system_prompt()), HumanMessage(user)]
+        try:
+            reply = await self.model(escalated=escalated, **bind).ainvoke(
+                messages, config={"callbacks": [self.recorder]}
+            )
+        except Exception as err:  # noqa: BLE001 - provider faults are named; anything else is a bug to raise
+            if is_provider_fault(err):
+                raise provider_error(err) from err
+            raise
+        text = reply.content if isinstance(reply.content, str) else str(reply.content)
+        transcribe_text(self.phase, user, text)
+        return text
 
     def tools_mode(self, role: str | None = None) -> str:
         """'native' or 'json': the binding's choice, else the provider's default."""
@@ -358,6 +403,8 @@ def phase_node(harness: Harness, phase: Phase[Any]) -> GraphNode:
             harness=harness,
             recorder=recorder,
             emit=writer,
+            attempt=attempt,
+            git=context.git,
         )
         model, _ = harness.registry.describe(name)
         writer({"event": "phase_start", "phase": name, "attempt": attempt, "model": model})

@@ -49,8 +49,8 @@ _GIT_LOCATION_VARS = {"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_
 _WORD = re.compile(r"[a-z][a-z0-9_]{2,}")
 
 
-def iter_files(root: Path, limit: int = 2000) -> list[str]:
-    """Repo-relative text files, sorted by path, at most ``limit``.
+def iter_files(root: Path, limit: int = 2000, text_only: bool = True) -> list[str]:
+    """Repo-relative text files (any file with ``text_only=False``), sorted by path, at most ``limit``.
 
     In a git work tree git says which files belong (tracked plus untracked-but-not-ignored), so a .gitignore'd
     virtualenv or build folder costs nothing; elsewhere a walk that skips tool, cache and hidden folders. Either
@@ -60,7 +60,7 @@ def iter_files(root: Path, limit: int = 2000) -> list[str]:
     names = listed if listed is not None else _walked_files(root)
     real_root = root.resolve()
     found: list[str] = []
-    for rel in sorted({n for n in names if _wanted(n)}, key=lambda rel: rel.split("/")):
+    for rel in sorted({n for n in names if _wanted(n, text_only)}, key=lambda rel: rel.split("/")):
         path = root / rel
         if path.is_file() and (not path.is_symlink() or path.resolve().is_relative_to(real_root)):
             found.append(rel)
@@ -69,9 +69,9 @@ def iter_files(root: Path, limit: int = 2000) -> list[str]:
     return found
 
 
-def _wanted(rel: str) -> bool:
+def _wanted(rel: str, text_only: bool = True) -> bool:
     *folders, name = rel.split("/")
-    return Path(name).suffix in TEXT_SUFFIXES and not any(_tool_folder(f) for f in folders)
+    return (not text_only or Path(name).suffix in TEXT_SUFFIXES) and not any(_tool_folder(f) for f in folders)
 
 
 def _tool_folder(name: str) -> bool:

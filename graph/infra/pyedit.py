@@ -1,0 +1,206 @@
+"""Edits as code blocks: a model writes the definitions it adds or changes, code merges them into the file.
+
+Small models are bad at edit formats (search text that does not match, JSON-escaped source, whole files with
+the old code pasted inside a new function) and good at writing a function in a fenced block. So a reply is
+read as ``### path`` + a fenced block per file, and a Python block is merged by name: an import is added
+once, a top-level function, class or assignment replaces the one of the same name (a class keeps methods the
+block leaves out; a body of just ``...`` keeps the old body), anything new is added. The whole module is
+never retyped, nothing the block does not name is touched, and a result that does not parse is refused.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+import textwrap
+from dataclasses import dataclass, field
+
+_HEADER = re.compile(r"^(?:#{1,4}\s*|File:\s*|\*\*)`?([\w./-]+\.\w+)`?\**\s*:?\s*$")
+_FENCE = re.compile(r"^```[\w+-]*\s*$")
+
+
+@dataclass
+class FileBlock:
+    path: str
+    code: str
+
+
+@dataclass
+class MergeResult:
+    text: str
+    problems: list[str] = field(default_factory=list)
+
+
+def read_blocks(reply: str, allowed: list[str]) -> tuple[list[FileBlock], list[str]]:
+    """(blocks, problems) from a reply: each fenced block belongs to the path named just above it (or in its
+    first comment line); with one allowed file a lone unnamed block is that file's."""
+    lines = reply.replace("\r\n", "\n").split("\n")
+    blocks: list[FileBlock] = []
+    problems: list[str] = []
+    pending: str | None = None
+    i = 0
+    while i < len(lines):
+        line = lines[i].strip()
+        header = _HEADER.match(line)
+        if header:
+            pending = header.group(1).removeprefix("./")
+        elif _FENCE.match(line):
+            body: list[str] = []
+            i += 1
+            while i < len(lines) and not lines[i].strip().startswith("```"):
+                body.append(lines[i])
+                i += 1
+            code = "\n".join(body).strip("\n")
+            first = re.match(r"^#\s*(?:file:\s*)?([\w./-]+\.\w+)\s*$", body[0].strip()) if body else None
+            path = pending or (first.group(1) if first else None) or (allowed[0] if len(allowed) == 1 else None)
+            if path is None:
+                problems.append("a code block does not say which file it is for (write `### path` above it)")
+            elif code.strip():
+                blocks.append(FileBlock(_meant(path, allowed), code + "\n"))
+            pending = None
+        i += 1
+    if not blocks and not problems:
+        problems.append("the reply has no fenced code block")
+    return blocks, problems
+
+
+def _meant(path: str, allowed: list[str]) -> str:
+    """The allowed file a path plainly means (``cart.py`` for ``shop/cart.py``); else the path as written."""
+    if path in allowed:
+        return path
+    same = [a for a in allowed if a.endswith(f"/{path}") or a.rsplit("/", 1)[-1] == path.rsplit("/", 1)[-1]]
+    return same[0] if len(same) == 1 else path
+
+
+def _segments(tree: ast.Module, lines: list[str]) -> list[tuple[ast.stmt, int, int]]:
+    """(node, first line index, end line index) of each top-level statement, decorators included."""
+    out = []
+    for node in tree.body:
+        start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))]) - 1
+        out.append((node, start, node.end_lineno or node.lineno))
+    return out
+
+
+def _name(node: ast.stmt) -> str | None:
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return node.name
+    if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        return node.targets[0].id
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return node.target.id
+    return None
+
+
+def _elided(node: ast.stmt) -> bool:
+    """A body that only stands for the existing one: ``...``, ``pass`` or a bare docstring."""
+    body = getattr(node, "body", None)
+    if not body or len(body) > 2:
+        return False
+    rest = [s for s in body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    return all(isinstance(s, ast.Pass) for s in rest) or (
+        len(body) == 1 and isinstance(body[0], ast.Expr) and body[0].value.value is Ellipsis  # type: ignore[attr-defined]
+    )
+
+
+def _source(lines: list[str], start: int, end: int) -> str:
+    return "\n".join(lines[start:end])
+
+
+def merge_python(current: str | None, block: str) -> MergeResult:
+    """``current`` with the block's definitions merged in (a new file: the block itself)."""
+    try:
+        new_tree = ast.parse(block)
+    except SyntaxError as err:
+        return MergeResult(current or "", [f"the code does not parse: line {err.lineno}: {err.msg}"])
+    if current is None or not current.strip():
+        return MergeResult(block if block.endswith("\n") else block + "\n")
+    try:
+        old_tree = ast.parse(current)
+    except SyntaxError:
+        return MergeResult(block, ["the existing file does not parse; it was replaced by the block"])
+    old_lines, new_lines = current.split("\n"), block.split("\n")
+    old = _segments(old_tree, old_lines)
+    by_name = {_name(n): (n, s, e) for n, s, e in old if _name(n)}
+    have_imports = {ast.unparse(n) for n, _, _ in old if isinstance(n, ast.Import | ast.ImportFrom)}
+    replacements: dict[int, tuple[int, str]] = {}
+    imports: list[str] = []
+    appended: list[str] = []
+    for node, start, end in _segments(new_tree, new_lines):
+        text = _source(new_lines, start, end)
+        name = _name(node)
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            if ast.unparse(node) not in have_imports:
+                imports.append(text)
+                have_imports.add(ast.unparse(node))
+        elif name and name in by_name:
+            old_node, o_start, o_end = by_name[name]
+            if _elided(node) and not isinstance(node, ast.ClassDef):
+                continue
+            if isinstance(node, ast.ClassDef) and isinstance(old_node, ast.ClassDef):
+                text = _merge_class(old_node, node, old_lines, text)
+            replacements[o_start] = (o_end, text)
+        elif name or isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            appended.append(text)
+    out: list[str] = []
+    i = 0
+    while i < len(old_lines):
+        if i in replacements:
+            end, text = replacements[i]
+            out.extend(text.split("\n"))
+            i = end
+        else:
+            out.append(old_lines[i])
+            i += 1
+    result = "\n".join(out).rstrip("\n")
+    if imports:
+        result = _with_imports(result, imports)
+    if appended:
+        result += "\n\n\n" + "\n\n\n".join(appended)
+    result += "\n"
+    try:
+        ast.parse(result)
+    except SyntaxError as err:
+        return MergeResult(current, [f"the merged file does not parse: line {err.lineno}: {err.msg}"])
+    return MergeResult(result)
+
+
+def _merge_class(old: ast.ClassDef, new: ast.ClassDef, old_lines: list[str], new_text: str) -> str:
+    """The old class with the block's methods and class attributes merged in by name (the same rules as for
+    a module, one level down), under the block's class line (its bases may change)."""
+    new_lines = new_text.split("\n")
+    first_new = new.body[0]
+    header_end = min([first_new.lineno, *(d.lineno for d in getattr(first_new, "decorator_list", []))]) - new.lineno
+    first_old = old.body[0]
+    old_start = min([first_old.lineno, *(d.lineno for d in getattr(first_old, "decorator_list", []))]) - 1
+    old_body = textwrap.dedent("\n".join(old_lines[old_start : old.end_lineno]))
+    new_body = textwrap.dedent("\n".join(new_lines[header_end:]))
+    merged = merge_python(old_body, new_body)
+    if merged.problems:
+        return new_text
+    body = re.sub(r"\n{3,}", "\n\n", merged.text.rstrip("\n"))  # one blank line between methods
+    return "\n".join([*new_lines[:header_end], textwrap.indent(body, "    ")])
+
+
+def _with_imports(text: str, imports: list[str]) -> str:
+    """Imports added after the module's last top-level import (or after its docstring)."""
+    tree = ast.parse(text)
+    lines = text.split("\n")
+    at = 0
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Import | ast.ImportFrom)
+            or at == 0
+            and isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Constant)
+        ):
+            at = node.end_lineno or node.lineno
+    if any(isinstance(n, ast.ImportFrom) and n.module == "__future__" for n in tree.body) or at:
+        return "\n".join([*lines[:at], *imports, *lines[at:]])
+    return "\n".join([*imports, "", *lines])
+
+
+def diff_size(before: str | None, after: str) -> int:
+    """Changed lines (added + removed): the tie-break that prefers the smaller edit."""
+    diff = difflib.unified_diff((before or "").splitlines(), after.splitlines(), lineterm="", n=0)
+    return sum(1 for line in diff if line[:1] in "+-" and not line.startswith(("+++", "---")))

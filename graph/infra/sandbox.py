@@ -1,0 +1,60 @@
+"""A throwaway copy of the repository where a candidate edit is applied and tested.
+
+Candidates are tried side by side without touching the user's files: each gets its own copy (hard links
+where the filesystem allows — a write replaces a file atomically, which breaks the link, so the original is
+never changed — else plain copies), made from the files git tracks or, outside git, from a walk that skips
+virtualenvs and caches. The copy lives under the harness's own ``.sdd/`` folder and is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sdd_harness.graph.infra.checkpoints import STATE_DIR
+from sdd_harness.graph.infra.repomap import iter_files
+from sdd_harness.graph.infra.workspace import Workspace
+
+MAX_FILES = 20_000
+
+
+def _place(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def copy_repo(root: Path, target: Path) -> int:
+    """Copy (hard-link) the repository's files into ``target``; returns how many."""
+    count = 0
+    for rel in iter_files(root, limit=MAX_FILES, text_only=False):
+        source = root / rel
+        if source.is_file() and not source.is_symlink():
+            _place(source, target / rel)
+            count += 1
+    return count
+
+
+@contextmanager
+def sandbox(workspace: Workspace) -> Iterator[Workspace]:
+    """A workspace on a fresh copy of ``workspace``'s repository, with the same guards; removed on exit."""
+    base = workspace.root / STATE_DIR / "sandboxes"
+    base.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"{uuid.uuid4().hex[:6]}-", dir=base))
+    try:
+        copy_repo(workspace.root, folder)
+        yield Workspace(
+            folder,
+            protected=workspace.protected,
+            max_file_bytes=workspace.max_file_bytes,
+            secret_names=workspace.secret_names,
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,61 @@
+"""Choosing among candidate edits by running them: the tests they pass, how many candidates agree, the diff.
+
+No single test is an oracle — a scenario can be wrong — so, as in CodeT, a candidate's standing counts the
+contract tests it passes *and* how many other candidates pass exactly the same ones (agreement between
+independent samples is evidence). A test that every candidate fails is suspect: it is reported with what the
+code returned, not trusted to pick a winner. Ties go to fewer broken existing tests, then the smaller diff.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from pydantic import BaseModel, Field
+
+
+class Score(BaseModel):
+    """One candidate, as run in its own copy of the repository."""
+
+    label: str = Field(description="e.g. 'sample 2 (t=0.8)', 'repair 1', 'escalated'")
+    model: str = ""
+    files: dict[str, str] = Field(default_factory=dict, exclude=True)
+    passed: list[str] = Field(default_factory=list, description="contract tests it passes")
+    failed: list[str] = Field(default_factory=list, description="contract tests it fails")
+    regressions: list[str] = Field(default_factory=list, description="existing tests it breaks")
+    diff: int = 0
+    error: str = ""
+    evidence: str = Field("", exclude=True, description="the failing output, for a repair prompt")
+
+    @property
+    def usable(self) -> bool:
+        return not self.error
+
+    def perfect(self, suspect: set[str] = frozenset()) -> bool:  # type: ignore[assignment]
+        return self.usable and not self.regressions and not (set(self.failed) - suspect)
+
+
+def suspects(scores: list[Score]) -> set[str]:
+    """Contract tests every usable candidate fails (with at least two candidates that ran)."""
+    ran = [s for s in scores if s.usable]
+    if len(ran) < 2:
+        return set()
+    common = set(ran[0].failed)
+    for score in ran[1:]:
+        common &= set(score.failed)
+    return common
+
+
+def ranked(scores: list[Score]) -> list[Score]:
+    """Best first: more contract tests passed (suspect tests aside), more candidates agreeing on the same
+    passing set, fewer existing tests broken, smaller diff."""
+    usable = [s for s in scores if s.usable]
+    agreement = Counter(frozenset(s.passed) for s in usable)
+    return sorted(
+        usable,
+        key=lambda s: (-len(s.passed), -agreement[frozenset(s.passed)], len(s.regressions), s.diff),
+    )
+
+
+def best(scores: list[Score]) -> Score | None:
+    order = ranked(scores)
+    return order[0] if order else None
