@@ -24,7 +24,7 @@ from sdd_harness.graph.core.phases import APPLY, TASKS
 from sdd_harness.graph.infra.git import commit_paths
 from sdd_harness.graph.infra.pyedit import diff_size, merge_python, read_blocks
 from sdd_harness.graph.infra.repomap import signatures, slice_file
-from sdd_harness.graph.infra.sandbox import sandbox
+from sdd_harness.graph.infra.sandbox import asandbox
 from sdd_harness.graph.infra.selection import Score, best, suspects
 from sdd_harness.graph.infra.testrun import PytestRun, run_pytest
 from sdd_harness.graph.infra.workspace import Workspace, WorkspaceError
@@ -222,10 +222,10 @@ async def evaluate(
     ctx: PhaseContext, files: dict[str, str], contract: list[str], baseline: set[str], label: str
 ) -> tuple[Score, PytestRun | None]:
     """Run one candidate in its own copy of the repository: contract tests passed/failed, tests it broke."""
-    before = {rel: ctx.workspace.read(rel) if ctx.workspace.exists(rel) else None for rel in files}
+    before = await ctx.io(current_texts, ctx.workspace, list(files))
     diff = sum(diff_size(before[rel], text) for rel, text in files.items())
     try:
-        with sandbox(ctx.workspace) as copy:
+        async with asandbox(ctx.workspace) as copy:
             for rel, text in files.items():
                 await ctx.io(copy.write, rel, text)
             run = await run_pytest(copy, [], ctx.settings.command_timeout_s)
@@ -253,21 +253,26 @@ async def evaluate(
 # ------------------------------------------------------------------------------------ one group
 
 
-async def work_on(ctx: PhaseContext, plan: TaskPlan, group: list[int], evidence: str = "") -> dict[str, Any]:
+async def work_on(
+    ctx: PhaseContext, plan: TaskPlan, group: list[int], evidence: str = "", tested: bool = True
+) -> dict[str, Any]:
     """Sample, run, select, repair for one group; the winner is written to the repository."""
     change = ctx.result(spec.PHASE)
     contract = change.tests() if change else []
     files = list(dict.fromkeys(plan.tasks[i - 1].file for i in group))
-    originals = {rel: ctx.workspace.read(rel) if ctx.workspace.exists(rel) else None for rel in files}
+    originals = await ctx.io(current_texts, ctx.workspace, files)
     start, start_run = await evaluate(ctx, {}, contract, set(), "current code")
     baseline = {t for t, o in (start_run.outcomes if start_run else {}).items() if o.status == "passed"} - set(contract)
     binding = ctx.harness.registry.binding(APPLY) if ctx.harness else None
     done_already = bool(contract) and start.perfect() and not evidence
     k = 0 if done_already else binding.samples if binding and binding.samples else DEFAULT_SAMPLES
+    if not tested:  # task_loop off: one candidate, written as it is; verify is the only check
+        prompt = await ctx.io(prompt_of, ctx, plan, group, evidence)
+        return await write_untested(ctx, plan, group, prompt, files, originals)
     heat = (
         binding.sample_temperature if binding and binding.sample_temperature is not None else DEFAULT_SAMPLE_TEMPERATURE
     )
-    prompt = candidate_prompt(ctx, plan, group, evidence)
+    prompt = await ctx.io(prompt_of, ctx, plan, group, evidence)
     scores: list[Score] = [start]
     log: list[dict[str, Any]] = []
 
@@ -351,7 +356,7 @@ async def settle(
     for index in group:
         task = plan.tasks[index - 1]
         tests = [c.test for c in change.cases if c.id in task.scenarios and c.test] if change else []
-        now = ctx.workspace.read(task.file) if ctx.workspace.exists(task.file) else None
+        now = (await ctx.io(current_texts, ctx.workspace, [task.file]))[task.file]
         touched = now != originals.get(task.file) or task.file in changed_by_run(ctx.state)
         missing = [t.split("::")[-1] for t in tests if t not in passing and t not in suspect]
         ok = touched and not missing and not (winner and winner.regressions)
@@ -384,6 +389,48 @@ async def settle(
         "suspect": sorted(suspect),
     }
     return {"results": results, "log": [*log, {"tasks": group, "step": "selected", "ok": bool(done), **summary}]}
+
+
+def prompt_of(ctx: PhaseContext, plan: TaskPlan, group: list[int], evidence: str) -> str:
+    return candidate_prompt(ctx, plan, group, evidence)
+
+
+async def write_untested(
+    ctx: PhaseContext, plan: TaskPlan, group: list[int], prompt: str, files: list[str], originals: dict[str, str | None]
+) -> dict[str, Any]:
+    """``task_loop: false``: the first candidate is written without running anything; a task counts as done
+    when its file changed (verify runs the tests and sends failures back)."""
+    reply = await ctx.ask_text(prompt)
+    candidate, problem = await ctx.io(merged_files, ctx.workspace, reply, files)
+    for rel, text in candidate.items():
+        await ctx.io(ctx.workspace.write, rel, text)
+    results: dict[str, Any] = {}
+    for index in group:
+        task = plan.tasks[index - 1]
+        now = (await ctx.io(current_texts, ctx.workspace, [task.file]))[task.file]
+        touched = now != originals.get(task.file) or task.file in changed_by_run(ctx.state)
+        failed = (
+            "" if touched else f"1.{index} {task.task}: its file did not change" + (f" ({problem})" if problem else "")
+        )
+        results[str(index)] = {
+            "ok": touched,
+            "changed": [task.file] if touched else [],
+            "failed": failed,
+            "suspect": [],
+        }
+        if touched:
+            await ctx.io(_tick, ctx, index)
+    entry = {
+        "tasks": group,
+        "step": "selected",
+        "ok": all(r["ok"] for r in results.values()),
+        "files": sorted(candidate),
+    }
+    return {"results": results, "log": [{**entry, "winner": "sample 1 (untested)", "candidates": [], "suspect": []}]}
+
+
+def current_texts(workspace: Workspace, files: list[str]) -> dict[str, str | None]:
+    return {rel: workspace.read(rel) if workspace.exists(rel) else None for rel in files}
 
 
 def changed_by_run(state: dict[str, Any]) -> set[str]:
@@ -425,7 +472,7 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
         }
     else:
         number = number or (ready_groups(ctx.state)[:1] or [1])[0]
-        outcome = await work_on(ctx, plan, groups[number - 1])
+        outcome = await work_on(ctx, plan, groups[number - 1], tested=ctx.settings.task_loop)
         results = outcome["results"]
     return {"apply_results": results, "apply_log": outcome["log"], "feedback": {APPLY: ""}}
 

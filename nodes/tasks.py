@@ -2,10 +2,10 @@
 
 A task points at the spec (requirement ids R1…, scenario ids S1…) instead of restating it: a small model
 that paraphrases loses error cases and gets values wrong. Code then puts the plan in order: a file outside
-the design is mapped onto the design's file of that name or dropped, two tasks on one file become one, a
-design file nobody works on gets a task, every scenario belongs to the task whose file it imports from, and
-tests are not tasks (the scenario tests are written already). The gate rejects a task that states an
-expected value contradicting a scenario.
+the design is mapped onto the design's file of that name or dropped, two tasks on one file become one, a file
+the scenario tests import from gets a task if none has it, every scenario belongs to the task whose file it
+imports from, and tests are not tasks (the scenario tests are written already). The gate rejects a task that
+states an expected value contradicting a scenario.
 """
 
 from __future__ import annotations
@@ -164,10 +164,10 @@ def in_order(
             )
         else:
             by_file[path] = task
-    for path in files:
+    for path in dict.fromkeys(f for c in cases if (f := file_of_case(c, files))):
         if path not in by_file:
             by_file[path] = TaskSpec(task=f"Change {path}", file=path)
-            notes.append(f"added a task for {path} (a design file no task touched)")
+            notes.append(f"added a task for {path}: scenario tests import from it and no task touched it")
     for case in cases:
         home = file_of_case(case, list(by_file))
         owner = by_file.get(home) if home else None
@@ -203,6 +203,10 @@ def contradictions(plan: TaskPlan, change: spec.ChangeSpec | None) -> list[str]:
     return problems
 
 
+def file_sizes(workspace: Workspace, files: list[str]) -> dict[str, int]:
+    return {rel: len(workspace.read(rel)) if workspace.exists(rel) else 0 for rel in files}
+
+
 async def run(ctx: PhaseContext) -> dict[str, Any]:
     the_design, change = ctx.result(design.PHASE), ctx.result(spec.PHASE)
     files = [c.path for c in the_design.file_changes if not is_test_path(c.path)] if the_design else []
@@ -212,7 +216,7 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
     )
     plan = await ctx.ask(TaskPlan, user)
     plan, notes = await ctx.io(in_order, plan, the_design, change, ctx.workspace)
-    sizes = {t.file: len(ctx.workspace.read(t.file)) if ctx.workspace.exists(t.file) else 0 for t in plan.tasks}
+    sizes = await ctx.io(file_sizes, ctx.workspace, [t.file for t in plan.tasks])
     plan = plan.model_copy(update={"groups": task_groups(plan, sizes)})
     contract = ""
     if change and change.test_file:

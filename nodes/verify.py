@@ -8,6 +8,7 @@ A change is not PASS while a scenario test fails; a test every apply candidate f
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -123,10 +124,30 @@ async def link_scenarios(ctx: PhaseContext, scenarios: list[str], tests: list[st
     return {link.scenario: link.test for link in links.links if link.test in known}
 
 
-def verdict_for(results: list[CommandResult], done: int, total: int, matrix: list[ComplianceRow]) -> str:
+def exercises(ctx: PhaseContext, test_id: str, text: str) -> bool:
+    """A test the model linked must at least call something the change defines that the scenario names."""
+    path, _, name = test_id.partition("::")
+    if not ctx.workspace.exists(path):
+        return False
+    body = re.search(
+        rf"^(?:async )?def {re.escape(name.split('[')[0])}\(.*?(?=^\S|\Z)", ctx.workspace.read(path), re.M | re.S
+    )
+    defined: set[str] = set()
+    for rel in changed_files(ctx):
+        if rel.endswith(".py") and ctx.workspace.exists(rel):
+            defined |= set(re.findall(r"^(?:async )?(?:def|class) (\w+)", ctx.workspace.read(rel), re.M))
+    subjects = set(re.findall(r"[A-Za-z_]\w+", text)) & defined
+    return bool(body) and (not subjects or any(re.search(rf"\b{re.escape(s)}\b", body.group(0)) for s in subjects))
+
+
+def verdict_for(
+    results: list[CommandResult], done: int, total: int, matrix: list[ComplianceRow], require_coverage: bool = False
+) -> str:
     if not results or any(not r.ok for r in results) or done < total:
         return "FAIL"
     if any(row.result == "FAILING" for row in matrix):
+        return "FAIL"
+    if require_coverage and any(row.result == "UNTESTED" for row in matrix):
         return "FAIL"
     if any(row.result != "COMPLIANT" for row in matrix):
         return "PASS WITH WARNINGS"
@@ -146,7 +167,10 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
     links = await link_scenarios(ctx, untested, sorted(t for t in outcomes if t not in own.values()))
     matrix = []
     for case in cases:
-        test = own.get(case.id) or links.get(case.name)
+        linked = links.get(case.name)
+        if linked and not await ctx.io(exercises, ctx, linked, f"{case.requirement} {case.name} {ctx.request}"):
+            linked = None  # a linked test that calls none of what the scenario is about is no evidence
+        test = own.get(case.id) or linked
         outcome = outcomes.get(test) if test else None
         result = "UNTESTED" if not test else "COMPLIANT" if outcome and outcome.status == "passed" else "FAILING"
         matrix.append(
@@ -168,10 +192,11 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
         f"CRITICAL: scenario '{row.scenario}' test `{row.test}` fails" for row in matrix if row.result == "FAILING"
     ]
     issues += [f"SUSPECT: `{t}` failed for every candidate apply tried; the scenario may be wrong" for t in suspect]
-    issues += [f"WARNING: scenario '{row.scenario}' is UNTESTED" for row in matrix if row.result == "UNTESTED"]
+    level = "CRITICAL" if ctx.settings.require_coverage else "WARNING"
+    issues += [f"{level}: scenario '{row.scenario}' is UNTESTED" for row in matrix if row.result == "UNTESTED"]
     issues += ["CRITICAL: no verify command configured or detected"] if not results else []
     report = VerifyReport(
-        verdict=verdict_for(results, done, total, matrix),
+        verdict=verdict_for(results, done, total, matrix, ctx.settings.require_coverage),
         tasks_done=done,
         tasks_total=total,
         commands=[r.model_dump() for r in results],

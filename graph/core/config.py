@@ -91,7 +91,11 @@ class RunSettings(BaseModel):
         DEFAULT_MAX_FILE_BYTES, gt=0, description="Largest file (bytes) a model may write; larger edits are refused."
     )
     openspec_root: Name = Field(".", description="Folder (relative to the repo) that holds openspec/ artifacts.")
-    task_loop: bool = Field(True, description="Apply one task at a time with its check (False: all, then verify).")
+    task_loop: bool = Field(
+        True,
+        description="Apply samples candidates and keeps the one that passes the scenario tests (False: one "
+        "candidate, written untested; verify finds out).",
+    )
     fix_attempts: int = Field(2, ge=0, le=10, description="Targeted fix attempts per task inside apply.")
     require_coverage: bool = Field(
         False, description="Verify FAILs when no spec scenario is covered by a passing test (default: a warning)."

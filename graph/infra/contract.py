@@ -292,7 +292,9 @@ class ModuleMap(BaseModel):
     packages: set[str] = Field(default_factory=set, description="existing packages (folders with __init__.py)")
 
     def known(self, module: str) -> bool:
-        return module in self.existing or module in self.planned or module in self.packages
+        """A module that exists, that the request names, or a new module inside an existing package."""
+        parent = module.rsplit(".", 1)[0] if "." in module else ""
+        return module in self.existing or module in self.planned or module in self.packages or parent in self.packages
 
     def resolve(self, example: Example, reexported: dict[str, set[str]]) -> str | None:
         """The module the example should import its names from (the user's words first, then the code)."""

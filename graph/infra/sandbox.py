@@ -8,12 +8,13 @@ virtualenvs and caches. The copy lives under the harness's own ``.sdd/`` folder 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from sdd_harness.graph.infra.checkpoints import STATE_DIR
@@ -42,19 +43,38 @@ def copy_repo(root: Path, target: Path) -> int:
     return count
 
 
-@contextmanager
-def sandbox(workspace: Workspace) -> Iterator[Workspace]:
-    """A workspace on a fresh copy of ``workspace``'s repository, with the same guards; removed on exit."""
+def _make(workspace: Workspace) -> Workspace:
     base = workspace.root / STATE_DIR / "sandboxes"
     base.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=f"{uuid.uuid4().hex[:6]}-", dir=base))
     try:
         copy_repo(workspace.root, folder)
-        yield Workspace(
-            folder,
-            protected=workspace.protected,
-            max_file_bytes=workspace.max_file_bytes,
-            secret_names=workspace.secret_names,
-        )
-    finally:
+    except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return Workspace(
+        folder,
+        protected=workspace.protected,
+        max_file_bytes=workspace.max_file_bytes,
+        secret_names=workspace.secret_names,
+    )
+
+
+@contextmanager
+def sandbox(workspace: Workspace) -> Iterator[Workspace]:
+    """A workspace on a fresh copy of ``workspace``'s repository, with the same guards; removed on exit."""
+    copy = _make(workspace)
+    try:
+        yield copy
+    finally:
+        shutil.rmtree(copy.root, ignore_errors=True)
+
+
+@asynccontextmanager
+async def asandbox(workspace: Workspace) -> AsyncIterator[Workspace]:
+    """``sandbox`` for async code: the copying and the removal run off the event loop."""
+    copy = await asyncio.to_thread(_make, workspace)
+    try:
+        yield copy
+    finally:
+        await asyncio.to_thread(shutil.rmtree, copy.root, True)

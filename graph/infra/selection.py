@@ -35,12 +35,13 @@ class Score(BaseModel):
 
 
 def suspects(scores: list[Score]) -> set[str]:
-    """Contract tests every usable candidate fails (with at least two candidates that ran)."""
-    ran = [s for s in scores if s.usable]
-    if len(ran) < 2:
+    """Contract tests that every *plausible* candidate fails — one that passes at least half of the contract —
+    when there are at least two of them. Candidates that pass little say nothing about a test."""
+    plausible = [s for s in scores if s.usable and s.passed and 2 * len(s.passed) >= len(s.passed) + len(s.failed)]
+    if len(plausible) < 2:
         return set()
-    common = set(ran[0].failed)
-    for score in ran[1:]:
+    common = set(plausible[0].failed)
+    for score in plausible[1:]:
         common &= set(score.failed)
     return common
 

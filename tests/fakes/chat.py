@@ -65,6 +65,8 @@ class FakeChatModel(BaseChatModel):
     responder: Responder | None = None
     latency_s: float = 0.0
     _calls: list[list[BaseMessage]] = PrivateAttr(default_factory=list)
+    _active: int = PrivateAttr(default=0)
+    peak_concurrency: int = 0  # most calls in flight at once (async callers)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
@@ -148,9 +150,14 @@ class FakeChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        if self.latency_s:
-            await asyncio.sleep(self.latency_s)
-        return self._result(messages, self._reply_text(messages, kwargs), "tools" in kwargs)
+        self._active += 1
+        self.peak_concurrency = max(self.peak_concurrency, self._active)
+        try:
+            if self.latency_s:
+                await asyncio.sleep(self.latency_s)
+            return self._result(messages, self._reply_text(messages, kwargs), "tools" in kwargs)
+        finally:
+            self._active -= 1
 
 
 def _tool_calls(text: str) -> list[dict[str, Any]]:

@@ -36,7 +36,10 @@ def serve_demo(server: FakeOpenAIServer, script: DemoScript | None = None) -> De
             kwargs["response_format"] = request.response_format
         if request.tools:
             kwargs["tools"] = request.tools
-        answer = json.loads(script(role_of(request.model), [to_langchain(m) for m in request.messages], kwargs))
+        text = script(role_of(request.model), [to_langchain(m) for m in request.messages], kwargs)
+        if not text.lstrip().startswith("{"):
+            return Reply(content=text)  # apply answers with code blocks, not JSON
+        answer = json.loads(text)
         if "tool_call" in answer:
             return Reply(tool_calls=[{"name": answer["tool_call"]["name"], "arguments": answer["tool_call"]["args"]}])
         return Reply(content=json.dumps(answer))

@@ -75,6 +75,11 @@ class DemoScript:
         """The answering function of one role's fake: each fake knows which phase it serves."""
         return lambda messages, kwargs: self(role, messages, kwargs)
 
+    def reply(self, phase: str, user: str) -> str:
+        """The text a role's model answers to ``user``: JSON for structured phases, code blocks for apply."""
+        answer = getattr(self, phase.replace("-", "_"), self.unknown)(user)
+        return answer if isinstance(answer, str) else json.dumps(answer)
+
     def __call__(self, phase: str, messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:
         self.seen.append(phase)
         user = str(messages[-1].content)

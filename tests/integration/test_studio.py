@@ -145,7 +145,7 @@ def dev_server(tmp_path: Path, fake_openai_server: FakeOpenAIServer) -> Iterator
 
     def responder(req: ChatRequest) -> Reply:
         role = req.model.removeprefix("m-")
-        return Reply(content=json.dumps(getattr(script, role.replace("-", "_"))(req.last_user_text)))
+        return Reply(content=script.reply(role, req.last_user_text))
 
     fake_openai_server.responder = responder
     server = start_dev_server(tmp_path, http_config(tmp_path, fake_openai_server.base_url))

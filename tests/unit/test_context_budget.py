@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from sdd_harness.graph.infra.repomap import repo_map
-from sdd_harness.nodes.verify import candidate_tests
 
 
 def big_repo(root: Path, modules: int = 60) -> Path:
@@ -45,14 +44,3 @@ def test_a_repo_too_big_for_names_is_shown_as_its_layout_not_the_first_folders(t
     assert text.startswith("billing/invoices.py")
     assert "pkg0/ (40)" in text and "zone39/ (1)" in text  # every folder, the last ones too, with its size
     assert "mod0.py" not in text  # no file names cut off alphabetically
-
-
-def test_verify_links_scenarios_only_to_tests_near_the_change():
-    tests = [
-        "tests/test_strings.py::test_slugify_basic",
-        "tests/test_billing_total.py::test_total",
-        "tests/test_other.py::test_unrelated",
-    ]
-    assert candidate_tests(["textkit/strings.py"], tests) == ["tests/test_strings.py::test_slugify_basic"]
-    assert candidate_tests(["tests/test_billing_total.py"], tests) == ["tests/test_billing_total.py::test_total"]
-    assert candidate_tests(["README.md"], tests) == tests  # nothing near the change: keep every test

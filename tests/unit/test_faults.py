@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import re
 import shutil
 import time
@@ -81,7 +80,7 @@ def server() -> Iterator[FakeOpenAIServer]:
 
         def responder(req: ChatRequest) -> Reply:
             phase = role_of(req.model)
-            return Reply(content=json.dumps(getattr(script, phase.replace("-", "_"))(req.last_user_text)))
+            return Reply(content=script.reply(phase, req.last_user_text))
 
         srv.responder = responder
         yield srv
@@ -122,9 +121,7 @@ def clean_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     try:
         with FakeOpenAIServer() as srv:
             script = DemoScript()
-            srv.responder = lambda req: Reply(
-                content=json.dumps(getattr(script, role_of(req.model).replace("-", "_"))(req.last_user_text))
-            )
+            srv.responder = lambda req: Reply(content=script.reply(role_of(req.model), req.last_user_text))
             result = run_change(request_text(), repo, write_config(folder, srv.base_url), auto_approve=True)
     finally:
         mp.undo()
@@ -264,7 +261,7 @@ GROUPS: dict[str, list[Case]] = {
             "500", "SDK retry (backoff)", _inject(Fault.server_error(500), "sdd-design", 2), _count("m-sdd-design", 3)
         ),
         Case("502", "SDK retry (backoff)", _inject(Fault.bad_gateway(), "sdd-tasks"), _count("m-sdd-tasks", 2)),
-        Case("503", "SDK retry (backoff)", _inject(Fault.unavailable(), "sdd-verify"), _count("m-sdd-verify", 2)),
+        Case("503", "SDK retry (backoff)", _inject(Fault.unavailable(), "sdd-archive"), _count("m-sdd-archive", 2)),
         Case(
             "connection reset",
             "SDK retry (APIConnectionError)",
@@ -322,9 +319,9 @@ GROUPS: dict[str, list[Case]] = {
         Case(
             "402 on primary",
             "with_fallbacks (no retry)",
-            _inject(Fault.payment_required(), "sdd-verify"),
-            _fell_back("sdd-verify", 402),
-            {"sdd-verify": {"fallback": ["m-backup-sdd-verify"]}},
+            _inject(Fault.payment_required(), "sdd-archive"),
+            _fell_back("sdd-archive", 402),
+            {"sdd-archive": {"fallback": ["m-backup-sdd-archive"]}},
         ),
         Case(
             "primary always 500",
@@ -456,7 +453,7 @@ def test_rate_limit_per_provider_spaces_requests(server: FakeOpenAIServer) -> No
     assert registry.chat_model("sdd-spec").rate_limiter is registry.chat_model("sdd-design").rate_limiter
 
     async def burst() -> None:
-        roles = ["sdd-spec", "sdd-design", "sdd-tasks", "sdd-apply", "sdd-verify", "sdd-init"]
+        roles = ["sdd-spec", "sdd-design", "sdd-tasks", "sdd-apply", "sdd-archive", "sdd-init"]
         await asyncio.gather(*(registry.chat_model(r).ainvoke([HumanMessage("hi")]) for r in roles))
 
     started = time.perf_counter()

@@ -1,87 +1,84 @@
-"""Apply fans out tasks that touch disjoint files (Send) and keeps overlapping ones in order."""
+"""Apply works on groups of tasks: a small change is one group (so a candidate can be whole); groups that do
+not depend on each other's files run side by side (Send); a group that fails is retried within its bound."""
 
 from __future__ import annotations
 
-import re
-import time
 from pathlib import Path
 
 from sdd_harness.graph.core.phases import APPLY
 from sdd_harness.graph.core.state import busy_seconds
 from sdd_harness.graph.entry.api import run_change
-from sdd_harness.nodes.apply import ready_batch
+from sdd_harness.nodes.apply import fan_out, ready_groups
+from sdd_harness.nodes.tasks import TaskPlan, TaskSpec, task_groups
 from tests.fakes.scripted import DemoScript, team
 
 
-def plan(*tasks: tuple[str, list[str]]) -> dict:
-    return {
-        "outputs": {
-            "sdd-tasks": {
-                "tasks": [
-                    {"task": f"t{i}", "file": f, "requirements": ["r"], "dependencies": deps}
-                    for i, (f, deps) in enumerate(tasks)
-                ]
-            }
-        }
-    }
+def state_with(groups: list[list[int]], *tasks: tuple[str, list[str]]) -> dict:
+    plan = TaskPlan(
+        tasks=[TaskSpec(task=f"t{i}", file=f, dependencies=deps) for i, (f, deps) in enumerate(tasks, 1)],
+        groups=groups,
+    )
+    return {"outputs": {"sdd-tasks": plan.model_dump()}}
 
 
-def test_batches_are_ordered_prefixes_of_disjoint_files():
-    state = plan(("a.py", []), ("b.py", []), ("a.py", []), ("c.py", []))
-    assert ready_batch(state) == [1, 2]  # task 3 edits a.py again: it and everything after waits
+def test_a_small_change_is_one_group_and_a_big_one_is_cut_by_size():
+    plan = TaskPlan(tasks=[TaskSpec(task=f"t{i}", file=f"m{i}.py") for i in range(1, 4)])
+    assert task_groups(plan, {"m1.py": 100, "m2.py": 200, "m3.py": 300}) == [[1, 2, 3]]
+    assert task_groups(plan, {"m1.py": 15_000, "m2.py": 15_000, "m3.py": 100}) == [[1], [2, 3]]
+
+
+def test_groups_on_independent_files_are_ready_together_and_a_dependent_one_waits():
+    state = state_with([[1], [2], [3]], ("a.py", []), ("b.py", []), ("c.py", ["a.py"]))
+    assert ready_groups(state) == [1, 2]  # c.py imports a.py: it waits for group 1
+    assert [s.arg["apply_task"] for s in fan_out(state, continuing=False)] == [1, 2]
     state["apply_results"] = {"1": {"ok": True}, "2": {"ok": True}}
-    assert ready_batch(state) == [3, 4]
+    assert ready_groups(state) == [3]
 
 
-def test_dependencies_and_tests_wait_for_the_code_they_use():
-    state = plan(("pkg/core.py", []), ("pkg/cli.py", ["pkg/core.py"]), ("tests/test_core.py", []))
-    assert ready_batch(state) == [1]
-    state["apply_results"] = {"1": {"ok": True}}
-    assert ready_batch(state) == [2]
-    state["apply_results"]["2"] = {"ok": True}
-    assert ready_batch(state) == [3]
+def test_a_failed_group_is_retried_only_when_asked():
+    state = state_with([[1], [2]], ("a.py", []), ("b.py", []))
+    state["apply_results"] = {"1": {"ok": False}, "2": {"ok": True}}
+    assert ready_groups(state, retry_failed=False) == []
+    assert ready_groups(state, retry_failed=True) == [1]
 
 
 class FourModules(DemoScript):
-    """Four independent tasks, each creating its own module."""
+    """Four independent functions, each in a module of its own, each with one scenario."""
 
-    def sdd_tasks(self, user: str) -> dict:
+    def sdd_spec(self, user: str) -> dict:
+        scenarios = [
+            {"name": f"Helper {i}", "call": f"extra{i}()", "expect": f"'extra{i}'", "module": f"textkit.extra{i}"}
+            for i in range(1, 5)
+        ]
         return {
-            "tasks": [
-                {"task": f"Add helper {i}", "file": f"textkit/extra{i}.py", "requirements": ["x"]} for i in range(1, 5)
-            ]
+            "capability": "text-helpers",
+            "purpose": "Small helpers that name themselves, used by the parallel apply test.",
+            "requirements": [
+                {"name": "Helpers", "text": "The system SHALL provide four helpers.", "scenarios": scenarios}
+            ],
         }
 
-    def sdd_apply(self, user: str) -> dict:
-        path = re.search(r"^file: (\S+)$", user, re.MULTILINE).group(1)
-        name = Path(path).stem
-        return {"edits": [{"op": "create", "path": path, "content": f"def {name}() -> str:\n    return '{name}'\n"}]}
+    def sdd_tasks(self, user: str) -> dict:
+        return {"tasks": [{"task": f"Add helper {i}", "file": f"textkit/extra{i}.py"} for i in range(1, 5)]}
+
+    def sdd_apply(self, user: str) -> str:
+        return "".join(
+            f"### textkit/extra{i}.py\n```python\ndef extra{i}() -> str:\n    return 'extra{i}'\n```\n"
+            for i in range(1, 5)
+        )
 
 
-def test_four_independent_tasks_run_side_by_side(demo_repo: Path, demo_request: str, tmp_path: Path):
+def test_a_small_change_is_applied_whole_with_its_candidates_run_side_by_side(demo_repo: Path, demo_request: str):
     models = team(FourModules())
-    models[APPLY].latency_s = 0.5
-    started: list[float] = []
-    result = run_change(
-        demo_request,
-        demo_repo,
-        "opencode-go",
-        models=models,
-        auto_approve=True,
-        on_event=lambda e: (
-            started.append(time.perf_counter()) if e.get("phase") == APPLY and e.get("event") == "phase_start" else None
-        ),
-    )
-
+    models[APPLY].latency_s = 0.2
+    result = run_change(demo_request, demo_repo, "opencode-go", models=models, auto_approve=True)
     assert result.status == "done", result.reason
     assert all((demo_repo / f"textkit/extra{i}.py").is_file() for i in range(1, 5))
-    assert max(started) - min(started) < 0.3  # all four started together, not one after another
-    archive = demo_repo / "openspec/changes/archive"
-    tasks_md = next(archive.iterdir()) / "tasks.md"
-    assert tasks_md.read_text().count("- [x]") == 4
-    assert [d["action"] for d in result.report["decisions"] if d["phase"] == APPLY] == ["advance"]
-    apply_row = next(row for row in result.report["phases"] if row["phase"] == APPLY)
-    assert apply_row["seconds"] < 4 * models[APPLY].latency_s  # wall time, not the four workers summed
+    tasks_md = next((demo_repo / "openspec/changes/archive").iterdir()) / "tasks.md"
+    assert tasks_md.read_text().count("- [x] 1.") == 4
+    selected = [e for e in result.report["apply_log"] if e.get("step") == "selected"]
+    assert len(selected) == 1 and selected[0]["tasks"] == [1, 2, 3, 4]  # one group: the whole change at once
+    assert len(models[APPLY].calls) == 3 and models[APPLY].peak_concurrency == 3  # three candidates at once
 
 
 def test_phase_seconds_count_reruns_but_not_overlap():
@@ -90,23 +87,16 @@ def test_phase_seconds_count_reruns_but_not_overlap():
     assert busy_seconds([]) == 0.0
 
 
-class FirstTaskNeverPasses(DemoScript):
-    def sdd_apply(self, user: str) -> dict:
-        if "file: textkit/strings.py" in user or "Task: Add slugify" in user:
-            return {"edits": [{"op": "replace_file", "path": "textkit/strings.py", "content": "def broken(:\n"}]}
-        return super().sdd_apply(user)
+class NeverCompiles(DemoScript):
+    def sdd_apply(self, user: str) -> str:
+        return "### textkit/strings.py\n```python\ndef slugify(:\n```\n"
 
 
-def test_a_failed_task_does_not_block_the_next_batch_and_is_retried_after(
-    demo_repo: Path, demo_request: str, tmp_path: Path
-):
-    models = team(FirstTaskNeverPasses())
+def test_a_group_no_candidate_can_do_is_retried_within_its_bound_and_the_run_stops(demo_repo: Path, demo_request: str):
+    models = team(NeverCompiles())
+    original = (demo_repo / "textkit/strings.py").read_text()
     result = run_change(demo_request, demo_repo, "opencode-go", models=models, auto_approve=True)
-    assert result.status == "failed"
-    apply_prompts = [str(m[-1].content) for m in models[APPLY].calls]
-    first_task_2 = next(i for i, p in enumerate(apply_prompts) if "file: tests/test_strings.py" in p)
-    assert first_task_2 > 0  # task 2 got its turn after task 1 failed, before task 1 was retried
-    later_task_1 = [i for i, p in enumerate(apply_prompts) if "file: textkit/strings.py" in p and i > first_task_2]
-    assert later_task_1  # the gate retry went back to the failed task
-    actions = [d["action"] for d in result.report["decisions"] if d["phase"] == APPLY]
-    assert actions[0] == "continue" and "retry" in actions
+    assert result.status == "failed" and "sdd-apply failed its gate" in result.reason
+    assert (demo_repo / "textkit/strings.py").read_text() == original  # no candidate reached the user's file
+    apply_decisions = [d["action"] for d in result.report["decisions"] if d["phase"] == APPLY]
+    assert apply_decisions == ["retry", "retry", "stop"]

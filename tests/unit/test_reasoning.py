@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sdd_harness.graph.core.config import parse_config
 from sdd_harness.graph.core.llm import ask_structured
 from sdd_harness.graph.core.models import ModelRegistry, chat_openai_class
-from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
+from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR, VERIFY
 from sdd_harness.graph.core.usage import CallRecord, CallRecorder, Pricer
 from sdd_harness.graph.entry.api import run_change
 from sdd_harness.graph.infra.providers import BUILTIN_PROVIDERS
@@ -151,8 +151,8 @@ def test_reasoning_text_lands_in_the_run_report(
 
         def responder(req: ChatRequest) -> Reply:
             phase = role_of(req.model)
-            answer = getattr(script, phase.replace("-", "_"))(req.last_user_text)
-            return Reply(content=json.dumps(answer), reasoning=f"reasoning of {phase}", reasoning_tokens=40)
+            answer = script.reply(phase, req.last_user_text)
+            return Reply(content=answer, reasoning=f"reasoning of {phase}", reasoning_tokens=40)
 
         server.responder = responder
         data = config_for(server.base_url, "deepseek", reasoning="high").model_dump(mode="json")
@@ -168,7 +168,9 @@ def test_reasoning_text_lands_in_the_run_report(
     assert result.report["totals"]["reasoning_tokens"] == 40 * len(calls)
     assert result.report_path is not None
     stored = json.loads((result.report_path.parent / "run.json").read_text(encoding="utf-8"))
-    assert {c["reasoning"] for c in stored["calls"]} == {f"reasoning of {p}" for p in BUILTIN_PHASES}
+    assert {c["reasoning"] for c in stored["calls"]} == {
+        f"reasoning of {p}" for p in BUILTIN_PHASES if p != VERIFY
+    }  # verify asks no model here
     assert all(row["reasoning_tokens"] == 40 * row["calls"] for row in stored["phases"] if row["calls"])
 
 

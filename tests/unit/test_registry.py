@@ -3,7 +3,6 @@ whole run over real HTTP (ChatOpenAI -> fake OpenAI server) proving each phase a
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from langchain_openai import ChatOpenAI
 
 from sdd_harness.graph.core.config import ConfigError, HarnessConfig, ModelBinding, load_config
 from sdd_harness.graph.core.models import ModelRegistry, reasoning_kwargs
-from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
+from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR, VERIFY
 from sdd_harness.graph.entry.api import run_change
 from sdd_harness.graph.infra.providers import BUILTIN_PROVIDERS, Provider
 from tests.fakes.chat import FakeChatModel
@@ -230,9 +229,8 @@ def test_full_run_over_http_asks_each_phase_for_its_own_model(
         asked_by = prompt_owner(req.system_text)  # which phase's prompt came with this model?
         if asked_by != role:
             misrouted.append((req.model, asked_by))
-        answer = getattr(script, role.replace("-", "_"))(req.last_user_text)  # route by the requested model
         served = impostor if role == "sdd-explore" else req.model
-        return Reply(content=json.dumps(answer), served_model=served)
+        return Reply(content=script.reply(role, req.last_user_text), served_model=served)  # routed by the model
 
     server.responder = responder
     config = custom_config(tmp_path, server.base_url, sdd_spec={"reasoning": "high"}, sdd_init={"reasoning": "none"})
@@ -242,14 +240,14 @@ def test_full_run_over_http_asks_each_phase_for_its_own_model(
     assert misrouted == []
     assert server.errors == []
     calls = result.report["calls"]
-    assert {c["phase"] for c in calls} == set(BUILTIN_PHASES)  # all-pass: the orchestrator is never asked
+    assert {c["phase"] for c in calls} == set(BUILTIN_PHASES) - {VERIFY}  # all pass: no judge, no links
     for call in calls:
         assert call["requested_model"] == f"m-{call['phase']}", call
     served = {c["phase"]: c["served_model"] for c in calls}
     assert served["sdd-explore"] == impostor and served["sdd-spec"] == "m-sdd-spec"
 
     # what actually went over the wire
-    assert {r.model for r in server.requests} == {f"m-{p}" for p in BUILTIN_PHASES}
+    assert {r.model for r in server.requests} == {f"m-{p}" for p in BUILTIN_PHASES if p != VERIFY}
     assert server.count() == len(calls)
     for phase in BUILTIN_PHASES:
         assert server.count(f"m-{phase}") == sum(1 for c in calls if c["phase"] == phase)

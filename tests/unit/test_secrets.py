@@ -54,7 +54,7 @@ def scripted(server: FakeOpenAIServer) -> None:
 
     def responder(req: ChatRequest) -> Reply:
         phase = role_of(req.model)
-        return Reply(content=json.dumps(getattr(script, phase.replace("-", "_"))(req.last_user_text)))
+        return Reply(content=script.reply(phase, req.last_user_text))
 
     server.responder = responder
 

@@ -11,9 +11,9 @@ from langchain_core.messages import HumanMessage
 
 from sdd_harness.graph.core.llm import ModelOutputError, ask_structured, extract_json, parroted_fields
 from sdd_harness.graph.infra.openspec import SpecDeltaSet
+from sdd_harness.graph.infra.openspec.repair import normalise_deltas
 from sdd_harness.nodes.explore import Exploration, with_known_files
 from sdd_harness.nodes.propose import Proposal
-from sdd_harness.nodes.spec import normalise_deltas
 from tests.fakes.chat import FakeChatModel
 
 REQ = {
@@ -122,123 +122,33 @@ def test_repeated_scenario_and_requirement_names_are_numbered():
     assert [s.name for s in added[0].scenarios] == ["Invalid", "Invalid (2)"]
 
 
-def test_a_rewrite_that_changes_existing_functions_is_refused(demo_repo: Path):
-    from sdd_harness.graph.infra.workspace import Edit, Workspace
-    from sdd_harness.nodes.apply import preserved
-    from sdd_harness.nodes.tasks import TaskSpec
-
-    class Ctx:
-        workspace = Workspace(demo_repo)
-
-    original = (demo_repo / "textkit/strings.py").read_text()
-    task = TaskSpec(task="Add slugify", file="textkit/strings.py", requirements=["slug"])
-    mangled = original.replace('suffix: str = "...") -> str', 'tail: str = "...") -> str') + "\ndef slugify(t): ..."
-    problem = preserved(Ctx(), [Edit(op="replace_file", path="textkit/strings.py", content=mangled)], task)
-    assert "truncate" in problem and "append" in problem
-    fine = original + "\n\ndef slugify(text: str) -> str:\n    return text\n"
-    assert preserved(Ctx(), [Edit(op="replace_file", path="textkit/strings.py", content=fine)], task) == ""
-
-
-def test_create_on_an_existing_module_is_applied_as_the_model_meant(demo_repo: Path):
-    from sdd_harness.graph.infra.workspace import Edit, Workspace, WorkspaceError
-    from sdd_harness.nodes.apply import create_as_intended
-
-    ws = Workspace(demo_repo)
-    original = (demo_repo / "textkit/strings.py").read_text()
-    slugify = "def slugify(text: str) -> str:\n    return text.lower()\n"
-
-    def create(content: str) -> list[Edit]:
-        return create_as_intended(ws, [Edit(op="create", path="textkit/strings.py", content=content)])
-
-    whole = create(original + "\n\n" + slugify)  # the whole module again, plus the new function
-    assert whole[0].op == "replace_file"
-    only_new = create("import re\n\n\n" + slugify)  # just the new code
-    assert only_new[0].op == "append"
-    ws.apply(only_new)
-    text = (demo_repo / "textkit/strings.py").read_text()
-    assert text.startswith(original.rstrip()) and text.rstrip().endswith("return text.lower()")
-
-    clash = create("def truncate(text):\n    return text\n\n\n" + slugify)  # rewrites one, drops the rest
-    assert clash[0].op == "create"
-    nested = "def slugify(text):\n    def truncate(text, width):\n        return text\n    return text\n"
-    assert create(nested)[0].op == "create"  # the demo's 1.5B model: the old module pasted inside slugify
-    with pytest.raises(WorkspaceError, match="create on a file that already exists"):
-        ws.apply(clash)
-    new_file = create_as_intended(ws, [Edit(op="create", path="textkit/slugs.py", content=slugify)])
-    assert new_file[0].op == "create"
-
-
-def test_pytest_code_appended_to_a_module_is_refused_with_the_reason(demo_repo: Path):
-    from sdd_harness.graph.infra.workspace import Edit, Workspace
-    from sdd_harness.nodes.apply import tests_in_a_module
-
-    ws = Workspace(demo_repo)
-    tests = "@pytest.mark.parametrize('text', ['a'])\ndef test_truncate(text):\n    assert truncate(text, 5)\n"
-    both = [Edit(op="append", path=p, content=tests) for p in ("tests/test_strings.py", "textkit/strings.py")]
-    assert tests_in_a_module(ws, both) == (
-        "textkit/strings.py: pytest tests belong in a test file, not in this module; edit only the test file"
-    )
-    assert tests_in_a_module(ws, both[:1]) == ""  # the test file is where they go
-    code = [Edit(op="append", path="textkit/strings.py", content="def slugify(text):\n    return text\n")]
-    assert tests_in_a_module(ws, code) == ""
-    plugin = "import pytest\n\n\n@pytest.fixture\ndef clock():\n    return 0\n"
-    assert tests_in_a_module(ws, [Edit(op="create", path="textkit/testing.py", content=plugin)]) == ""
-
-
-def test_new_tests_that_never_call_what_the_change_adds_are_sent_back(demo_repo: Path):
-    """The demo's 1.5B model, asked to test `slugify`, wrote (wrong) tests for the module's old functions."""
-    from sdd_harness.graph.infra.pycheck import defined_tests
-    from sdd_harness.graph.infra.workspace import Workspace
-    from sdd_harness.nodes.apply import static_problems
-    from sdd_harness.nodes.tasks import TaskSpec
-
-    class Ctx:
-        workspace = Workspace(demo_repo)
-        request = "Add `slugify(text)` to `textkit/strings.py`. Add tests in `tests/test_strings.py`."
-
-    strings, tests = demo_repo / "textkit/strings.py", demo_repo / "tests/test_strings.py"
-    strings.write_text(strings.read_text() + "\n\ndef slugify(text: str) -> str:\n    return text.lower()\n")
-    before_tests = tests.read_text()
-    task = TaskSpec(task="Add tests", file="tests/test_strings.py", requirements=["verify the functionality"])
-    sources = frozenset({"textkit/strings.py", "tests/test_strings.py"})
-    existing = defined_tests(before_tests)
-    tests.write_text(
-        before_tests + "\n\n@pytest.mark.parametrize('w', [8])\ndef test_truncate_more(w):\n"
-        "    assert truncate('hello world', w) == 'hello...'\n"
-    )
-    problem = static_problems(Ctx(), task, existing, sources)
-    assert "call none of what this change is about (slugify)" in problem and "test_truncate_more" in problem
-    imported = before_tests.replace("normalize_whitespace, truncate", "normalize_whitespace, slugify, truncate")
-    tests.write_text(imported + "\n\ndef test_slugify_lowercases():\n    assert slugify('AB') == 'ab'\n")
-    assert static_problems(Ctx(), task, existing, sources) == ""
-    (demo_repo / "textkit/cart.py").write_text("class Cart:\n    def total(self):\n        return 0\n")
-    Ctx.request = "Add `Cart.total()` in `textkit/cart.py`, with tests."
-    tests.write_text(before_tests + "\n\ndef test_total_of_nothing(cart=None):\n    assert cart.total() == 0\n")
-    assert static_problems(Ctx(), task, existing, sources | {"textkit/cart.py"}) == ""  # a method counts
-
-
-def test_the_spec_answer_schema_forces_a_requirement_and_existing_names_become_modified():
+def test_the_spec_answer_schema_forces_a_scenario_and_existing_names_become_modified():
     from pydantic import ValidationError
 
-    from sdd_harness.nodes.spec import SpecAnswer, reclassify
+    from sdd_harness.graph.infra.contract import ModuleMap
+    from sdd_harness.graph.infra.request_items import RequestItems
+    from sdd_harness.nodes.spec import SpecAnswer, deltas_of, to_cases
 
     schema = SpecAnswer.model_json_schema()
-    assert schema["$defs"]["CapabilityAnswer"]["properties"]["added"]["minItems"] == 1  # the grammar forbids empty
+    assert schema["properties"]["requirements"]["minItems"] == 1  # the grammar forbids an empty spec
+    assert schema["$defs"]["RequirementAnswer"]["properties"]["scenarios"]["minItems"] == 1
     with pytest.raises(ValidationError):
-        SpecAnswer.model_validate({"deltas": [{"capability": "parsing"}]})
+        SpecAnswer.model_validate({"capability": "parsing", "requirements": []})
+    scenario = {"name": "Basic", "call": "slug('A b')", "expect": "'a-b'"}
     answer = SpecAnswer.model_validate(
         {
-            "deltas": [
-                {
-                    "capability": "text-slugs",
-                    "added": [dict(REQ, text="It SHALL slug."), dict(REQ, name="Limit Length", text="It SHALL cut.")],
-                }
-            ]
+            "capability": "text-slugs",
+            "requirements": [
+                {"name": "Slugify Text", "text": "It SHALL slug.", "scenarios": [scenario]},
+                {"name": "Limit Length", "text": "It SHALL cut.", "scenarios": [dict(scenario, name="Cut")]},
+            ],
         }
     )
-    final = reclassify(answer, {"text-slugs": {"Slugify Text"}})
-    assert [r.name for r in final.deltas[0].modified] == ["Slugify Text"]
-    assert [r.name for r in final.deltas[0].added] == ["Limit Length"]
+    cases, invalid = to_cases(answer, ModuleMap(), RequestItems())
+    assert invalid == [] and [c.requirement_id for c in cases] == ["R1", "R2"]
+    deltas = deltas_of(answer, cases, {"text-slugs": {"Slugify Text"}})
+    assert [r.name for r in deltas[0].modified] == ["Slugify Text"]
+    assert [r.name for r in deltas[0].added] == ["Limit Length"]
 
 
 def test_a_capability_split_over_several_entries_is_merged():
