@@ -35,8 +35,10 @@ class Score(BaseModel):
 
 
 def suspects(scores: list[Score]) -> set[str]:
-    """Contract tests every usable candidate fails (with at least two candidates that ran)."""
-    ran = [s for s in scores if s.usable]
+    """Contract tests every plausible candidate fails (with at least two of them). Plausible: it ran and passed
+    at least one contract test — candidates that pass nothing say nothing about any one test, and counting them
+    would make every test suspect, so code that passes none would look perfect."""
+    ran = [s for s in scores if s.usable and s.passed]
     if len(ran) < 2:
         return set()
     common = set(ran[0].failed)
