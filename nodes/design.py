@@ -83,10 +83,14 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
 
 def module_path(module: str, workspace: Workspace) -> str:
     """The file a dotted module lives in: ``a/b.py``, a package's ``a/b/__init__.py``, else the new ``a/b.py``."""
-    base = module.replace(".", "/")
-    if workspace.exists(f"{base}.py"):
-        return f"{base}.py"
-    return f"{base}/__init__.py" if workspace.exists(f"{base}/__init__.py") else f"{base}.py"
+    for root in ("", "src/"):
+        base = root + module.replace(".", "/")
+        for candidate in (f"{base}.py", f"{base}/__init__.py"):
+            if workspace.exists(candidate):
+                return candidate
+    top = module.split(".")[0]
+    prefix = "src/" if not workspace.exists(f"{top}/__init__.py") and workspace.exists(f"src/{top}/__init__.py") else ""
+    return f"{prefix}{module.replace('.', '/')}.py"
 
 
 def with_contract_files(design: Design, change: spec.ChangeSpec | None, workspace: Workspace) -> Design:

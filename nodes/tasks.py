@@ -122,7 +122,8 @@ def file_of_case(case: spec.ScenarioCase, files: list[str]) -> str | None:
     if not case.example or not case.example.module:
         return None
     base = case.example.module.replace(".", "/")
-    return next((f for f in (f"{base}.py", f"{base}/__init__.py") if f in files), None)
+    candidates = [f"{root}{base}{end}" for root in ("", "src/") for end in (".py", "/__init__.py")]
+    return next((f for f in candidates if f in files), None)
 
 
 def in_order(

@@ -169,7 +169,8 @@ def render_test(name: str, requirement: str, scenario: str, example: Example) ->
     """The test function for one scenario; it imports inside itself, so a missing name fails this test alone."""
     lines = [f"def {name}():", f'    """{_doc(scenario)} ({_doc(requirement)})."""']
     expected = example.expect or "None"
-    if example.raises or _has_float(expected):
+    approx = _approximate(expected)
+    if example.raises or approx:
         lines.append("    import pytest")
     names = example.names()
     if names and example.module:
@@ -181,7 +182,7 @@ def render_test(name: str, requirement: str, scenario: str, example: Example) ->
         if exc != example.raises:
             lines.append(f"    assert {example.raises!r} in [c.__name__ for c in type(raised.value).__mro__]")
     else:
-        if _has_float(expected):
+        if approx:
             expected = f"pytest.approx({expected})"
         lines += [f"    result = {example.call}", f"    assert result == {expected}"]
     return "\n".join(lines) + "\n"
@@ -191,9 +192,22 @@ def _doc(text: str) -> str:
     return text.replace('"""', "'''").replace("\\", "/").strip().rstrip(".")
 
 
-def _has_float(expression: str) -> bool:
-    tree = ast.parse(expression, mode="eval")
-    return any(isinstance(n, ast.Constant) and isinstance(n.value, float) for n in ast.walk(tree))
+_CONTAINERS = (ast.List, ast.Tuple, ast.Dict, ast.Set, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def _approximate(expression: str) -> bool:
+    """Compare with ``pytest.approx``: the value has a float in it, and approx can take its shape (it raises
+    TypeError on nested containers and sets, which would fail the test for correct code too)."""
+    tree = ast.parse(expression, mode="eval").body
+    if not any(isinstance(n, ast.Constant) and isinstance(n.value, float) for n in ast.walk(tree)):
+        return False
+    if isinstance(tree, ast.Set | ast.SetComp):
+        return False
+    if isinstance(tree, ast.List | ast.Tuple):
+        return not any(isinstance(e, _CONTAINERS) for e in tree.elts)
+    if isinstance(tree, ast.Dict):
+        return not any(isinstance(v, _CONTAINERS) for v in tree.values)
+    return True
 
 
 def contract_block(change: str, tests: Iterable[ContractTest]) -> str:
@@ -205,11 +219,12 @@ def contract_block(change: str, tests: Iterable[ContractTest]) -> str:
 def with_contract(current: str | None, change: str, block: str) -> str:
     """A test file's text with this change's contract block put in (replacing an earlier one)."""
     text = current or ""
-    begin, end = BEGIN.format(change=change), END.format(change=change)
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        tail = rest.split(end, 1)[1].lstrip("\n")
-        return f"{head.rstrip()}\n\n\n{block}" + (f"\n\n{tail}" if tail.strip() else "")
+    begin, end = (re.escape(marker.format(change=change)) for marker in (BEGIN, END))
+    # whole lines only: change "add-x" must not take the block of change "add-x-errors"
+    earlier = re.search(rf"^{begin}[ \t]*$.*?^{end}[ \t]*$\n?", text, re.MULTILINE | re.DOTALL)
+    if earlier:
+        head, tail = text[: earlier.start()].rstrip(), text[earlier.end() :].lstrip("\n")
+        return (f"{head}\n\n\n" if head else "") + block + (f"\n\n{tail}" if tail.strip() else "")
     return f"{text.rstrip()}\n\n\n{block}" if text.strip() else block
 
 
@@ -236,7 +251,9 @@ def red_problem(outcome: TestOutcome, may_be_new: Iterable[str], existing: Itera
         module = (re.search(r"No module named '([\w.]+)'", outcome.message) or [None, ""])[1]
         packages = {m.rsplit(".", 1)[0] for m in existing if "." in m} | set(existing)
         parent = module.rsplit(".", 1)[0] if "." in module else ""
-        if module and module not in set(may_be_new) and parent not in packages:
+        # Python names the first missing part: `from newpkg.mod import f` fails with "No module named 'newpkg'"
+        planned = any(m == module or m.startswith(f"{module}.") for m in may_be_new)
+        if module and not planned and parent not in packages:
             return f"it imports {module!r}, which does not exist and is not a module this change creates"
     return ""
 
@@ -257,7 +274,11 @@ def python_modules(root: Path, files: Iterable[str]) -> set[str]:
 
 
 def module_of_path(rel: str) -> str:
+    """``pkg/mod.py`` -> ``pkg.mod``; a package's ``__init__.py`` is the package; a ``src/`` layout's folder is
+    not part of the import path."""
     parts = Path(rel).with_suffix("").parts
+    if len(parts) > 1 and parts[0] == "src":
+        parts = parts[1:]
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -267,20 +288,28 @@ def is_test_path(rel: str) -> bool:
 
 
 def defined_names(source: str) -> set[str]:
-    """Top-level functions, classes and assigned names of a module ('' on a syntax error)."""
+    """Top-level functions, classes and assigned names of a module, and names it imports from others (empty
+    on a syntax error)."""
+    defined, imported = _top_level_names(source)
+    return defined | imported
+
+
+def _top_level_names(source: str) -> tuple[set[str], set[str]]:
+    """(names the module defines, names it imports with ``from … import``)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return set()
+        return set(), set()
     names: set[str] = set()
+    imported: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             names.add(node.name)
         elif isinstance(node, ast.Assign):
             names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
         elif isinstance(node, ast.ImportFrom):
-            names |= {a.asname or a.name for a in node.names}
-    return names
+            imported |= {a.asname or a.name for a in node.names}
+    return names, imported - names
 
 
 class ModuleMap(BaseModel):
@@ -290,6 +319,7 @@ class ModuleMap(BaseModel):
     planned: list[str] = Field(default_factory=list, description="modules the request names that do not exist yet")
     named_in: dict[str, str] = Field(default_factory=dict, description="name -> the module the request puts it in")
     packages: set[str] = Field(default_factory=set, description="existing packages (folders with __init__.py)")
+    imported: dict[str, set[str]] = Field(default_factory=dict, description="module -> names it only imports")
 
     def known(self, module: str) -> bool:
         """A module that exists, that the request names, or a new module inside an existing package."""
@@ -312,6 +342,9 @@ class ModuleMap(BaseModel):
             return chosen
         if len(homes) == 1:
             return homes.pop()
+        if homes:  # the names exist already (never send them to a new module): the one module defining them
+            defining = {m for m in homes if not set(names) & self.imported.get(m, set())}
+            return defining.pop() if len(defining) == 1 else None
         fresh = [m for m in self.planned if not m.endswith("__init__")]
         return fresh[0] if len(fresh) == 1 else chosen if chosen and self.known(chosen) else None
 
@@ -321,6 +354,7 @@ def module_map(
 ) -> ModuleMap:
     """Index the repository's modules and read, line by line, which module the request puts each name in."""
     existing: dict[str, set[str]] = {}
+    imported: dict[str, set[str]] = {}
     packages: set[str] = set()
     for rel in files:
         if not rel.endswith(".py") or is_test_path(rel):
@@ -329,9 +363,10 @@ def module_map(
         if rel.endswith("__init__.py"):
             packages.add(module)
         try:
-            existing[module] = defined_names((root / rel).read_text(encoding="utf-8", errors="replace"))
+            defined, imported[module] = _top_level_names((root / rel).read_text(encoding="utf-8", errors="replace"))
         except OSError:
             continue
+        existing[module] = defined | imported[module]
     planned = [
         module_of_path(rel)
         for rel in request_paths
@@ -348,7 +383,7 @@ def module_map(
         for name in wanted:
             if name not in named_in and re.search(rf"\b{re.escape(name)}\b", line):
                 named_in[name] = module_of_path(paths[0].strip("./"))
-    return ModuleMap(existing=existing, planned=planned, named_in=named_in, packages=packages)
+    return ModuleMap(existing=existing, planned=planned, named_in=named_in, packages=packages, imported=imported)
 
 
 def contract_path(root: Path, request_paths: Iterable[str], capability: str) -> str:

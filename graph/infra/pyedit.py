@@ -16,7 +16,7 @@ import re
 import textwrap
 from dataclasses import dataclass, field
 
-_HEADER = re.compile(r"^(?:#{1,4}\s*|File:\s*|\*\*)`?([\w./-]+\.\w+)`?\**\s*:?\s*$")
+_HEADER = re.compile(r"^(?:#{1,4}\s*(?:\*\*)?|\*\*)?(?:[Ff]ile:\s*)?(?<=[#*:]|\s)`?([\w./-]+\.\w+)`?\**\s*:?\s*$")
 _FENCE = re.compile(r"^```[\w+-]*\s*$")
 
 
@@ -170,7 +170,8 @@ def _merge_class(old: ast.ClassDef, new: ast.ClassDef, old_lines: list[str], new
     a module, one level down), under the block's class line (its bases may change)."""
     new_lines = new_text.split("\n")
     first_new = new.body[0]
-    header_end = min([first_new.lineno, *(d.lineno for d in getattr(first_new, "decorator_list", []))]) - new.lineno
+    new_start = min([new.lineno, *(d.lineno for d in new.decorator_list)])  # ``new_text`` starts at a decorator
+    header_end = min([first_new.lineno, *(d.lineno for d in getattr(first_new, "decorator_list", []))]) - new_start
     first_old = old.body[0]
     old_start = min([first_old.lineno, *(d.lineno for d in getattr(first_old, "decorator_list", []))]) - 1
     old_body = textwrap.dedent("\n".join(old_lines[old_start : old.end_lineno]))

@@ -10,17 +10,26 @@ scenarios against these items; an example the user wrote down becomes a scenario
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 
 from pydantic import BaseModel, Field
 
 _SPAN = re.compile(r"`([^`\n]+)`")
-_SIGNATURE = re.compile(r"^(?:def\s+)?([A-Za-z_]\w*)\s*\((.*)\)\s*(?:->\s*(.+))?$")
+_SIGNATURE = re.compile(r"^(?:def\s+)?(?:([A-Z]\w*)\.)?([A-Za-z_]\w*)\s*\((.*)\)\s*(?:->\s*(.+))?$")
 _EXCEPTION = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Warning))\b")
 _ARROW = r"(?:->|→|=>|gives|returns|is|becomes|yields|equals)"
 _GIVES = re.compile(rf"`([^`\n]+)`\s*(?:{_ARROW}|into)\s*`([^`\n]+)`")
 _OLD_BEHAVIOUR = re.compile(r"\b(today|currently|used to|instead of|before the change|no longer|wrongly)\b", re.I)
-_EG = re.compile(r"\be\.g\.?\s*,?\s*([^()\n;]+?)\s*(?:->|→|=>)\s*([^()\n,;]+)")
+_EG_PAIR = r"([^()\n;]+?)\s*(?:->|→|=>)\s*([^()\n,;]+?)(?=\s*(?:[,;)]|\band\b|\bor\b|$))"
+_EG = re.compile(rf"\be\.g\.?\s*,?\s*{_EG_PAIR}")
+_EG_MORE = re.compile(rf"\s*(?:,|\band\b|\bor\b)\s*(?!e\.g)(?=[^,;]*(?:->|→|=>)){_EG_PAIR}")  # "e.g. 1 -> 2, 3 -> 4"
+_RAISE = re.compile(r"\b(?:raises?|raising|throws?|throwing)\b", re.I)
+_RAISED = re.compile(
+    r"\b([A-Z]\w*(?:Error|Exception|Warning))`?\s+(?:is|are|gets|(?:must|should|will) be)\s+(?:raised|thrown)\b"
+)
+_DENIED = re.compile(r"(?:\bnot|\bnever|n't|\bno longer|\binstead of|\bwithout)\s+(?:\w+\s+)?$", re.I)
+_WAS = re.compile(r"\b(?:today|currently|used to|before the change|wrongly)\b", re.I)
 _SENTENCE = re.compile(r"[^.\n]+(?:\.(?!\s|$)[^.\n]*)*[.\n]?")
 
 
@@ -77,15 +86,17 @@ def _signature(span: str) -> NamedCallable | None:
     """A code span that declares a callable (``f(a, b=1)``, ``f(x: int) -> str``), not one that calls it
     with values (``f(items, 0)``): it parses as the head of a ``def``."""
     match = _SIGNATURE.match(span.strip())
-    if not match or match.group(1) in _BUILTIN_CALLS:
+    if not match or match.group(2) in _BUILTIN_CALLS:
         return None
+    owner, name, params, returns = match.groups()
     try:
-        ast.parse(f"def {match.group(1)}({match.group(2)}){' -> ' + match.group(3) if match.group(3) else ''}: pass")
+        ast.parse(f"def {name}({params}){' -> ' + returns if returns else ''}: pass")
     except SyntaxError:
         return None
-    return NamedCallable(name=match.group(1), signature=span.strip())
+    return NamedCallable(name=name, signature=span.strip(), owner=owner or "")
 
 
+_BUILTIN_NAMES = set(dir(builtins))
 _BUILTIN_CALLS = {"print", "len", "str", "int", "float", "list", "dict", "set", "tuple", "range", "sorted"}
 
 
@@ -103,6 +114,8 @@ def extract(request: str) -> RequestItems:
         found = _signature(span)
         if found and found.name not in items.names():
             items.callables.append(found)
+        if found and found.owner and found.owner not in items.names():
+            items.callables.append(NamedCallable(name=found.owner))  # `Cart.add(x)` names the class too
     for match in re.finditer(r"(?:`([A-Z]\w*)`\s+class|class\s+`([A-Z]\w*)`)", request):
         name = match.group(1) or match.group(2)
         if name not in items.names():
@@ -115,31 +128,47 @@ def extract(request: str) -> RequestItems:
 
 
 def _methods(request: str, items: RequestItems) -> None:
-    """Callables listed under a class (``Cart`` then ``- `add(...)` ...``) belong to it."""
+    """Callables listed under a class (``Cart`` then ``- `add(...)` ...``) belong to it; one named before the
+    class, or called a function or helper, does not."""
     classes = [c.name for c in items.callables if c.name[:1].isupper() and not c.name.endswith(("Error", "Exception"))]
     if len(classes) != 1:
         return
+    class_at = _first_mention(request, classes[0])
     for item in items.callables:
-        if item.name != classes[0] and item.name[:1].islower():
-            item.owner = classes[0]
+        if item.owner or item.name == classes[0] or not item.name[:1].islower():
+            continue
+        at = _first_mention(request, item.name)
+        if at < class_at or re.search(r"\b(?:function|helper)s?\W*$", request[max(0, at - 30) : at], re.I):
+            continue
+        item.owner = classes[0]
+
+
+def _first_mention(request: str, name: str) -> int:
+    found = re.search(rf"`{re.escape(name)}\b", request) or re.search(rf"\b{re.escape(name)}\b", request)
+    return found.start() if found else len(request)
 
 
 def _examples(request: str, items: RequestItems) -> None:
     functions = [c.name for c in items.callables if not c.owner and c.name[:1].islower()]
+    known = set(items.names()) | _BUILTIN_NAMES
     seen: set[tuple[str, str]] = set()
 
     def add(call: str, expect: str, source: str) -> None:
         call, expect = call.strip(), expect.strip().rstrip(".")
-        if _expression(call) is None or _expression(expect) is None or (call, expect) in seen:
+        parsed = _expression(call)
+        if parsed is None or _expression(expect) is None or (call, expect) in seen:
             return
+        called = {id(n.func) for n in ast.walk(parsed) if isinstance(n, ast.Call)}
+        if any(isinstance(n, ast.Name) and id(n) not in called and n.id not in known for n in ast.walk(parsed)):
+            return  # `f(items) == y`, `len(buffer) == 3`: a description with placeholders, not a value to test
         seen.add((call, expect))
         items.examples.append(WorkedExample(call=call, expect=expect, source=source.strip()))
 
-    for span in _SPAN.findall(request):
-        if "==" in span:
-            left, _, right = span.partition("==")
-            if _calls(_expression(left)):
-                add(left, right, span)
+    for line in request.splitlines():
+        for match in _SPAN.finditer(line):
+            left, equals, right = match.group(1).partition("==")
+            if equals and _calls(_expression(left)) and not _OLD_BEHAVIOUR.search(_clause_before(line, match.start())):
+                add(left, right, match.group(1))
     for line in request.splitlines():
         named = [f for f in functions if re.search(rf"`{re.escape(f)}\(", line)]
         target = named[0] if len(named) == 1 else functions[0] if len(functions) == 1 else ""
@@ -149,19 +178,34 @@ def _examples(request: str, items: RequestItems) -> None:
                 continue  # "(today `f(-5)` returns ...)" describes the behaviour being replaced
             if _calls(_expression(left)):
                 add(left, right, f"{left} -> {right}")
-            elif target and _expression(left) is not None:
+            elif target and _literal(left):
                 add(f"{target}({left})", right, f"{left} -> {right}")
         signature = next((c for c in items.callables if c.signature and c.signature in line), None)
         if signature and not signature.owner:
-            for left, right in _EG.findall(line):
-                if _expression(left) is not None and not _calls(_expression(left)):
-                    add(f"{signature.name}({left.strip()})", right, f"e.g. {left} -> {right}")
+            for match in _EG.finditer(line):
+                pairs, at = [match.groups()], match.end()
+                while more := _EG_MORE.match(line, at):
+                    pairs.append(more.groups())
+                    at = more.end()
+                for left, right in pairs:
+                    if _literal(left):
+                        add(f"{signature.name}({left.strip()})", right, f"e.g. {left.strip()} -> {right.strip()}")
+
+
+def _literal(text: str) -> bool:
+    """A value written out (``100``, ``"a,b"``, ``(1, 2)``), not a name or an expression to work out."""
+    try:
+        ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+    return True
 
 
 def _clause_before(line: str, at: int) -> str:
-    """The text from the last sentence break or opening parenthesis before ``at``."""
-    head = line[:at]
-    cut = max(head.rfind("("), head.rfind(";"), head.rfind(". "))
+    """The text from the last sentence break or parenthesis before ``at`` (code spans do not count: the ``(``
+    of ``f(x)`` opens no aside), so "(today `f(1)` is `2`) and `f(3) == 4`" leaves the aside behind."""
+    head = _masked(line[:at])
+    cut = max(head.rfind("("), head.rfind(")"), head.rfind(";"), head.rfind(". "))
     return head[cut + 1 :]
 
 
@@ -169,14 +213,37 @@ def _errors(request: str, items: RequestItems) -> None:
     """The exception named right after "raise(s)" in each sentence that says one must be raised."""
     names = items.names()
     for sentence in _sentences(request):
-        verb = re.search(r"\b(?:raises?|raising)\b", sentence, re.IGNORECASE)
-        found = _EXCEPTION.search(sentence, verb.end()) if verb else None
-        if not found:
+        exception = _raised(sentence)
+        if not exception:
             continue
         mentioned = [n for n in names if re.search(rf"\b{re.escape(n)}\b", sentence)]
         if re.search(r"\b(both|each|all of them|every one)\b", sentence, re.IGNORECASE):
             mentioned = [c.name for c in items.callables if not c.owner] or mentioned
-        items.errors.append(ErrorCase(exception=found.group(1), when=" ".join(sentence.split()), names=mentioned))
+        items.errors.append(ErrorCase(exception=exception, when=" ".join(sentence.split()), names=mentioned))
+
+
+def _raised(sentence: str) -> str:
+    """The exception a sentence says must be raised ('' if none): the first one after "raise(s)"/"throw(s)",
+    or before "is raised"; a raise that is denied ("must not raise") or old behaviour ("today it raises")
+    does not count."""
+    for verb in _RAISE.finditer(sentence):
+        found = _EXCEPTION.search(sentence, verb.end())
+        if found and _asserted(sentence, verb.start()):
+            return found.group(1)
+    for passive in _RAISED.finditer(sentence):
+        if _asserted(sentence, passive.start()):
+            return passive.group(1)
+    return ""
+
+
+def _asserted(sentence: str, at: int) -> bool:
+    """The raise at ``at`` is asked for: not denied just before it, not in a clause about today's code."""
+    return not _DENIED.search(_masked(sentence[:at])) and not _WAS.search(_clause_before(sentence, at))
+
+
+def _masked(text: str) -> str:
+    """``text`` with each code span's inside blanked (same length), so code is never read as prose."""
+    return _SPAN.sub(lambda span: "`" + "x" * (len(span.group(0)) - 2) + "`", text)
 
 
 def _reexports(request: str, items: RequestItems) -> None:
@@ -187,12 +254,14 @@ def _reexports(request: str, items: RequestItems) -> None:
             continue
         package = ""
         init = re.search(r"([\w/]+)/__init__\.py", sentence)
-        direct = re.search(r"\bfrom ([\w.]+) import\b", sentence)
+        direct = re.search(r"\bfrom ([\w.]+) import ([\w ,]+)", sentence)
         if init:
             package = init.group(1).replace("/", ".")
         elif direct:
             package = direct.group(1)
         exported = [n for n in names if re.search(rf"\b{re.escape(n)}\b", sentence)]
+        if direct and direct.group(1) == package:  # `from pkg import a, b`: the names it imports
+            exported += [n.split()[0] for n in direct.group(2).split(",") if n.strip()]
         exported += re.findall(r"`([A-Z]\w*(?:Error|Exception))`", sentence)  # an exception class to re-export
         if re.search(r"\b(both|them|these|all (?:the|of))\b", lowered):
             exported += [c.name for c in items.callables if not c.owner]

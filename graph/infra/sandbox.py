@@ -1,15 +1,15 @@
 """A throwaway copy of the repository where a candidate edit is applied and tested.
 
-Candidates are tried side by side without touching the user's files: each gets its own copy (hard links
-where the filesystem allows — a write replaces a file atomically, which breaks the link, so the original is
-never changed — else plain copies), made from the files git tracks or, outside git, from a walk that skips
-virtualenvs and caches. The copy lives under the harness's own ``.sdd/`` folder and is removed afterwards.
+Candidates are tried side by side without touching the user's files: each gets its own copy, made from the
+files git lists (tracked, or untracked but not ignored) or, outside git, from a walk that skips virtualenvs and
+caches. The files are real copies, not hard links: the candidate's code and its tests run in the copy, and an
+in-place write there (``open(path, "w")``) would go through a hard link into the user's file. The copy lives
+under the harness's own ``.sdd/`` folder and is removed afterwards.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import tempfile
 import uuid
@@ -24,21 +24,14 @@ from sdd_harness.graph.infra.workspace import Workspace
 MAX_FILES = 20_000
 
 
-def _place(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
-
-
 def copy_repo(root: Path, target: Path) -> int:
-    """Copy (hard-link) the repository's files into ``target``; returns how many."""
+    """Copy the repository's files into ``target``; returns how many."""
     count = 0
     for rel in iter_files(root, limit=MAX_FILES, text_only=False):
         source = root / rel
         if source.is_file() and not source.is_symlink():
-            _place(source, target / rel)
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / rel)
             count += 1
     return count
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import configparser
+import json
 import re
 import tempfile
 import tomllib
@@ -41,6 +42,7 @@ ALLOWED_RUNNERS = (
     r"tox",
     r"nox",
 )
+_OUTSIDE = re.compile(r"(?:^|[ =:,])/|(?:^|[ =:,/])\.\.(?:[/ ]|$)")  # an absolute path or a ".." step
 _ALLOWED = re.compile(rf"^(?:{'|'.join(ALLOWED_RUNNERS)})(?: {_SAFE_ARG})*$")
 
 
@@ -53,8 +55,10 @@ class DetectedCommand(BaseModel):
 
 
 def allowed_test_command(command: str) -> bool:
-    """A known test runner with plain arguments: no pipes, redirects, substitutions or chained commands."""
-    return bool(_ALLOWED.match(" ".join(command.split())))
+    """A known test runner with plain arguments: no pipes, redirects, substitutions or chained commands, and
+    no path outside the repository (``pytest --basetemp=/home/me`` would empty that folder)."""
+    plain = " ".join(command.split())
+    return bool(_ALLOWED.match(plain)) and not _OUTSIDE.search(plain)
 
 
 def _pytest_configured(root: Path) -> str:
@@ -117,10 +121,20 @@ def detect_test_command(root: Path) -> DetectedCommand | None:
     )
     if python_project:
         return DetectedCommand(command=PYTEST, language="python", why="a Python project without tests yet")
-    package = root / "package.json"
-    if package.is_file() and '"test"' in package.read_text(encoding="utf-8", errors="replace"):
+    if _npm_test_script(root / "package.json"):
         return DetectedCommand(command="npm test --silent", language="javascript", why="package.json scripts.test")
     return None
+
+
+def _npm_test_script(package: Path) -> bool:
+    """package.json has a real ``scripts.test`` (not npm init's ``echo "Error: no test specified" && exit 1``)."""
+    try:
+        data = json.loads(package.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    scripts = data.get("scripts") if isinstance(data, dict) else None
+    test = scripts.get("test") if isinstance(scripts, dict) else None
+    return isinstance(test, str) and bool(test.strip()) and "no test specified" not in test
 
 
 def is_pytest(command: str) -> bool:
@@ -172,11 +186,13 @@ async def run_pytest(workspace: Workspace, targets: list[str], timeout_s: float,
     command = f"{quiet(base)} -rfE -o junit_family=xunit1 --junitxml={report} {' '.join(targets)}".strip()
     try:
         result = await workspace.run(command, timeout_s)
-        outcomes = await asyncio.to_thread(read_junit, report)
+        read = await asyncio.to_thread(read_junit, report)
     finally:
         await asyncio.to_thread(_remove, Path(folder))
     shown = result.model_copy(update={"command": f"{quiet(base)} {' '.join(targets)}".strip()})
-    return PytestRun(result=shown, outcomes=outcomes, collection_error=_collection_error(result, outcomes))
+    outcomes = {t: o for t, o in read.items() if "::" in t}
+    uncollected = [o for t, o in read.items() if "::" not in t]  # a file that failed to import: nothing ran
+    return PytestRun(result=shown, outcomes=outcomes, collection_error=_collection_error(result, outcomes, uncollected))
 
 
 def _remove(folder: Path) -> None:
@@ -185,9 +201,11 @@ def _remove(folder: Path) -> None:
     folder.rmdir()
 
 
-def _collection_error(result: CommandResult, outcomes: dict[str, TestOutcome]) -> str:
+def _collection_error(result: CommandResult, outcomes: dict[str, TestOutcome], uncollected: list[TestOutcome]) -> str:
     if result.timed_out:
         return "the test run timed out"
+    if uncollected:
+        return "collection failed: " + ", ".join(f"{o.test_id} ({o.kind})" for o in uncollected)[:300]
     errors = re.findall(r"^ERROR (?:collecting )?(\S+)", result.output, re.MULTILINE)
     if errors and not outcomes:
         return f"collection failed: {', '.join(dict.fromkeys(errors))[:300]}"
@@ -197,7 +215,8 @@ def _collection_error(result: CommandResult, outcomes: dict[str, TestOutcome]) -
 
 
 def read_junit(path: Path) -> dict[str, TestOutcome]:
-    """Outcomes by ``file::name`` from pytest's xunit1 JUnit XML (no file: nothing ran)."""
+    """Outcomes by pytest node id (``file::name``, ``file::Class::name``) from pytest's xunit1 JUnit XML (no
+    file: nothing ran); a file that failed to collect is keyed by its path alone."""
     if not path.is_file():
         return {}
     try:
@@ -206,8 +225,13 @@ def read_junit(path: Path) -> dict[str, TestOutcome]:
         return {}
     outcomes: dict[str, TestOutcome] = {}
     for case in root.iter("testcase"):
-        file = case.get("file") or (case.get("classname") or "").replace(".", "/") + ".py"
-        test_id = f"{file}::{case.get('name', '')}"
+        classname = case.get("classname") or ""
+        file = case.get("file") or classname.replace(".", "/") + ".py"
+        module = file.removesuffix(".py").replace("/", ".")
+        classes = classname[len(module) + 1 :].split(".") if classname.startswith(f"{module}.") else []
+        test_id = "::".join([file, *classes, case.get("name", "")])
+        if not classname and any(child.get("message") == "collection failure" for child in case):
+            test_id = file
         status: Status = "passed"
         kind = message = ""
         for child in case:

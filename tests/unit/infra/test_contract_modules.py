@@ -1,0 +1,147 @@
+"""Which module a scenario imports its names from (`module_map` + `ModuleMap.resolve`): the request's own
+words first, then where the names are defined today, then the model's guess — and where the tests go."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sdd_harness.graph.infra.contract import Example, ModuleMap, contract_path, module_map, python_modules
+
+FILES = {
+    "geo/__init__.py": "from .shapes import area\n",
+    "geo/shapes.py": "def area(w, h):\n    return w * h\n\n\ndef _helper():\n    pass\n\n\nUNIT = 'cm'\n",
+    "geo/broken.py": "def oops(:\n",
+    "report/__init__.py": "",
+    "report/text.py": "from geo.shapes import area\n\n\ndef render(x):\n    return f'{x} / {area(1, 1)}'\n",
+    "tests/test_shapes.py": "def test_area():\n    pass\n",
+}
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    for rel, text in FILES.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def mapped(repo: Path, request: str, paths: list[str], names: list[str]) -> ModuleMap:
+    return module_map(repo, list(FILES), request, paths, names)
+
+
+def test_the_map_indexes_modules_and_reads_which_module_the_request_puts_each_name_in(repo: Path) -> None:
+    request = (
+        "- Add `perimeter(w, h)` to `geo/shapes.py`; test it in `tests/test_shapes.py`.\n"  # a test file claims nothing
+        "- Add `volume(w, h, d)` in a new module `./geo/solids.py`.\n"
+        "- Move `render` from report/text.py to report/html.py.\n"  # two modules on the line: no claim
+    )
+    paths = ["geo/shapes.py", "geo/solids.py", "tests/test_shapes.py"]
+    modules = mapped(repo, request, paths, ["perimeter", "volume", "render"])
+    assert modules.existing["geo.shapes"] == {"area", "_helper", "UNIT"}
+    assert modules.existing["geo"] == {"area"}  # a re-export counts as a name the package has
+    assert modules.existing["geo.broken"] == set()  # a file that does not parse defines nothing
+    assert "tests.test_shapes" not in modules.existing
+    assert modules.planned == ["geo.solids"]
+    assert modules.packages == {"geo", "report"}
+    assert modules.named_in == {"perimeter": "geo.shapes", "volume": "geo.solids"}
+
+
+@pytest.mark.parametrize(
+    ("request_text", "paths", "example", "expected"),
+    [
+        (  # the request's words beat the model's guess
+            "Add `perimeter(w, h)` to `geo/shapes.py`.",
+            ["geo/shapes.py"],
+            Example(call="perimeter(1, 2)", expect="6", module="geo.perimeter"),
+            "geo.shapes",
+        ),
+        (  # where the name is defined today beats a guess that does not define it
+            "Make `render` print a unit.",
+            [],
+            Example(call="render(2)", expect="'2 cm'", module="geo.shapes"),
+            "report.text",
+        ),
+        (  # the package re-exports it and another module imports it: the module that defines it
+            "Make `area` reject negative sides.",
+            [],
+            Example(call="area(-1, 2)", raises="ValueError"),
+            "geo.shapes",
+        ),
+        (  # nothing defines the name yet: the one new module the request names
+            "Add `volume(w, h, d)` in a new module.",
+            ["geo/solids.py"],
+            Example(call="volume(1, 2, 3)", expect="6"),
+            "geo.solids",
+        ),
+        (  # an existing name is never sent to the new module
+            "Make `area` reject negative sides.\nAdd `geo/solids.py` for volumes.",
+            ["geo/solids.py"],
+            Example(call="area(-1, 2)", raises="ValueError"),
+            "geo.shapes",
+        ),
+        (  # a guess that can import the name is kept
+            "Make `area` reject negative sides.",
+            [],
+            Example(call="area(-1, 2)", raises="ValueError", module="geo"),
+            "geo",
+        ),
+        (  # no names taken from the code: the example's own module stands
+            "Nothing to import here.",
+            [],
+            Example(call="abs(-2)", expect="2", module="geo.shapes"),
+            "geo.shapes",
+        ),
+        (  # a guess at a module nobody knows, with nothing else to go on: no module
+            "Add `skew(x)`.",
+            [],
+            Example(call="skew(1)", expect="2", module="geometry_utils"),
+            None,
+        ),
+        (  # a known module the model chose for a new name is kept
+            "Add `skew(x)`.",
+            [],
+            Example(call="skew(1)", expect="2", module="report.text"),
+            "report.text",
+        ),
+    ],
+)
+def test_resolve(repo: Path, request_text: str, paths: list[str], example: Example, expected: str | None) -> None:
+    modules = mapped(repo, request_text, paths, example.names())
+    assert modules.resolve(example, reexported={}) == expected
+
+
+def test_a_scenario_about_a_reexport_imports_from_the_package(repo: Path) -> None:
+    modules = mapped(repo, "Add `perimeter` to `geo/shapes.py` and re-export it from `geo`.", [], ["perimeter"])
+    example = Example(call="perimeter(1, 2)", expect="6", module="geo")
+    assert modules.resolve(example, reexported={"geo": {"perimeter"}}) == "geo"
+    assert modules.resolve(example, reexported={}) == "geo.shapes"
+
+
+def test_private_names_do_not_steer_the_module(repo: Path) -> None:
+    modules = mapped(repo, "", [], [])
+    assert modules.resolve(Example(call="_helper()", expect="None", module="geo"), reexported={}) == "geo"
+
+
+def test_python_modules_are_dotted_and_packages_drop_init() -> None:
+    assert python_modules(Path("."), ["a/b.py", "a/__init__.py", "c.py", "README.md"]) == {"a.b", "a", "c"}
+
+
+# ------------------------------------------------------------------------------------------ where the tests go
+
+
+def test_the_tests_go_where_the_request_says(repo: Path) -> None:
+    paths = ["geo/solids.py", "tests/conftest.py", "tests/test_solids.py"]
+    assert contract_path(repo, paths, "Solid volumes") == "tests/test_solids.py"
+
+
+def test_otherwise_a_new_file_named_after_the_capability_in_the_tests_folder(repo: Path) -> None:
+    assert contract_path(repo, [], "Solid Volumes!") == "tests/test_solid_volumes.py"
+    assert contract_path(repo, [], "shapes") == "tests/test_shapes_contract.py"  # tests/test_shapes.py is taken
+    assert contract_path(repo, [], "???") == "tests/test_change.py"
+
+
+def test_a_repo_with_a_test_folder_gets_its_tests_there(tmp_path: Path) -> None:
+    (tmp_path / "test").mkdir()
+    assert contract_path(tmp_path, [], "volumes") == "test/test_volumes.py"

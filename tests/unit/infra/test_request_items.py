@@ -1,0 +1,189 @@
+"""What `extract` reads from a change request without a model: the callables it names (with signatures and
+owners), each error case, each worked example and each re-export — and nothing the request does not ask for.
+
+The requests are invented here, in several styles (bullets, prose, numbered steps, code spans), so no test
+leans on the wording of a bundled example task."""
+
+from __future__ import annotations
+
+import pytest
+
+from sdd_harness.graph.infra.request_items import extract
+
+# ------------------------------------------------------------------------------------------ callables
+
+
+def test_signatures_come_from_code_spans_and_keep_their_text() -> None:
+    items = extract(
+        "Add `wrap(text: str, width: int = 80) -> list[str]` to `textwrapper/core.py`.\n"
+        "- `chunk(items, size)` splits a list into pieces.\n"
+        "- Use `len(text)` and check it with `chunk([1, 2, 3], 2)`.\n"
+    )
+    assert [(c.name, c.signature, c.owner) for c in items.callables] == [
+        ("wrap", "wrap(text: str, width: int = 80) -> list[str]", ""),
+        ("chunk", "chunk(items, size)", ""),
+    ]  # a call with values (`chunk([1, 2, 3], 2)`) and a builtin (`len(text)`) declare nothing
+    assert items.names() == ["wrap", "chunk"]
+
+
+def test_methods_listed_under_a_class_belong_to_it() -> None:
+    items = extract(
+        "Add a class `Stack` in `collections2/stack.py`:\n"
+        "- `push(item) -> None` puts an item on top;\n"
+        "- `pop()` removes and returns the top item.\n"
+    )
+    owners = {c.name: c.owner for c in items.callables}
+    assert owners == {"Stack": "", "push": "Stack", "pop": "Stack"}
+
+
+def test_a_helper_function_or_one_named_before_the_class_is_not_a_method() -> None:
+    items = extract(
+        "Keep `load_books(path)` as it is. Add class `Library` with `lend(title)` and a helper function "
+        "`library_from_rows(rows)`."
+    )
+    owners = {c.name: c.owner for c in items.callables}
+    assert owners == {"load_books": "", "lend": "Library", "library_from_rows": "", "Library": ""}
+
+
+def test_a_dotted_method_span_names_the_method_and_its_class() -> None:
+    items = extract("`Playlist.remove(track)` must raise `ValueError` when the track is not in it.")
+    assert [(c.name, c.owner) for c in items.callables] == [("remove", "Playlist"), ("Playlist", "")]
+    assert items.errors[0].exception == "ValueError"
+    assert "remove" in items.errors[0].names
+
+
+@pytest.mark.parametrize(
+    "request_text",
+    [
+        "Make the README friendlier and fix the typos in the docs.",
+        "Speed up the import of the package; nothing else changes. Keep the tests green.",
+        "Run `pytest -q` and `python -m build` before you push; see `config.yaml`.",
+        "Errors are logged, not raised. Values like 3 -> 4 are fine.",
+    ],
+)
+def test_a_request_without_concrete_items_yields_none(request_text: str) -> None:
+    items = extract(request_text)
+    assert (items.callables, items.errors, items.examples, items.reexports) == ([], [], [], [])
+
+
+# ------------------------------------------------------------------------------------------ error cases
+
+
+@pytest.mark.parametrize(
+    ("request_text", "expected"),
+    [
+        ("Add `roman(n: int) -> str`. A number below 1 raises `ValueError`.", ["ValueError"]),
+        ("1. Add `initials(name)`.\n2. Raise `TypeError` if `name` is not a string.", ["TypeError"]),
+        ("`percent(part, whole)` should throw ZeroDivisionError when `whole` is 0.", ["ZeroDivisionError"]),
+        ("Add `leap_year(year)`. A `ValueError` is raised for years before 1582.", ["ValueError"]),
+        (
+            "`lookup(table, key)` raises KeyError for a missing key. It raises TypeError for a list.",
+            ["KeyError", "TypeError"],
+        ),
+        ("`lookup(table, key)` must not raise `KeyError`; it returns `None` instead.", []),
+        ("`lookup(table, key)` never raises KeyError.", []),
+        ("`lookup(table, key)` doesn't raise on a missing key.", []),
+        ("Change `lookup(table, key)` to return None instead of raising KeyError.", []),
+        ("Today `lookup(table, key)` raises KeyError; it should return the default.", []),
+        ("Instead of returning None, `lookup(table, key)` raises `LookupError`.", ["LookupError"]),
+    ],
+)
+def test_error_cases_are_the_exception_after_raise_and_only_asserted_ones(
+    request_text: str, expected: list[str]
+) -> None:
+    assert [e.exception for e in extract(request_text).errors] == expected
+
+
+def test_an_error_case_keeps_its_sentence_and_the_callables_it_names() -> None:
+    items = extract("Add `encode(text)` and `decode(blob)` to `codec.py`.\nBoth raise `TypeError` for a non-string.")
+    (error,) = items.errors
+    assert error.when == "Both raise `TypeError` for a non-string."
+    assert error.names == ["encode", "decode"]  # "both" means every function the request names
+
+
+def test_an_error_sentence_that_names_one_callable_is_tied_to_it() -> None:
+    items = extract("- `area(w, h)` raises `ValueError` for a negative side.\n- `perimeter(w, h)` returns a float.\n")
+    assert [(e.exception, e.names) for e in items.errors] == [("ValueError", ["area"])]
+
+
+# ------------------------------------------------------------------------------------------ worked examples
+
+
+def pairs(request_text: str) -> list[tuple[str, str]]:
+    return [(x.call, x.expect) for x in extract(request_text).examples]
+
+
+@pytest.mark.parametrize(
+    ("request_text", "expected"),
+    [
+        (
+            'Add `roman(n: int) -> str`: `roman(4) == "IV"` and `roman(1990) == "MCMXC"`.',
+            [("roman(4)", '"IV"'), ("roman(1990)", '"MCMXC"')],
+        ),
+        ('- `initials("Ada King")` gives `"AK"`', [('initials("Ada King")', '"AK"')]),
+        ('- `initials("Ada King")` → `"AK"`', [('initials("Ada King")', '"AK"')]),
+        (  # a bare value beside the only function the request names is that function's argument
+            'Add `word_count(text: str) -> int`; it turns `"a b  c"` into `3`.',
+            [('word_count("a b  c")', "3")],
+        ),
+        (
+            "- `percent(part: float, whole: float) -> float` (e.g. 1 -> 2.0, 3 -> 4.5)",
+            [("percent(1)", "2.0"), ("percent(3)", "4.5")],
+        ),
+        (
+            "- `percent(part: float, whole: float) -> float`, e.g. 1 -> 2.0 and 3 -> 4.5",
+            [("percent(1)", "2.0"), ("percent(3)", "4.5")],
+        ),
+    ],
+)
+def test_worked_examples_in_several_styles(request_text: str, expected: list[tuple[str, str]]) -> None:
+    assert pairs(request_text) == expected
+
+
+@pytest.mark.parametrize(
+    "request_text",
+    [
+        'Change `roman(n)`: today `roman(0)` returns `""`, it should raise `ValueError`.',
+        'Currently `roman(4) == "IIII"`; use subtractive notation.',
+        'Fix `word_count(text)`; it currently turns `"a  b"` into `3`.',
+        "Add `wrap(text, width=80)`. The default `width` is `80`.",  # a parameter's default, not a call
+        "Add `wrap(text, width)`; `len(lines) == 3` for a long text.",  # placeholders, not values
+        "The result of `word_count(text)` is `int`.",  # a signature, not a worked example
+    ],
+)
+def test_old_behaviour_defaults_and_placeholders_are_not_examples(request_text: str) -> None:
+    assert pairs(request_text) == []
+
+
+def test_an_aside_about_today_does_not_swallow_the_example_after_it() -> None:
+    request_text = '- `roman(9) == "IX"` (today `"VIIII"`) and `roman(40) == "XL"`.'
+    assert pairs(request_text) == [("roman(9)", '"IX"'), ("roman(40)", '"XL"')]
+
+
+# ------------------------------------------------------------------------------------------ re-exports
+
+
+def test_a_reexport_from_an_init_file_with_all() -> None:
+    items = extract(
+        "Add `roman(n)` and `arabic(text)` in `numerals/convert.py`.\n"
+        "Re-export both from `numerals/__init__.py` and add them to `__all__`."
+    )
+    assert [(r.package, r.names, r.all_list) for r in items.reexports] == [("numerals", ["roman", "arabic"], True)]
+
+
+def test_a_reexport_written_as_an_import_takes_every_name_it_imports() -> None:
+    items = extract("Users should be able to write `from shapes import Circle, Square`. Add class `Circle`.")
+    assert [(r.package, r.names, r.all_list) for r in items.reexports] == [("shapes", ["Circle", "Square"], False)]
+
+
+def test_an_exception_class_can_be_reexported() -> None:
+    items = extract(
+        "`parse_date(text)` raises `BadDateError`, defined in `cal/dates.py`.\n"
+        "Export `BadDateError` from `cal/__init__.py`."
+    )
+    assert [(r.package, r.names) for r in items.reexports] == [("cal", ["BadDateError"])]
+    assert [e.exception for e in items.errors] == ["BadDateError"]
+
+
+def test_a_plain_import_mention_without_names_exports_nothing() -> None:
+    assert extract("The tests import the package with `import numerals`.").reexports == []

@@ -1,0 +1,84 @@
+"""Choosing among candidate edits: more contract tests passed, then agreement between candidates, then fewer
+broken existing tests, then the smaller diff; a test every plausible candidate fails is suspect."""
+
+from __future__ import annotations
+
+import pytest
+
+from sdd_harness.graph.infra.selection import Score, best, ranked, suspects
+
+TESTS = ["t::a", "t::b", "t::c"]
+
+
+def score(label: str, passed: str = "", regressions: int = 0, diff: int = 10, error: str = "") -> Score:
+    """A candidate passing the tests named by letter (``"ab"``: t::a and t::b), failing the others."""
+    passing = [f"t::{c}" for c in passed]
+    return Score(
+        label=label,
+        passed=passing,
+        failed=[t for t in TESTS if t not in passing],
+        regressions=[f"old::{i}" for i in range(regressions)],
+        diff=diff,
+        error=error,
+    )
+
+
+@pytest.mark.parametrize(
+    ("candidates", "winner"),
+    [
+        ([score("x", "a"), score("y", "ab")], "y"),  # more contract tests passed
+        ([score("x", "ab", regressions=3, diff=90), score("y", "a")], "x"),  # ... even with regressions
+        (  # same count: the passing set other candidates agree on (CodeT)
+            [score("x", "ab"), score("y", "bc"), score("z", "bc")],
+            "y",
+        ),
+        ([score("x", "ab", regressions=1), score("y", "ab")], "y"),  # same tests: fewer broken existing tests
+        ([score("x", "ab", diff=40), score("y", "ab", diff=12)], "y"),  # ... then the smaller diff
+        ([score("x", "ab", diff=12), score("y", "ab", diff=12)], "x"),  # a full tie keeps the first sampled
+        ([score("x", "abc", error="reply had no code block"), score("y", "a")], "y"),  # unusable never wins
+    ],
+)
+def test_best(candidates: list[Score], winner: str) -> None:
+    top = best(candidates)
+    assert top is not None and top.label == winner
+
+
+def test_ranked_orders_every_usable_candidate() -> None:
+    candidates = [score("p", "a", diff=5), score("q", "abc"), score("r", "ab"), score("s", error="timeout")]
+    assert [s.label for s in ranked(candidates)] == ["q", "r", "p"]
+
+
+def test_no_usable_candidate_means_no_winner() -> None:
+    assert best([]) is None
+    assert best([score("x", error="call failed"), score("y", error="did not parse")]) is None
+
+
+def test_a_test_every_plausible_candidate_fails_is_suspect() -> None:
+    candidates = [score("x", "ab"), score("y", "a"), score("z", "b"), score("w", "abc", error="sandbox failed")]
+    assert suspects(candidates) == {"t::c"}
+
+
+@pytest.mark.parametrize(
+    "candidates",
+    [
+        [score("x", "ab")],  # one candidate is no evidence against a test
+        [score("x", "ab"), score("y", "abc", error="no code")],  # nor is one that did not run
+        [score("x", ""), score("y", ""), score("z", "")],  # candidates passing nothing say nothing about a test
+        [score("x", "ab"), score("y", "")],  # ... and do not count towards the two
+    ],
+)
+def test_no_suspects_without_two_plausible_candidates(candidates: list[Score]) -> None:
+    assert suspects(candidates) == set()
+
+
+def test_perfect_means_every_test_passed_but_the_suspect_ones_and_nothing_broke() -> None:
+    almost = score("x", "ab")
+    assert not almost.perfect()
+    assert almost.perfect({"t::c"})
+    assert not score("y", "ab", regressions=1).perfect({"t::c"})
+    assert not score("z", "abc", error="timed out").perfect()
+
+
+def test_code_that_passes_nothing_is_never_perfect_by_suspicion() -> None:
+    nothing = [score("x", ""), score("y", "")]
+    assert not nothing[0].perfect(suspects(nothing))
