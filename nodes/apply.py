@@ -219,9 +219,15 @@ def _evidence(run: PytestRun, limit: int = 1600) -> str:
 
 
 async def evaluate(
-    ctx: PhaseContext, files: dict[str, str], contract: list[str], baseline: set[str], label: str
+    ctx: PhaseContext,
+    files: dict[str, str],
+    contract: list[str],
+    baseline: set[str],
+    label: str,
+    weights: dict[str, int] | None = None,
 ) -> tuple[Score, PytestRun | None]:
     """Run one candidate in its own copy of the repository: contract tests passed/failed, tests it broke."""
+    weights = weights or {}
     before = await ctx.io(current_texts, ctx.workspace, list(files))
     diff = sum(diff_size(before[rel], text) for rel, text in files.items())
     try:
@@ -241,6 +247,7 @@ async def evaluate(
         label=label,
         files=files,
         passed=passed,
+        points=sum(weights.get(test, 1) for test in passed),
         failed=[t for t in targets if t not in passed],
         regressions=regressions,
         diff=diff,
@@ -259,6 +266,7 @@ async def work_on(
     """Sample, run, select, repair for one group; the winner is written to the repository."""
     change = ctx.result(spec.PHASE)
     contract = change.tests() if change else []
+    weights = change.weights() if change else {}
     files = list(dict.fromkeys(plan.tasks[i - 1].file for i in group))
     originals = await ctx.io(current_texts, ctx.workspace, files)
     start, start_run = await evaluate(ctx, {}, contract, set(), "current code")
@@ -288,7 +296,7 @@ async def work_on(
             score = (
                 Score(label=label, error=problem)
                 if problem
-                else (await evaluate(ctx, candidate, contract, baseline, label))[0]
+                else (await evaluate(ctx, candidate, contract, baseline, label, weights))[0]
             )
         scores.append(score)
         entry = {

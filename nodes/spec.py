@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from sdd_harness.graph.core.llm import ModelOutputError
 from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
-from sdd_harness.graph.core.phases import SPEC
+from sdd_harness.graph.core.phases import SPEC, VERIFY
 from sdd_harness.graph.infra.contract import (
     ContractTest,
     Example,
@@ -36,7 +36,7 @@ from sdd_harness.graph.infra.openspec import CapabilityDelta, check_change, exis
 from sdd_harness.graph.infra.openspec.models import SpecDeltaSet
 from sdd_harness.graph.infra.openspec.repair import existing_requirements, normalise_deltas
 from sdd_harness.graph.infra.repomap import iter_files, mentioned_paths
-from sdd_harness.graph.infra.request_items import RequestItems, extract
+from sdd_harness.graph.infra.request_items import RequestItems, error_calls, extract
 from sdd_harness.graph.infra.testrun import run_pytest
 from sdd_harness.nodes import init, propose
 
@@ -96,6 +96,8 @@ class ScenarioCase(BaseModel):
     test: str = ""
     red: RedStatus = "untested"
     note: str = ""
+    origin: Literal["request", "model"] = Field("model", description="request: the user's own words, as code")
+    confirmed: bool = Field(False, description="re-checked by spec after every candidate failed it")
 
 
 class ChangeSpec(BaseModel):
@@ -112,6 +114,10 @@ class ChangeSpec(BaseModel):
     def tests(self) -> list[str]:
         """The contract's test ids (broken ones dropped)."""
         return [c.test for c in self.cases if c.test and c.red in ("new", "kept")]
+
+    def weights(self) -> dict[str, int]:
+        """How much a test counts when candidates are compared: the user's own examples and error cases twice."""
+        return {c.test: 2 if c.origin == "request" else 1 for c in self.cases if c.test}
 
 
 # ------------------------------------------------------------------------------------ coverage
@@ -142,19 +148,28 @@ def coverage_gaps(items: RequestItems, cases: list[ScenarioCase]) -> list[str]:
 
 
 def with_request_examples(items: RequestItems, cases: list[ScenarioCase]) -> list[ScenarioCase]:
-    """The user's worked examples as scenarios, word for word: a scenario with the same call but another
-    expected value is corrected; a missing one is added to the requirement whose cases use that callable."""
-    out = list(cases)
-    for worked in items.examples:
-        probe = Example(call=worked.call, expect=worked.expect)
+    """The user's worked examples and stated error bounds as scenarios, word for word: a model scenario with the
+    same call but another outcome is corrected; a missing one is added to the requirement that uses that
+    callable. The model's scenarios that repeat a call are dropped (the first one stays)."""
+    out = _distinct(cases)
+    stated = [(w.call, w.expect, None, w.source) for w in items.examples]
+    stated += [(call, None, exception, f"raise {exception} when {why}") for call, exception, why in error_calls(items)]
+    for call, expect, raises, source in stated:
+        probe = Example(call=call, expect=expect, raises=raises)
         same = [c for c in out if c.example and c.example.key() == probe.key()]
         for case in same:
-            if case.example and (case.example.raises or not same_value(case.example.expect or "", worked.expect)):
-                case.example = case.example.model_copy(update={"expect": worked.expect, "raises": None})
-                case.note = f"expected value taken from the request ({worked.source})"
+            agrees = (
+                (case.example.raises == raises)
+                if raises
+                else (not case.example.raises and same_value(case.example.expect or "", expect or ""))
+            )
+            if not agrees:
+                case.example = case.example.model_copy(update={"expect": expect, "raises": raises})
+                case.note = f"outcome taken from the request ({source})"
+            case.origin = "request"
         if same:
             continue
-        called = re.match(r"\s*([A-Za-z_]\w*)", worked.call)
+        called = re.match(r"\s*([A-Za-z_]\w*)", call)
         home = next(
             (c for c in out if called and c.example and called.group(1) in c.example.call), out[0] if out else None
         )
@@ -167,11 +182,22 @@ def with_request_examples(items: RequestItems, cases: list[ScenarioCase]) -> lis
                 requirement_id=home.requirement_id,
                 capability=home.capability,
                 requirement=home.requirement,
-                name=f"Example from the request: {worked.call}"[:80],
-                example=Example(call=worked.call, expect=worked.expect, module=module),
-                note="added from the request",
+                name=f"From the request: {source}"[:80],
+                example=Example(call=call, expect=expect, raises=raises, module=module),
+                origin="request",
             )
         )
+    return out
+
+
+def _distinct(cases: list[ScenarioCase]) -> list[ScenarioCase]:
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    out = []
+    for case in cases:
+        key = (case.example.key(), tuple(case.example.setup)) if case.example else ("", (case.name,))
+        if key not in seen:
+            seen.add(key)
+            out.append(case)
     return out
 
 
@@ -190,7 +216,7 @@ def to_cases(answer: SpecAnswer, modules: ModuleMap, items: RequestItems) -> tup
                 id="", requirement_id=f"R{r_index}", capability=capability, requirement=req.name, name=scenario.name
             )
             try:
-                example = Example.model_validate(scenario.model_dump(exclude={"name"}))
+                example = Example.model_validate(as_raising(scenario.model_dump(exclude={"name"})))
             except ValidationError as err:
                 message = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
                 problems.append(f"scenario '{scenario.name}': {message}")
@@ -199,6 +225,14 @@ def to_cases(answer: SpecAnswer, modules: ModuleMap, items: RequestItems) -> tup
                 case.example = example.model_copy(update={"module": modules.resolve(example, reexported)})
             cases.append(case)
     return cases, problems
+
+
+def as_raising(data: dict[str, Any]) -> dict[str, Any]:
+    """``expect: "ValueError"`` (an exception name where a value belongs) means the call must raise it."""
+    expect = str(data.get("expect") or "").strip().strip("`").removesuffix("()")
+    if not data.get("raises") and re.fullmatch(r"(?:[A-Za-z_]\w*\.)?[A-Z]\w*(?:Error|Exception)", expect):
+        return {**data, "expect": None, "raises": expect}
+    return data
 
 
 def number(cases: list[ScenarioCase]) -> list[ScenarioCase]:
@@ -247,6 +281,10 @@ def modules_brief(modules: ModuleMap, names: list[str]) -> str:
 
 
 async def run(ctx: PhaseContext) -> dict[str, Any]:
+    prior = ctx.result(PHASE)
+    suspect = set((ctx.output(VERIFY) or {}).get("suspect") or [])
+    if prior is not None and suspect and ctx.feedback:
+        return await revise(ctx, prior, suspect)
     root = ctx.workspace.root
     items = extract(ctx.request)
     files = await ctx.io(iter_files, root)
@@ -283,6 +321,43 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
     written = await ctx.io(write_change_specs, ctx.paths.root, ctx.paths.change_id, SpecDeltaSet(deltas=deltas))
     rels = [ctx.workspace.rel(p) for p in written] + ([test_file] if test_file else [])
     return {"outputs": {SPEC: spec.model_dump()}, "artifacts": {SPEC: ", ".join(rels)}}
+
+
+async def revise(ctx: PhaseContext, prior: ChangeSpec, suspect: set[str]) -> dict[str, Any]:
+    """Back from verification with suspect scenarios — ones every plausible candidate failed and that the model,
+    not the request, wrote: the spec model re-checks just those against the request, with what the code
+    returned, and its answer stands (a re-checked scenario is not suspect again). The rest stays as it was."""
+    doubtful = [c for c in prior.cases if c.test in suspect and c.origin == "model" and c.example]
+    listing = "\n".join(f"- {c.name}: `{c.example.call}` {c.example.then()}" for c in doubtful if c.example)
+    try:
+        fix = await ctx.ask(
+            ScenarioFix,
+            f"Change request (the user's words, authoritative):\n{ctx.request}\n\nEvery implementation tried fails "
+            f"these scenarios:\n{listing}\n\nWhat the code did:\n{ctx.feedback[-1500:]}\n\nWork out from the "
+            "request's rules, step by step, what each call must give; answer each scenario (same name) with the "
+            "value the request implies.",
+            feedback=False,
+        )
+        answers = {s.name: s for s in fix.scenarios}
+    except ModelOutputError:
+        answers = {}
+    cases = []
+    for case in prior.cases:
+        if case in doubtful:
+            new = answers.get(case.name)
+            example = case.example
+            if new is not None:
+                try:
+                    revised = Example.model_validate(as_raising(new.model_dump(exclude={"name"})))
+                    example = revised.model_copy(update={"module": case.example.module if case.example else None})
+                except ValidationError:
+                    pass
+            case = case.model_copy(update={"example": example, "confirmed": True, "note": "re-checked after verify"})
+        cases.append(case)
+    if prior.test_file:
+        cases = await write_and_run(ctx, cases, prior.test_file, ModuleMap())
+    spec = prior.model_copy(update={"cases": cases})
+    return {"outputs": {SPEC: spec.model_dump()}}
 
 
 # ------------------------------------------------------------------------------------ the contract, red first

@@ -181,7 +181,8 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
     tasks_md = ctx.paths.dir / "tasks.md"
     done, total = ticked_tasks(tasks_md.read_text(encoding="utf-8")) if tasks_md.is_file() else (0, 0)
     failing = sorted(t for t, o in outcomes.items() if o.status in ("failed", "error"))
-    suspect = [t for t in (summary.suspect if summary else []) if t in failing]
+    disputable = {c.test for c in cases if c.test and c.origin == "model" and not c.confirmed}
+    suspect = [t for t in (summary.suspect if summary else []) if t in failing and t in disputable]
     issues = [
         f"CRITICAL: `{r.command}` exited {r.exit_code if not r.timed_out else 'on timeout'}"
         for r in results

@@ -20,6 +20,7 @@ class Score(BaseModel):
     model: str = ""
     files: dict[str, str] = Field(default_factory=dict, exclude=True)
     passed: list[str] = Field(default_factory=list, description="contract tests it passes")
+    points: int = Field(0, description="passed tests, weighted (the request's own examples count more)")
     failed: list[str] = Field(default_factory=list, description="contract tests it fails")
     regressions: list[str] = Field(default_factory=list, description="existing tests it breaks")
     diff: int = 0
@@ -47,13 +48,13 @@ def suspects(scores: list[Score]) -> set[str]:
 
 
 def ranked(scores: list[Score]) -> list[Score]:
-    """Best first: more contract tests passed (suspect tests aside), more candidates agreeing on the same
-    passing set, fewer existing tests broken, smaller diff."""
+    """Best first: more contract tests passed (weighted: the request's own examples count more), more
+    candidates agreeing on the same passing set, fewer existing tests broken, smaller diff."""
     usable = [s for s in scores if s.usable]
     agreement = Counter(frozenset(s.passed) for s in usable)
     return sorted(
         usable,
-        key=lambda s: (-len(s.passed), -agreement[frozenset(s.passed)], len(s.regressions), s.diff),
+        key=lambda s: (-(s.points or len(s.passed)), -agreement[frozenset(s.passed)], len(s.regressions), s.diff),
     )
 
 

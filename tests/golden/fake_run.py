@@ -18,11 +18,12 @@ SNAPSHOT = Path(__file__).with_name("fake_run.json")
 VOLATILE = {"run.json", "run.md"}  # the run report: wall times, costs per call
 _DATE_DIR = re.compile(r"/archive/\d{4}-\d{2}-\d{2}-")
 _SECONDS = re.compile(r"\| \d+\.\d+s \|")
+_TOOK = re.compile(r" in \d+\.\ds\)")
 
 
 def normalised(rel: str, text: str) -> tuple[str, str]:
     """Paths and text with the date and wall times taken out (they differ from run to run)."""
-    return _DATE_DIR.sub("/archive/DATE-", rel), _SECONDS.sub("| Ns |", text)
+    return _DATE_DIR.sub("/archive/DATE-", rel), _TOOK.sub(" in Ns)", _SECONDS.sub("| Ns |", text))
 
 
 def run_files(workdir: Path) -> dict[str, str]:

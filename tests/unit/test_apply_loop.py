@@ -36,7 +36,7 @@ def test_the_candidate_that_passes_the_scenario_tests_is_the_one_written(
     result = run_change(demo_request, demo_repo, config(tmp_path, {"samples": 3}), models=models, auto_approve=True)
     assert result.status == "done", result.reason
     scores = {e["step"]: (e["passed"], e["failed"]) for e in candidates(result)}
-    assert scores == {"sample 1": (3, 1), "sample 2": (4, 0), "sample 3": (3, 1)}  # the buggy one keeps a dash
+    assert scores == {"sample 1": (5, 1), "sample 2": (6, 0), "sample 3": (5, 1)}  # the buggy one keeps a dash
     selected = next(e for e in result.report["apply_log"] if e.get("step") == "selected")
     assert selected["winner"] == "sample 2" and [c["label"] for c in selected["candidates"]][0] == "current code"
     assert 'rstrip("-")' in (demo_repo / "textkit/strings.py").read_text()

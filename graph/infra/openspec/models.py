@@ -123,7 +123,7 @@ class Requirement(BaseModel):
 
     name: str = Field(description="Short unique name; for MODIFIED it must equal the existing name exactly.")
     text: str = Field(description="One or two sentences stating the behaviour; must contain SHALL or MUST.")
-    scenarios: list[Scenario] = Field(min_length=1, max_length=5, description="At least one scenario that tests it.")
+    scenarios: list[Scenario] = Field(min_length=1, max_length=12, description="At least one scenario that tests it.")
 
     @field_validator("name", mode="before")
     @classmethod

@@ -54,7 +54,7 @@ def test_no_usable_candidate_means_no_winner() -> None:
 
 
 def test_a_test_every_plausible_candidate_fails_is_suspect() -> None:
-    candidates = [score("x", "ab"), score("y", "a"), score("z", "b"), score("w", "abc", error="sandbox failed")]
+    candidates = [score("x", "ab"), score("y", "ab"), score("w", "abc", error="sandbox failed")]
     assert suspects(candidates) == {"t::c"}
 
 
@@ -65,6 +65,7 @@ def test_a_test_every_plausible_candidate_fails_is_suspect() -> None:
         [score("x", "ab"), score("y", "abc", error="no code")],  # nor is one that did not run
         [score("x", ""), score("y", ""), score("z", "")],  # candidates passing nothing say nothing about a test
         [score("x", "ab"), score("y", "")],  # ... and do not count towards the two
+        [score("x", "ab"), score("y", "a"), score("z", "b")],  # nor do ones that pass less than half of the tests
     ],
 )
 def test_no_suspects_without_two_plausible_candidates(candidates: list[Score]) -> None:
