@@ -21,13 +21,11 @@ from pydantic import BaseModel, Field
 
 from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 from sdd_harness.graph.core.phases import APPLY, TASKS
+from sdd_harness.graph.infra.candidates import current_texts, evaluate, merged_files
 from sdd_harness.graph.infra.git import commit_paths
-from sdd_harness.graph.infra.pyedit import diff_size, merge_python, read_blocks
 from sdd_harness.graph.infra.repomap import signatures, slice_file
-from sdd_harness.graph.infra.sandbox import asandbox
 from sdd_harness.graph.infra.selection import Score, best, suspects
-from sdd_harness.graph.infra.testrun import PytestRun, run_pytest
-from sdd_harness.graph.infra.workspace import Workspace, WorkspaceError
+from sdd_harness.graph.infra.workspace import Workspace
 from sdd_harness.nodes import spec, tasks
 from sdd_harness.nodes.tasks import TaskPlan, TaskSpec, ticked_tasks
 
@@ -187,76 +185,6 @@ def repair_prompt(base: str, score: Score) -> str:
     )
 
 
-# ------------------------------------------------------------------------------------ candidates
-
-
-def merged_files(workspace: Workspace, reply: str, allowed: list[str]) -> tuple[dict[str, str], str]:
-    """{file: new text} a reply means for the group's files, or '' plus the reason it cannot be used."""
-    blocks, problems = read_blocks(reply, allowed)
-    files: dict[str, str] = {}
-    for block in blocks:
-        if block.path not in allowed:
-            problems.append(f"{block.path} is not a file of this task (change only: {', '.join(allowed)})")
-            continue
-        current = files.get(block.path) or (workspace.read(block.path) if workspace.exists(block.path) else None)
-        if block.path.endswith(".py"):
-            merged = merge_python(current, block.code)
-            if merged.problems:
-                problems += [f"{block.path}: {p}" for p in merged.problems]
-                continue
-            files[block.path] = merged.text
-        else:
-            files[block.path] = block.code
-    if not files:
-        return {}, "; ".join(problems) or "no usable code block"
-    return files, ""
-
-
-def _evidence(run: PytestRun, limit: int = 1600) -> str:
-    lines = [f"- {o.test_id.split('::')[-1]}: {o.message[:240]}" for o in run.failing()]
-    text = "\n".join(lines) or run.collection_error or run.result.output[-limit:]
-    return text[:limit]
-
-
-async def evaluate(
-    ctx: PhaseContext,
-    files: dict[str, str],
-    contract: list[str],
-    baseline: set[str],
-    label: str,
-    weights: dict[str, int] | None = None,
-) -> tuple[Score, PytestRun | None]:
-    """Run one candidate in its own copy of the repository: contract tests passed/failed, tests it broke."""
-    weights = weights or {}
-    before = await ctx.io(current_texts, ctx.workspace, list(files))
-    diff = sum(diff_size(before[rel], text) for rel, text in files.items())
-    try:
-        async with asandbox(ctx.workspace) as copy:
-            for rel, text in files.items():
-                await ctx.io(copy.write, rel, text)
-            run = await run_pytest(copy, [], ctx.settings.command_timeout_s)
-    except WorkspaceError as err:
-        return Score(label=label, files=files, error=str(err), diff=diff), None
-    outcomes = run.outcomes
-    targets = contract or ["(suite)"]
-    passed = [
-        t for t in targets if (outcomes.get(t) and outcomes[t].status == "passed") or (t == "(suite)" and run.result.ok)
-    ]
-    regressions = sorted(t for t in baseline if t not in contract and t in outcomes and outcomes[t].status != "passed")
-    score = Score(
-        label=label,
-        files=files,
-        passed=passed,
-        points=sum(weights.get(test, 1) for test in passed),
-        failed=[t for t in targets if t not in passed],
-        regressions=regressions,
-        diff=diff,
-        error=run.collection_error if not outcomes and not run.result.ok and contract else "",
-        evidence=_evidence(run),
-    )
-    return score, run
-
-
 # ------------------------------------------------------------------------------------ one group
 
 
@@ -267,9 +195,10 @@ async def work_on(
     change = ctx.result(spec.PHASE)
     contract = change.tests() if change else []
     weights = change.weights() if change else {}
+    timeout = ctx.settings.command_timeout_s
     files = list(dict.fromkeys(plan.tasks[i - 1].file for i in group))
     originals = await ctx.io(current_texts, ctx.workspace, files)
-    start, start_run = await evaluate(ctx, {}, contract, set(), "current code")
+    start, start_run = await evaluate(ctx.workspace, {}, contract, set(), "current code", timeout_s=timeout)
     baseline = {t for t, o in (start_run.outcomes if start_run else {}).items() if o.status == "passed"} - set(contract)
     binding = ctx.harness.registry.binding(APPLY) if ctx.harness else None
     done_already = bool(contract) and start.perfect() and not evidence
@@ -293,11 +222,12 @@ async def work_on(
             score = Score(label=label, error=f"{type(err).__name__}: {str(err)[:300]}")
         else:
             candidate, problem = await ctx.io(merged_files, ctx.workspace, reply, files)
-            score = (
-                Score(label=label, error=problem)
-                if problem
-                else (await evaluate(ctx, candidate, contract, baseline, label, weights))[0]
-            )
+            if problem:
+                score = Score(label=label, error=problem)
+            else:
+                score, _ = await evaluate(
+                    ctx.workspace, candidate, contract, baseline, label, weights, timeout_s=timeout
+                )
         scores.append(score)
         entry = {
             "tasks": group,
@@ -435,10 +365,6 @@ async def write_untested(
         "files": sorted(candidate),
     }
     return {"results": results, "log": [{**entry, "winner": "sample 1 (untested)", "candidates": [], "suspect": []}]}
-
-
-def current_texts(workspace: Workspace, files: list[str]) -> dict[str, str | None]:
-    return {rel: workspace.read(rel) if workspace.exists(rel) else None for rel in files}
 
 
 def changed_by_run(state: dict[str, Any]) -> set[str]:

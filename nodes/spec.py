@@ -10,8 +10,7 @@ must each be covered: an example the user wrote becomes a scenario word for word
 
 from __future__ import annotations
 
-import re
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -28,7 +27,6 @@ from sdd_harness.graph.infra.contract import (
     module_map,
     red_problem,
     render_test,
-    same_value,
     test_name,
     with_contract,
 )
@@ -36,7 +34,15 @@ from sdd_harness.graph.infra.openspec import CapabilityDelta, check_change, exis
 from sdd_harness.graph.infra.openspec.models import SpecDeltaSet
 from sdd_harness.graph.infra.openspec.repair import existing_requirements, normalise_deltas
 from sdd_harness.graph.infra.repomap import iter_files, mentioned_paths
-from sdd_harness.graph.infra.request_items import RequestItems, error_calls, extract
+from sdd_harness.graph.infra.request_items import RequestItems, extract
+from sdd_harness.graph.infra.scenarios import (
+    ScenarioCase,
+    as_raising,
+    checklist,
+    coverage_gaps,
+    number,
+    with_request_examples,
+)
 from sdd_harness.graph.infra.testrun import run_pytest
 from sdd_harness.nodes import init, propose
 
@@ -81,24 +87,6 @@ class ScenarioFix(BaseModel):
 
 # ------------------------------------------------------------------------------------ what the phase stores
 
-RedStatus = Literal["new", "kept", "broken", "untested"]
-
-
-class ScenarioCase(BaseModel):
-    """One scenario of the change: its ids, its example, its test and how that test did before any code."""
-
-    id: str
-    requirement_id: str
-    capability: str
-    requirement: str
-    name: str
-    example: Example | None = None
-    test: str = ""
-    red: RedStatus = "untested"
-    note: str = ""
-    origin: Literal["request", "model"] = Field("model", description="request: the user's own words, as code")
-    confirmed: bool = Field(False, description="re-checked by spec after every candidate failed it")
-
 
 class ChangeSpec(BaseModel):
     """The spec phase's output: OpenSpec deltas plus the executable contract."""
@@ -121,84 +109,6 @@ class ChangeSpec(BaseModel):
 
 
 # ------------------------------------------------------------------------------------ coverage
-
-
-def coverage_gaps(items: RequestItems, cases: list[ScenarioCase]) -> list[str]:
-    """Request items no scenario covers: a named callable never called, an error case never raised, a
-    re-export never imported from its package."""
-    examples = [c.example for c in cases if c.example]
-    code = " ".join(" ".join([*e.setup, e.call]) for e in examples)
-    gaps = [
-        f"`{item.signature or item.name}` is never called in a scenario"
-        for item in items.callables
-        if not re.search(rf"\b{re.escape(item.name)}\b", code)
-    ]
-    for error in items.errors:
-        raising = [e for e in examples if e.raises == error.exception]
-        if error.names:
-            raising = [e for e in raising if any(re.search(rf"\b{re.escape(n)}\b", e.call) for n in error.names)]
-        if not raising:
-            gaps.append(f"no scenario raises `{error.exception}` for: {error.when}")
-    for export in items.reexports:
-        imported = {n for e in examples if e.module == export.package for n in e.names()}
-        missing = [n for n in export.names if n not in imported]
-        if missing:
-            gaps.append(f"no scenario imports {', '.join(missing)} from package `{export.package}` (re-export)")
-    return gaps
-
-
-def with_request_examples(items: RequestItems, cases: list[ScenarioCase]) -> list[ScenarioCase]:
-    """The user's worked examples and stated error bounds as scenarios, word for word: a model scenario with the
-    same call but another outcome is corrected; a missing one is added to the requirement that uses that
-    callable. The model's scenarios that repeat a call are dropped (the first one stays)."""
-    out = _distinct(cases)
-    stated = [(w.call, w.expect, None, w.source) for w in items.examples]
-    stated += [(call, None, exception, f"raise {exception} when {why}") for call, exception, why in error_calls(items)]
-    for call, expect, raises, source in stated:
-        probe = Example(call=call, expect=expect, raises=raises)
-        same = [c for c in out if c.example and c.example.key() == probe.key()]
-        for case in same:
-            agrees = (
-                (case.example.raises == raises)
-                if raises
-                else (not case.example.raises and same_value(case.example.expect or "", expect or ""))
-            )
-            if not agrees:
-                case.example = case.example.model_copy(update={"expect": expect, "raises": raises})
-                case.note = f"outcome taken from the request ({source})"
-            case.origin = "request"
-        if same:
-            continue
-        called = re.match(r"\s*([A-Za-z_]\w*)", call)
-        home = next(
-            (c for c in out if called and c.example and called.group(1) in c.example.call), out[0] if out else None
-        )
-        if home is None:
-            continue
-        module = home.example.module if home.example else None
-        out.append(
-            ScenarioCase(
-                id="",
-                requirement_id=home.requirement_id,
-                capability=home.capability,
-                requirement=home.requirement,
-                name=f"From the request: {source}"[:80],
-                example=Example(call=call, expect=expect, raises=raises, module=module),
-                origin="request",
-            )
-        )
-    return out
-
-
-def _distinct(cases: list[ScenarioCase]) -> list[ScenarioCase]:
-    seen: set[tuple[str, tuple[str, ...]]] = set()
-    out = []
-    for case in cases:
-        key = (case.example.key(), tuple(case.example.setup)) if case.example else ("", (case.name,))
-        if key not in seen:
-            seen.add(key)
-            out.append(case)
-    return out
 
 
 # ------------------------------------------------------------------------------------ building the spec
@@ -227,18 +137,6 @@ def to_cases(answer: SpecAnswer, modules: ModuleMap, items: RequestItems) -> tup
     return cases, problems
 
 
-def as_raising(data: dict[str, Any]) -> dict[str, Any]:
-    """``expect: "ValueError"`` (an exception name where a value belongs) means the call must raise it."""
-    expect = str(data.get("expect") or "").strip().strip("`").removesuffix("()")
-    if not data.get("raises") and re.fullmatch(r"(?:[A-Za-z_]\w*\.)?[A-Z]\w*(?:Error|Exception)", expect):
-        return {**data, "expect": None, "raises": expect}
-    return data
-
-
-def number(cases: list[ScenarioCase]) -> list[ScenarioCase]:
-    return [c.model_copy(update={"id": f"S{i}"}) for i, c in enumerate(cases, 1)]
-
-
 def deltas_of(answer: SpecAnswer, cases: list[ScenarioCase], existing: dict[str, set[str]]) -> list[CapabilityDelta]:
     """The OpenSpec delta: scenarios rendered as WHEN/THEN steps; existing requirement names are MODIFIED."""
     requirements = []
@@ -256,18 +154,6 @@ def deltas_of(answer: SpecAnswer, cases: list[ScenarioCase], existing: dict[str,
         existing,
     )
     return SpecDeltaSet.model_validate(data).deltas
-
-
-def checklist(items: RequestItems) -> str:
-    """What the request says must hold, for the prompt: the spec must cover each line."""
-    lines = [
-        f"- callable: `{c.signature or c.name}`" + (f" (method of {c.owner})" if c.owner else "")
-        for c in items.callables
-    ]
-    lines += [f"- error: raise `{e.exception}` — {e.when}" for e in items.errors]
-    lines += [f"- example (use exactly): `{x.call}` == `{x.expect}`" for x in items.examples]
-    lines += [f"- re-export: `from {r.package} import {', '.join(r.names)}` must work" for r in items.reexports]
-    return "\n".join(lines) or "(nothing the code could read; cover the request's behaviour)"
 
 
 def modules_brief(modules: ModuleMap, names: list[str]) -> str:

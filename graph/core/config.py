@@ -102,8 +102,9 @@ class RunSettings(BaseModel):
     )
     profile: Name | None = Field(None, description="Named profile (e.g. fast-forward) that skips phases.")
     approval_gates: list[str] = Field(
-        default_factory=list,
-        description="Phases after which a human approves; 'before-archive' also allowed.",
+        default_factory=lambda: ["sdd-propose", "sdd-tasks"],
+        description="Phases after which a human approves ('before-archive' also allowed); [] for none. "
+        "`--auto` skips them; with no terminal and no --auto the run pauses (exit 3).",
     )
     git_branch: bool = Field(
         True, description="In a git repo, run each change on its own branch sdd/<change-id> (`sdd undo` needs it)."

@@ -28,6 +28,7 @@ from sdd_harness.graph.core.context import Context
 from sdd_harness.graph.core.models import ModelOverride, ModelRegistry
 from sdd_harness.graph.entry import gitrun
 from sdd_harness.graph.entry.gitrun import undo_run
+from sdd_harness.graph.entry.resume import resume_config, resume_payload, same_store, stored_context
 from sdd_harness.graph.entry.runindex import (
     ACTIVE,
     INTERRUPTED,
@@ -36,7 +37,6 @@ from sdd_harness.graph.entry.runindex import (
     _alive,
     _now,
     _owner,
-    config_fingerprint,
 )
 from sdd_harness.graph.infra import checkpoints
 from sdd_harness.graph.infra.checkpoints import CheckpointError, open_checkpointer
@@ -245,16 +245,16 @@ async def aresume_run(
     if meta.get("status") == ACTIVE and meta.get("pid") != os.getpid() and _alive(meta):
         raise RunError(f"run {run_id} is still running (process {meta.get('pid')}); wait for it or stop it first")
     gitrun.refuse_undone(run_id, meta)
-    cfg = _resume_config(index, run_id, meta, config)
+    cfg = resume_config(index, run_id, meta, config)
     url = checkpoints.checkpoint_url(checkpoint_url)
     where = checkpoints.describe(repo, url)
-    if not _same_store(meta.get("checkpointer"), where):
+    if not same_store(meta.get("checkpointer"), where):
         raise RunError(
             f"run {run_id} is checkpointed in {meta['checkpointer']}, but this resume would read {where}; "
             f"set {checkpoints.ENV_URL} (or pass checkpoint_url=) to the run's store"
         )
     ModelRegistry(cfg, models).check_ready()
-    ctx = context or _stored_context(meta, repo)
+    ctx = context or stored_context(meta, repo)
     if overrides:
         unknown = set(overrides) - {f.name for f in dataclasses.fields(Context)}
         if unknown:
@@ -269,7 +269,7 @@ async def aresume_run(
             snapshot = await graph.aget_state(thread)
             if not snapshot.values and not snapshot.next:
                 raise RunError(f"nothing is checkpointed for run {run_id} in {where}; start the change again")
-            payload = _resume_payload(run_id, snapshot, answer)
+            payload = resume_payload(run_id, snapshot, answer)
             record, notes = gitrun.resume(repo, run_id, meta, index)
             _warn(on_event, notes)
             index.save(run_id, status=ACTIVE, reason="", resumed=_now(), **_owner())
@@ -333,68 +333,6 @@ def _finish(
         awaiting=(pending or {}).get("phase"),
     )
     return result
-
-
-def _resume_config(
-    index: RunIndex, run_id: str, meta: Mapping[str, Any], config: HarnessConfig | str | Path | None
-) -> HarnessConfig:
-    """The run's own config (its snapshot); a config passed in must be the same one."""
-    started_with = f"{meta.get('config')} (fingerprint {meta.get('fingerprint')})"
-    if config is not None:
-        cfg = _load(config)
-        if config_fingerprint(cfg) != meta.get("fingerprint"):
-            raise RunError(
-                f"run {run_id} was started with {started_with}; {cfg.source_file} "
-                f"(fingerprint {config_fingerprint(cfg)}) is a different config. Resume without a config to use "
-                "the run's own, or start a new run"
-            )
-        return cfg
-    snapshot = index.load_config(meta)
-    if snapshot is not None:
-        return snapshot
-    cfg = _load(meta["config"])  # an index entry written before config snapshots existed
-    if meta.get("fingerprint") and config_fingerprint(cfg) != meta["fingerprint"]:
-        raise RunError(f"run {run_id} was started with {started_with}; that file has changed since")
-    return cfg
-
-
-def _stored_context(meta: Mapping[str, Any], repo: Path) -> Context:
-    """The runtime context the run started with (gates, budgets, auto-approve), pointed at ``repo``."""
-    names = {f.name for f in dataclasses.fields(Context)}
-    stored = {k: v for k, v in (meta.get("context") or {}).items() if k in names}
-    return Context(**{**stored, "repo": str(repo)})
-
-
-def _same_store(stored: str | None, current: str) -> bool:
-    """SQLite in the repo's own .sdd/ travels with the repo; any other store must be the same one."""
-
-    def key(where: str) -> str:
-        default = f"/{checkpoints.STATE_DIR}/{checkpoints.SQLITE_FILE}"
-        return "repo" if where.startswith("sqlite:///") and where.endswith(default) else where
-
-    return stored is None or key(stored) == key(current)
-
-
-def _resume_payload(run_id: str, snapshot: Any, answer: Any) -> Any:
-    from sdd_harness.nodes.orchestrator import parse_approval
-
-    values = snapshot.values or {}
-    status = values.get("status")
-    if snapshot.interrupts:
-        if answer is None:
-            return None  # re-asks the same question
-        if parse_approval(answer) is None:
-            raise RunError(f"approval answer {answer!r} not understood; use approve, reject: <feedback>, or stop")
-        return {"resume": answer}
-    if answer is not None:
-        raise RunError(f"run {run_id} is not waiting for approval (status {status!r}); resume it without an answer")
-    if snapshot.next:
-        return None  # crashed or killed mid-run: continue from the last checkpoint
-    if status == "done":
-        raise RunError(f"run {run_id} already finished (status done); start a new run instead")
-    if status in ("budget_exceeded", "failed", "stopped") and values.get("pending_phase"):
-        return "restart-from-pending"
-    raise RunError(f"run {run_id} has nothing to resume (status {status!r})")
 
 
 _EMBEDDED_USERS = 0

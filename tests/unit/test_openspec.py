@@ -591,7 +591,7 @@ def test_failed_write_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_nested_capabilities_are_seen_by_explore_spec_and_the_change_folder(tmp_path: Path):
     """OpenSpec capability ids may nest (`identity/user-auth`); brownfield context must not miss them."""
     from sdd_harness.graph.infra.openspec import SpecDeltaSet, discover_specs, existing_specs, write_change_specs
-    from sdd_harness.nodes.spec import existing_requirements
+    from sdd_harness.graph.infra.openspec.repair import existing_requirements
 
     main = tmp_path / "openspec" / "specs" / "identity" / "user-auth" / "spec.md"
     main.parent.mkdir(parents=True)

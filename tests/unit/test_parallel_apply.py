@@ -68,10 +68,11 @@ class FourModules(DemoScript):
         )
 
 
-def test_a_small_change_is_applied_whole_with_its_candidates_run_side_by_side(demo_repo: Path, demo_request: str):
+def test_a_small_change_is_applied_whole_with_its_candidates_run_side_by_side(demo_repo: Path):
     models = team(FourModules())
     models[APPLY].latency_s = 0.2
-    result = run_change(demo_request, demo_repo, "opencode-go", models=models, auto_approve=True)
+    request = "Add four helpers extra1() … extra4(), each in its own new module textkit/extra<N>.py."
+    result = run_change(request, demo_repo, "opencode-go", models=models, auto_approve=True)
     assert result.status == "done", result.reason
     assert all((demo_repo / f"textkit/extra{i}.py").is_file() for i in range(1, 5))
     tasks_md = next((demo_repo / "openspec/changes/archive").iterdir()) / "tasks.md"

@@ -1,0 +1,92 @@
+"""Candidate edits, tried for real: a model's reply read as files, each candidate run in its own copy.
+
+``merged_files`` turns a reply of code blocks into the new text of each file it may change (merged by name,
+see ``pyedit``); ``evaluate`` writes them into a fresh copy of the repository, runs the whole test suite there
+and scores the candidate: which contract tests it passes (weighted), which existing tests it breaks, how big
+its diff is. Nothing here touches the user's files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sdd_harness.graph.infra.pyedit import diff_size, merge_python, read_blocks
+from sdd_harness.graph.infra.sandbox import asandbox
+from sdd_harness.graph.infra.selection import Score
+from sdd_harness.graph.infra.testrun import PytestRun, run_pytest
+from sdd_harness.graph.infra.workspace import Workspace, WorkspaceError
+
+
+def current_texts(workspace: Workspace, files: list[str]) -> dict[str, str | None]:
+    """Each file's text as it is now (None: it does not exist yet)."""
+    return {rel: workspace.read(rel) if workspace.exists(rel) else None for rel in files}
+
+
+def merged_files(workspace: Workspace, reply: str, allowed: list[str]) -> tuple[dict[str, str], str]:
+    """{file: new text} a reply means for the group's files, or '' plus the reason it cannot be used."""
+    blocks, problems = read_blocks(reply, allowed)
+    files: dict[str, str] = {}
+    for block in blocks:
+        if block.path not in allowed:
+            problems.append(f"{block.path} is not a file of this task (change only: {', '.join(allowed)})")
+            continue
+        current = files.get(block.path) or (workspace.read(block.path) if workspace.exists(block.path) else None)
+        if block.path.endswith(".py"):
+            merged = merge_python(current, block.code)
+            if merged.problems:
+                problems += [f"{block.path}: {p}" for p in merged.problems]
+                continue
+            files[block.path] = merged.text
+        else:
+            files[block.path] = block.code
+    if not files:
+        return {}, "; ".join(problems) or "no usable code block"
+    return files, ""
+
+
+def _evidence(run: PytestRun, limit: int = 1600) -> str:
+    lines = [f"- {o.test_id.split('::')[-1]}: {o.message[:240]}" for o in run.failing()]
+    text = "\n".join(lines) or run.collection_error or run.result.output[-limit:]
+    return text[:limit]
+
+
+async def evaluate(
+    workspace: Workspace,
+    files: dict[str, str],
+    contract: list[str],
+    baseline: set[str],
+    label: str,
+    weights: dict[str, int] | None = None,
+    *,
+    timeout_s: float,
+) -> tuple[Score, PytestRun | None]:
+    """Run one candidate in its own copy of the repository: contract tests passed/failed, tests it broke
+    (``baseline``: tests that passed before). No contract: the whole suite passing is the one test."""
+    weights = weights or {}
+    before = await asyncio.to_thread(current_texts, workspace, list(files))
+    diff = sum(diff_size(before[rel], text) for rel, text in files.items())
+    try:
+        async with asandbox(workspace) as copy:
+            for rel, text in files.items():
+                await asyncio.to_thread(copy.write, rel, text)
+            run = await run_pytest(copy, [], timeout_s)
+    except WorkspaceError as err:
+        return Score(label=label, files=files, error=str(err), diff=diff), None
+    outcomes = run.outcomes
+    targets = contract or ["(suite)"]
+    passed = [
+        t for t in targets if (outcomes.get(t) and outcomes[t].status == "passed") or (t == "(suite)" and run.result.ok)
+    ]
+    regressions = sorted(t for t in baseline if t not in contract and t in outcomes and outcomes[t].status != "passed")
+    score = Score(
+        label=label,
+        files=files,
+        passed=passed,
+        points=sum(weights.get(test, 1) for test in passed),
+        failed=[t for t in targets if t not in passed],
+        regressions=regressions,
+        diff=diff,
+        error=run.collection_error if not outcomes and not run.result.ok and contract else "",
+        evidence=_evidence(run),
+    )
+    return score, run
