@@ -11,6 +11,7 @@ work by its own progress (a visit that makes none is a gate failure).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from typing import Any, Literal
@@ -186,6 +187,9 @@ def make_orchestrator(harness: Harness, groups: list[list[str]]) -> GraphNode:
                 "calls": [*(state.get("calls") or []), *update["calls"]],
             }
             await asyncio.to_thread(write_report, merged, gate.paths, harness)
+            if harness.on_run_end:
+                with contextlib.suppress(Exception):  # bookkeeping must never stop a run
+                    await asyncio.to_thread(harness.on_run_end, merged, context)
         return Command(
             goto=route(harness, {**seen, "feedback": {**(state.get("feedback") or {}), **feedback}}, decision, targets),
             update=update,

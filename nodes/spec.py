@@ -68,7 +68,7 @@ class ScenarioAnswer(BaseModel):
 class RequirementAnswer(BaseModel):
     name: str = Field(description="Short unique name; an existing requirement's exact name to change it.")
     text: str = Field(description="One sentence with SHALL: the behaviour, no implementation.")
-    scenarios: list[ScenarioAnswer] = Field(min_length=1, max_length=6)
+    scenarios: list[ScenarioAnswer] = Field(min_length=1, max_length=5)
 
 
 class SpecAnswer(BaseModel):
@@ -76,7 +76,7 @@ class SpecAnswer(BaseModel):
 
     capability: str = Field(description="kebab-case capability id; reuse an existing one when it fits.")
     purpose: str = Field("", description="For a new capability: what it is for, one sentence.")
-    requirements: list[RequirementAnswer] = Field(min_length=1, max_length=6)
+    requirements: list[RequirementAnswer] = Field(min_length=1, max_length=4)
 
 
 class ScenarioFix(BaseModel):
@@ -112,6 +112,30 @@ class ChangeSpec(BaseModel):
 
 
 # ------------------------------------------------------------------------------------ building the spec
+
+
+async def more_scenarios(
+    ctx: PhaseContext, answer: SpecAnswer, problems: list[str], modules: ModuleMap, items: RequestItems
+) -> list[ScenarioCase]:
+    """Scenarios for what the first answer missed or wrote as invalid code: a short answer, not a whole spec;
+    they join the first requirement. A failed ask adds nothing (the gaps are then reported by the gate)."""
+    have = "\n".join(f"- {s.name}: `{s.call}`" for r in answer.requirements for s in r.scenarios)
+    listing = "\n".join(f"- {p}" for p in problems)
+    try:
+        more = await ctx.ask(
+            ScenarioFix,
+            f"Change request (the user's words, authoritative):\n{ctx.request}\n\nScenarios so far:\n{have}\n\n"
+            f"Still missing or not valid code:\n{listing}\n\nWrite one scenario for each line above.",
+            feedback=False,
+        )
+    except ModelOutputError:
+        return []
+    first = answer.requirements[0]
+    extra = SpecAnswer(
+        capability=answer.capability, requirements=[first.model_copy(update={"scenarios": more.scenarios})]
+    )
+    cases, _ = to_cases(extra, modules, items)
+    return [c for c in cases if c.example]
 
 
 def to_cases(answer: SpecAnswer, modules: ModuleMap, items: RequestItems) -> tuple[list[ScenarioCase], list[str]]:
@@ -192,10 +216,10 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
     answer = await ctx.ask(SpecAnswer, user)
     cases, invalid = to_cases(answer, modules, items)
     gaps = coverage_gaps(items, with_request_examples(items, cases))
-    if invalid or gaps:  # one targeted second try, with exactly what is wrong
-        fix = "\n".join(f"- {p}" for p in [*invalid, *gaps])
-        answer = await ctx.ask(SpecAnswer, f"{user}\n\nYour previous spec had these problems; fix them:\n{fix}")
-        cases, invalid = to_cases(answer, modules, items)
+    if invalid or gaps:  # one short second ask: only the scenarios that are missing or are not valid code
+        more = await more_scenarios(ctx, answer, [*invalid, *gaps], modules, items)
+        rewritten = {c.name for c in more}  # a scenario that was not valid code stays as prose unless rewritten
+        cases = [c for c in cases if c.example or c.name not in rewritten] + more
     cases = number(with_request_examples(items, cases))
     project = ctx.result(init.PHASE)
     python = project is None or project.language == "python"

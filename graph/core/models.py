@@ -382,6 +382,7 @@ class ModelRegistry:
             "timeout": self.timeout_s or binding.timeout_s or DEFAULT_TIMEOUT_S,  # the model has its own clients
             "max_retries": self.max_retries,
             "stream_usage": True,
+            "streaming": provider.embedded,  # a local call takes minutes: stream it, so progress can be shown
             "use_responses_api": False,
             "reasoning_echo": provider.echo_field(),
             **reasoning_kwargs(provider, binding),

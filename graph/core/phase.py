@@ -132,6 +132,8 @@ class Harness:
     registry: ModelRegistry
     prompt_dir: Path | None = None
     phases: dict[str, Phase[Any]] = field(default_factory=dict)
+    on_run_start: Callable[[SDDState, Context], None] | None = None  # e.g. Studio: put the run in the repo's index
+    on_run_end: Callable[[SDDState, Context], None] | None = None  # ... and record how it ended
     pricer: Pricer = field(init=False)
     _token_budgets: dict[tuple[float | None, int | None], int | None] = field(init=False, default_factory=dict)
 
@@ -391,8 +393,13 @@ def phase_node(harness: Harness, phase: Phase[Any]) -> GraphNode:
         if over:
             writer({"event": "phase_skipped", "phase": name, "reason": over})
             return {"errors": {name: f"budget: {over}"}, "step_phases": [name]}
+        if harness.on_run_start and not state.get("attempts"):  # the run's first phase, first time
+            try:
+                await asyncio.to_thread(harness.on_run_start, state, context)
+            except Exception as err:  # noqa: BLE001 - bookkeeping must never stop a run
+                writer({"event": "warning", "message": f"could not record the run: {err}"})
         workspace = workspace_of(context, harness, settings)
-        recorder = CallRecorder(name, harness.pricer, harness.registry.lookup)
+        recorder = CallRecorder(name, harness.pricer, harness.registry.lookup, writer)
         attempt = (state.get("attempts") or {}).get(name, 0) + 1
         ctx = PhaseContext(
             state=state,

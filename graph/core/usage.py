@@ -148,12 +148,27 @@ class CallRecorder(BaseCallbackHandler):
     raise_error = False
     run_inline = True  # cheap bookkeeping, no I/O: in async runs LangChain would otherwise hop to a thread per event
 
-    def __init__(self, phase: str, pricer: Pricer | None, lookup: ModelLookup) -> None:
+    def __init__(
+        self,
+        phase: str,
+        pricer: Pricer | None,
+        lookup: ModelLookup,
+        emit: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.phase = phase
         self.pricer = pricer
         self.lookup = lookup
+        self.emit = emit or (lambda event: None)  # progress for a live display: tokens streamed, calls ended
         self.records: list[CallRecord] = []
         self._started: dict[UUID, tuple[float, str]] = {}
+        self._tokens: dict[UUID, int] = {}
+
+    def on_llm_new_token(self, token: str, *, run_id: UUID, **kw: Any) -> None:
+        count = self._tokens.get(run_id, 0) + 1
+        self._tokens[run_id] = count
+        if count % 8 == 0:  # a line a few times a second, not one per token
+            model = self._started.get(run_id, (0.0, "unknown"))[1]
+            self.emit({"event": "tokens", "phase": self.phase, "model": model, "count": count})
 
     def on_chat_model_start(self, serialized: dict[str, Any], messages: Any, *, run_id: UUID, **kw: Any) -> None:
         params = kw.get("invocation_params") or {}
@@ -170,6 +185,21 @@ class CallRecorder(BaseCallbackHandler):
             record.served_model = response.llm_output.get("model_name") or response.llm_output.get("model")
         self._price(record)
         self.records.append(record)
+        self._tokens.pop(run_id, None)
+        self._ended(record)
+
+    def _ended(self, record: CallRecord) -> None:
+        self.emit(
+            {
+                "event": "call_end",
+                "phase": self.phase,
+                "model": record.served_model or record.requested_model,
+                "input_tokens": record.input_tokens,
+                "output_tokens": record.output_tokens,
+                "seconds": record.seconds,
+                "ok": record.ok,
+            }
+        )
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kw: Any) -> None:
         start, requested = self._started.pop(run_id, (time.perf_counter(), "unknown"))
@@ -183,6 +213,8 @@ class CallRecorder(BaseCallbackHandler):
         _fill_from_failed(record, error)
         self._price(record)
         self.records.append(record)
+        self._tokens.pop(run_id, None)
+        self._ended(record)
 
     def _price(self, record: CallRecord) -> None:
         short, provider = self.lookup(record.requested_model)

@@ -26,6 +26,7 @@ from typing import Any
 from sdd_harness.graph.core.config import HarnessConfig, load_config, resolve_config_path
 from sdd_harness.graph.core.context import Context
 from sdd_harness.graph.core.models import ModelOverride, ModelRegistry
+from sdd_harness.graph.core.usage import budget_warnings
 from sdd_harness.graph.entry import gitrun
 from sdd_harness.graph.entry.gitrun import undo_run
 from sdd_harness.graph.entry.resume import resume_config, resume_payload, same_store, stored_context
@@ -179,6 +180,7 @@ async def arun_change(
                 repo, run_id, change_id, cfg, index, branch=git_branch, allow_dirty=allow_dirty
             )
             ctx = dataclasses.replace(ctx, git=record.model_dump() if record else None)
+            notes += budget_warnings(cfg, harness.settings(ctx), {r: harness.registry.binding(r) for r in cfg.roles()})
             _warn(on_event, notes)
             index.save(
                 run_id,
@@ -392,12 +394,21 @@ def register_current_run(repo: str | Path, request: str, config: HarnessConfig, 
     return run_id
 
 
+def finish_current_run(repo: str | Path, status: str, reason: str) -> None:
+    """From inside a graph node: record in ``repo``'s run index how the run this node belongs to ended."""
+    from langgraph.config import get_config
+
+    run_id = str(get_config()["configurable"]["thread_id"])
+    RunIndex(Path(repo).resolve()).save(run_id, status=status, reason=reason[:300])
+
+
 __all__ = [
     "RunError",
     "RunResult",
     "arun_change",
     "aresume_run",
     "list_runs",
+    "finish_current_run",
     "register_current_run",
     "resume_run",
     "run_change",

@@ -17,6 +17,7 @@ from typing import Any
 
 from sdd_harness.graph.core.builder import build_graph
 from sdd_harness.graph.core.config import HarnessConfig, load_config, resolve_config_path
+from sdd_harness.graph.entry.api import finish_current_run, register_current_run
 
 ENV_CONFIG = "SDD_CONFIG"
 ENV_PROMPTS = "SDD_PROMPT_DIR"
@@ -39,5 +40,13 @@ def make_graph(config: Any = None) -> Any:
     key = (str(Path(path).resolve()), Path(path).stat().st_mtime_ns, os.environ.get(ENV_PROMPTS, ""))
     if key not in _cache:
         _cache.clear()
-        _cache[key] = build_graph(load_config(path), prompt_dir=os.environ.get(ENV_PROMPTS) or None)
+        config = load_config(path)
+        graph = build_graph(config, prompt_dir=os.environ.get(ENV_PROMPTS) or None)
+        graph.harness.on_run_start = lambda state, context: register_current_run(
+            context.repo, state.get("request", ""), config, source="studio"
+        )
+        graph.harness.on_run_end = lambda state, context: finish_current_run(
+            context.repo, state.get("status", ""), state.get("status_reason", "")
+        )
+        _cache[key] = graph
     return _cache[key]

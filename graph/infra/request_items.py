@@ -16,7 +16,7 @@ import re
 from pydantic import BaseModel, Field
 
 _SPAN = re.compile(r"`([^`\n]+)`")
-_SIGNATURE = re.compile(r"^(?:def\s+)?(?:([A-Z]\w*)\.)?([A-Za-z_]\w*)\s*\((.*)\)\s*(?:->\s*(.+))?$")
+SIGNATURE = re.compile(r"^(?:def\s+)?(?:([A-Z]\w*)\.)?([A-Za-z_]\w*)\s*\((.*)\)\s*(?:->\s*(.+))?$")
 _EXCEPTION = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Warning))\b")
 _ARROW = r"(?:->|→|=>|gives|returns|is|becomes|yields|equals)"
 _GIVES = re.compile(rf"`([^`\n]+)`\s*(?:{_ARROW}|into)\s*`([^`\n]+)`")
@@ -75,7 +75,7 @@ class RequestItems(BaseModel):
         return [c.name for c in self.callables]
 
 
-def _expression(text: str) -> ast.expr | None:
+def parse_expression(text: str) -> ast.expr | None:
     try:
         return ast.parse(text.strip(), mode="eval").body
     except SyntaxError:
@@ -85,7 +85,7 @@ def _expression(text: str) -> ast.expr | None:
 def _signature(span: str) -> NamedCallable | None:
     """A code span that declares a callable (``f(a, b=1)``, ``f(x: int) -> str``), not one that calls it
     with values (``f(items, 0)``): it parses as the head of a ``def``."""
-    match = _SIGNATURE.match(span.strip())
+    match = SIGNATURE.match(span.strip())
     if not match or match.group(2) in _BUILTIN_CALLS:
         return None
     owner, name, params, returns = match.groups()
@@ -155,8 +155,8 @@ def _examples(request: str, items: RequestItems) -> None:
 
     def add(call: str, expect: str, source: str) -> None:
         call, expect = call.strip(), expect.strip().rstrip(".")
-        parsed = _expression(call)
-        if parsed is None or _expression(expect) is None or (call, expect) in seen:
+        parsed = parse_expression(call)
+        if parsed is None or parse_expression(expect) is None or (call, expect) in seen:
             return
         called = {id(n.func) for n in ast.walk(parsed) if isinstance(n, ast.Call)}
         if any(isinstance(n, ast.Name) and id(n) not in called and n.id not in known for n in ast.walk(parsed)):
@@ -167,7 +167,11 @@ def _examples(request: str, items: RequestItems) -> None:
     for line in request.splitlines():
         for match in _SPAN.finditer(line):
             left, equals, right = match.group(1).partition("==")
-            if equals and _calls(_expression(left)) and not _OLD_BEHAVIOUR.search(_clause_before(line, match.start())):
+            if (
+                equals
+                and _calls(parse_expression(left))
+                and not _OLD_BEHAVIOUR.search(_clause_before(line, match.start()))
+            ):
                 add(left, right, match.group(1))
     for line in request.splitlines():
         named = [f for f in functions if re.search(rf"`{re.escape(f)}\(", line)]
@@ -176,7 +180,7 @@ def _examples(request: str, items: RequestItems) -> None:
             left, right = match.group(1), match.group(2)
             if _OLD_BEHAVIOUR.search(_clause_before(line, match.start())):
                 continue  # "(today `f(-5)` returns ...)" describes the behaviour being replaced
-            if _calls(_expression(left)):
+            if _calls(parse_expression(left)):
                 add(left, right, f"{left} -> {right}")
             elif target and _literal(left):
                 add(f"{target}({left})", right, f"{left} -> {right}")
@@ -279,134 +283,3 @@ def _sentences(text: str) -> list[str]:
     for line in flat.splitlines():
         parts += [s.strip() for s in re.split(r"(?<=[.;])\s+(?=[A-Z`(-])", line) if s.strip()]
     return parts
-
-
-# --------------------------------------------------------------------------------------------------
-# Error cases as calls: the request's own conditions, violated on purpose
-# --------------------------------------------------------------------------------------------------
-
-_COMPARISON = re.compile(r"`([A-Za-z_]\w*)\s*(<=|>=|<|>)\s*(-?\d+(?:\.\d+)?)`")
-_WORDED = (
-    (re.compile(r"`([A-Za-z_]\w*)`\s+is\s+negative|negative\s+`([A-Za-z_]\w*)`"), "<", "0"),
-    (re.compile(r"`([A-Za-z_]\w*)`\s+(?:is\s+)?(?:below|less than|smaller than)\s+(-?\d+(?:\.\d+)?)"), "<", None),
-    (
-        re.compile(r"`([A-Za-z_]\w*)`\s+(?:is\s+)?(?:above|greater than|more than|larger than)\s+(-?\d+(?:\.\d+)?)"),
-        ">",
-        None,
-    ),
-)
-
-
-class Condition(BaseModel):
-    """``param op value``: a parameter's bound the request states for an error case."""
-
-    param: str
-    op: str
-    value: str
-
-    def violating(self) -> str:
-        """A literal that meets the condition (and so must raise): the nearest value past the bound."""
-        number = float(self.value)
-        step = 1 if "." not in self.value else 0.01
-        if self.op == "<":
-            out = number - step
-        elif self.op == ">":
-            out = number + step
-        else:  # <= and >= are met at the bound itself
-            out = number
-        return str(int(out)) if "." not in self.value else f"{out:.2f}"
-
-
-def conditions(sentence: str) -> list[Condition]:
-    """The bounds a sentence states: `x < 1`, `x` is negative, a `x` below 1 …"""
-    found = [Condition(param=p, op=op, value=v) for p, op, v in _COMPARISON.findall(sentence)]
-    for pattern, op, fixed in _WORDED:
-        for match in pattern.finditer(sentence):
-            param = next(g for g in match.groups()[:2] if g and not re.fullmatch(r"-?\d+(?:\.\d+)?", g))
-            value = fixed or match.groups()[-1]
-            found.append(Condition(param=param, op=op, value=value))
-    return found
-
-
-_PLACEHOLDER = {
-    "int": "1",
-    "float": "1.0",
-    "str": "'abc'",
-    "bool": "True",
-    "list": "[1]",
-    "dict": "{}",
-    "tuple": "(1,)",
-}
-
-
-def error_calls(items: RequestItems) -> list[tuple[str, str, str]]:
-    """(call, exception, source) for each stated bound of a named function or class: the call passes a value
-    that breaks the bound and plain values elsewhere (taken from the request's own examples when it has one)."""
-    out: list[tuple[str, str, str]] = []
-    callables = {c.name: c for c in items.callables if c.signature and not c.owner}
-    for error in items.errors:
-        targets = [n for n in error.names if n in callables] or (list(callables) if len(callables) == 1 else [])
-        for name in targets:
-            params = _parameters(callables[name].signature)
-            for condition in conditions(error.when):
-                if condition.param in params:
-                    call = _call(name, params, condition, items)
-                    if call:
-                        out.append((call, error.exception, f"{condition.param} {condition.op} {condition.value}"))
-    return list(dict.fromkeys(out))
-
-
-def _parameters(signature: str) -> dict[str, tuple[str, bool]]:
-    """name -> (annotation, has a default), in order, from ``f(a: int, b=1) -> x``."""
-    match = _SIGNATURE.match(signature)
-    if not match:
-        return {}
-    try:
-        tree = ast.parse(f"def f({match.group(3)}): pass")
-    except SyntaxError:
-        return {}
-    args = tree.body[0].args  # type: ignore[attr-defined]
-    defaults = len(args.defaults)
-    out: dict[str, tuple[str, bool]] = {}
-    for index, arg in enumerate(args.args):
-        if arg.arg == "self":
-            continue
-        annotation = ast.unparse(arg.annotation) if arg.annotation else ""
-        out[arg.arg] = (annotation, index >= len(args.args) - defaults)
-    return out
-
-
-_LISTY = re.compile(r"^(items|values|data|rows|seq|sequence|numbers|elements|entries|records|lines|.*s)$")
-_TEXTY = re.compile(r"^(text|s|string|name|code|key|word|label|title|path|url|line|version|sku|part)$")
-
-
-def _placeholder(param: str, annotation: str) -> str:
-    """A plain value for a parameter the error case is not about: by its annotation, else by its name."""
-    base = annotation.split("[")[0].split("|")[0].strip()
-    if base in _PLACEHOLDER:
-        return _PLACEHOLDER[base]
-    if _TEXTY.match(param):
-        return "'abc'"
-    return "[1, 2, 3]" if _LISTY.match(param) else "1"
-
-
-def _call(name: str, params: dict[str, tuple[str, bool]], condition: Condition, items: RequestItems) -> str:
-    """``name(...)`` with the condition's parameter set to a violating value and every other required one to
-    a plain value (the request's own example's, when it has one); defaults are left out."""
-    example = next((e for e in items.examples if e.call.startswith(f"{name}(")), None)
-    given: list[str] = []
-    if example is not None:
-        node = _expression(example.call)
-        if isinstance(node, ast.Call) and not node.keywords:
-            given = [ast.unparse(a) for a in node.args]
-    args: list[str] = []
-    keyword = ""
-    for index, (param, (annotation, has_default)) in enumerate(params.items()):
-        value = condition.violating() if param == condition.param else ""
-        if value and has_default:
-            keyword = f"{param}={value}"
-        elif value:
-            args.append(value)
-        elif not has_default:
-            args.append(given[index] if index < len(given) else _placeholder(param, annotation))
-    return f"{name}({', '.join([*args, *([keyword] if keyword else [])])})"

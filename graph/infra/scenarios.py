@@ -14,7 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from sdd_harness.graph.infra.contract import Example, same_value
-from sdd_harness.graph.infra.request_items import RequestItems, error_calls
+from sdd_harness.graph.infra.error_bounds import error_calls, stated_raise
+from sdd_harness.graph.infra.request_items import RequestItems
 
 RedStatus = Literal["new", "kept", "broken", "untested"]
 
@@ -75,7 +76,7 @@ def with_request_examples(items: RequestItems, cases: list[ScenarioCase]) -> lis
     """The user's worked examples and stated error bounds as scenarios, word for word: a model scenario with the
     same call but another outcome is corrected; a missing one is added to the requirement that uses that
     callable. The model's scenarios that repeat a call are dropped (the first one stays)."""
-    out = _distinct(cases)
+    out = _distinct(_within_stated_bounds(items, cases))
     stated = [(w.call, w.expect, None, w.source) for w in items.examples]
     stated += [(call, None, exception, f"raise {exception} when {why}") for call, exception, why in error_calls(items)]
     for call, expect, raises, source in stated:
@@ -111,6 +112,29 @@ def with_request_examples(items: RequestItems, cases: list[ScenarioCase]) -> lis
                 origin="request",
             )
         )
+    return out
+
+
+def _within_stated_bounds(items: RequestItems, cases: list[ScenarioCase]) -> list[ScenarioCase]:
+    """A model's scenario that the request's own error bounds decide otherwise: one that raises where the
+    bounds say the call is fine is dropped; one that returns a value where they say it raises is made to raise."""
+    errors = {e.exception for e in items.errors}
+    out = []
+    for case in cases:
+        if case.example is None or case.origin == "request":
+            out.append(case)
+            continue
+        raises, decided = stated_raise(case.example.call, items)
+        if decided and raises and case.example.raises != raises:
+            case = case.model_copy(
+                update={
+                    "example": case.example.model_copy(update={"raises": raises, "expect": None}),
+                    "note": f"the request's bounds say it raises {raises}",
+                }
+            )
+        elif decided and not raises and case.example.raises in errors:
+            continue  # the request's bounds say this call does not raise: the scenario contradicts them
+        out.append(case)
     return out
 
 
