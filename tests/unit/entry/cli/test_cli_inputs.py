@@ -12,7 +12,7 @@ from sdd_harness.graph.entry.cli import app
 from sdd_harness.graph.entry.cli.app import BadInput
 from sdd_harness.graph.entry.cli.inputs import parse_overrides, read_request
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 KEYS = {"OPENCODE_API_KEY": "k", "OPENROUTER_API_KEY": "k"}
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10"
 

@@ -19,7 +19,7 @@ from sdd_harness.graph.entry.cli.project import discover
 from sdd_harness.graph.infra import embedded
 from tests.fakes.http_team import http_config
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 def invoke(*args: str, env: dict[str, str] | None = None):

@@ -39,7 +39,7 @@ from sdd_harness.graph.entry.evaluate import (
 from tests.fakes.chat import FakeChatModel
 from tests.fakes.scripted import DemoScript, team
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 TASKS = ROOT / "examples" / "tasks"
 CONFIG = "opencode-go"  # any map works: every role is a fake
 

@@ -155,7 +155,7 @@ def test_failures_and_their_messages_never_show_the_key(
 
 
 def test_config_errors_name_the_variable_never_a_value(canary: str, tmp_path: Path) -> None:
-    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "openrouter.yaml").read_text())
+    data = yaml.safe_load((Path(__file__).resolve().parents[3] / "configs" / "openrouter.yaml").read_text())
     with pytest.raises(ConfigError) as missing:
         ModelRegistry(parse_config(data), env={"UNRELATED_API_KEY": canary}).check_keys()
     assert "OPENROUTER_API_KEY" in str(missing.value) and canary not in str(missing.value)

@@ -13,7 +13,7 @@ from sdd_harness.graph.core.config import ConfigError, load_config
 from sdd_harness.graph.entry.api import run_change
 from tests.fakes.scripted import DemoScript, team
 
-FAKES = Path(__file__).resolve().parent.parent / "fakes"
+FAKES = Path(__file__).resolve().parents[2] / "fakes"
 
 
 def write_config(tmp_path: Path, phases: dict[str, Any] | None = None, **top: Any) -> Path:

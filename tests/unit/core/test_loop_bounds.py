@@ -18,7 +18,7 @@ from sdd_harness.graph.entry.api import list_runs, run_change
 from tests.fakes.http_team import serve_demo
 from tests.fakes.openai_server import FakeOpenAIServer, Fault
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MAX_ATTEMPTS = 3
 SAMPLES = 2
 

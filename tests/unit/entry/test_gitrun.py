@@ -25,7 +25,7 @@ from sdd_harness.graph.infra.git import GitError, protected_paths
 from tests.fakes.http_team import http_config, serve_demo
 from tests.fakes.scripted import team
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 REQUEST = (ROOT / "examples" / "demo-request.md").read_text(encoding="utf-8")
 ME = ["-c", "user.name=Test User", "-c", "user.email=test@example.com"]
 

@@ -15,7 +15,7 @@ import pytest
 
 from sdd_harness.graph.entry.evaluate.acceptance import parse_outcomes
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[4] / "examples"
 TASKS_DIR = EXAMPLES / "tasks"
 TASKS = sorted(p for p in TASKS_DIR.iterdir() if (p / "task.md").is_file()) if TASKS_DIR.is_dir() else []
 _IGNORE = shutil.ignore_patterns("__pycache__", ".pytest_cache", "*.pyc")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: the package is not installed
+sys.path.insert(0, str(Path(__file__).resolve().parents[4]))  # repo root: the package is not installed
 
 import sdd_harness.graph.infra.openspec as osp  # noqa: E402
 from sdd_harness.graph.infra.openspec import (  # noqa: E402

@@ -21,7 +21,7 @@ import pytest
 from sdd_harness.graph.infra import embedded as emb
 from sdd_harness.graph.infra.embedded import EmbeddedModel, EmbeddedModelError, EmbeddedServers, ServerSettings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 # ---------------------------------------------------------------------------------------------
 # fake part packages

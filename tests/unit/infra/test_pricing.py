@@ -43,7 +43,7 @@ from sdd_harness.graph.entry.modelcheck import check_models, render_rows
 from sdd_harness.graph.infra.pricing import CallPricer, TokenUsage, genai_provider_id
 from tests.fakes.openai_server import ChatRequest, FakeOpenAIServer, Reply
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 OPENCODE_GO: dict[str, Any] = yaml.safe_load((CONFIGS_DIR / "opencode-go.yaml").read_text(encoding="utf-8"))
 GEMINI = {"ids": {"openrouter": "google/gemini-2.5-pro"}, "price_ref": "google/gemini-2.5-pro"}
 

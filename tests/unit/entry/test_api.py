@@ -23,7 +23,7 @@ from sdd_harness.graph.infra import checkpoints
 from sdd_harness.graph.infra.checkpoints import CheckpointError, open_checkpointer
 from tests.fakes.scripted import team
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BASE: dict[str, Any] = yaml.safe_load((CONFIGS_DIR / "opencode-go.yaml").read_text(encoding="utf-8"))
 
 

@@ -27,7 +27,7 @@ from tests.fakes.scripted import SLUGIFY_BUGGY, SLUGIFY_OK, DemoScript, team
 
 SLUGIFY_BROKEN = SLUGIFY_OK.replace('.rstrip("-")', ".rstrip(suffix)")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BASE: dict[str, Any] = yaml.safe_load((CONFIGS_DIR / "opencode-go.yaml").read_text(encoding="utf-8"))
 ARCHIVE_DIR = re.compile(r"^openspec/changes/archive/\d{4}-\d{2}-\d{2}-(?P<id>[a-z0-9-]+)$")
 

@@ -16,7 +16,7 @@ from sdd_harness.graph.entry.api import RunIndex, register_current_run
 from sdd_harness.graph.entry.cli import app
 from tests.fakes.http_team import http_config, serve_demo
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 def sdd(*args: str, cwd: Path = ROOT, timeout: float = 180) -> subprocess.CompletedProcess[str]:

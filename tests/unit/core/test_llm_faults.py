@@ -36,7 +36,7 @@ from sdd_harness.graph.entry.api import RunResult, resume_run, run_change
 from tests.fakes.openai_server import ChatRequest, FakeOpenAIServer, Fault, Reply
 from tests.fakes.scripted import DemoScript, role_of
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "examples"
 IMPOSTOR = "other-vendor/impostor-model"
 SKIP_PARTS = {".sdd", "__pycache__", ".pytest_cache"}
@@ -65,7 +65,7 @@ def outcome_table(request: pytest.FixtureRequest) -> Iterator[None]:
     if not OUTCOMES:
         return
     width = [max(len(row[i]) for row in [("fault", "mechanism", "outcome", "evidence"), *OUTCOMES]) for i in range(4)]
-    lines = ["", "faults x outcomes (tests/unit/test_faults.py)"]
+    lines = ["", "faults x outcomes (tests/unit/core/test_llm_faults.py)"]
     for row in [("fault", "mechanism", "outcome", "evidence"), *OUTCOMES]:
         lines.append(" | ".join(cell.ljust(w) for cell, w in zip(row, width, strict=True)))
     capture = request.config.pluginmanager.getplugin("capturemanager")

@@ -11,7 +11,7 @@ import pytest
 
 from tests.fakes.http_team import http_config, serve_demo
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parents[4]
 
 
 def sdd(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 120):
