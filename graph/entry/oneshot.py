@@ -1,8 +1,9 @@
-"""The one-shot baseline: the config's sdd-apply model makes the whole change in a single structured answer.
+"""The one-shot baseline: the config's sdd-apply model makes the whole change in a single answer.
 
-No phases, no gates, no loops: the change request, the repo map and the relevant files go into one prompt,
-the answer is a list of ``Edit``s applied with ``Workspace.apply``. Calls are recorded by the same
-``CallRecorder`` the pipeline uses, so tokens, cost and time compare like for like.
+No phases, no gates, no loops: the change request, the repo map and the relevant files go into one prompt.
+The answer uses the same edit format as apply — ``### path`` + a fenced block per file, Python merged by
+definition name (``pyedit``) — so a comparison measures the pipeline, not the edit format. Calls are recorded
+by the same ``CallRecorder`` the pipeline uses, so tokens, cost and time compare like for like.
 
     from sdd_harness.graph.entry.oneshot import arun_one_shot
     result = await arun_one_shot("Add split_cents() to money/amounts.py ...", repo="work/copy", config="local")
@@ -23,6 +24,7 @@ from pydantic import BaseModel, Field
 from sdd_harness.graph.core.config import HarnessConfig, load_config
 from sdd_harness.graph.core.models import ModelOverride, ModelRegistry
 from sdd_harness.graph.core.phases import APPLY
+from sdd_harness.graph.infra.pyedit import FileBlock, merge_python, read_blocks
 from sdd_harness.graph.infra.repomap import relevant_files, repo_map, slice_file
 from sdd_harness.graph.infra.workspace import Edit, Workspace, WorkspaceError
 
@@ -34,12 +36,6 @@ MAX_FILES = 5
 _PATH = re.compile(r"[\w./-]+\.[A-Za-z0-9]+")
 
 OneShotStatus = Literal["applied", "partial", "refused", "invalid-output"]
-
-
-class OneShotPlan(BaseModel):
-    """Model output for the whole change: every edit at once."""
-
-    edits: list[Edit] = Field(min_length=1, max_length=8)
 
 
 class OneShotResult(BaseModel):
@@ -86,15 +82,26 @@ def _read(path: Path) -> str:
     return slice_file(path.read_text(encoding="utf-8", errors="replace"), FILE_BUDGET).rstrip("\n")
 
 
-def apply_each(workspace: Workspace, edits: list[Edit]) -> tuple[list[str], list[str]]:
-    """Apply edits one by one so a refused edit costs only itself; returns (changed files, refusals)."""
+def apply_blocks(workspace: Workspace, blocks: list[FileBlock]) -> tuple[list[str], list[str]]:
+    """Merge and write each file's block on its own, so a refused block costs only itself.
+
+    Returns (changed files, refusals)."""
     changed: list[str] = []
     refusals: list[str] = []
-    for edit in edits:
+    for block in blocks:
         try:
-            changed += workspace.apply([edit])
+            current = workspace.read(block.path) if workspace.exists(block.path) else None
+            text = block.code
+            if block.path.endswith(".py"):
+                merged = merge_python(current, block.code)
+                if merged.problems:
+                    refusals.append(f"{block.path}: {'; '.join(merged.problems)}")
+                    continue
+                text = merged.text
+            op = "create" if current is None else "replace_file"
+            changed += workspace.apply([Edit(op=op, path=block.path, content=text)])
         except WorkspaceError as err:
-            refusals.append(f"{edit.op} {edit.path}: {err}")
+            refusals.append(f"{block.path}: {err}")
     return list(dict.fromkeys(changed)), refusals
 
 
@@ -116,7 +123,6 @@ async def arun_one_shot(
     """
     import asyncio
 
-    from sdd_harness.graph.core.llm import ModelOutputError, ask_structured
     from sdd_harness.graph.core.phase import Harness
     from sdd_harness.graph.core.report import phase_rows
     from sdd_harness.graph.core.usage import CallRecorder, Pricer, totals
@@ -132,21 +138,17 @@ async def arun_one_shot(
         user, shown = await asyncio.to_thread(build_prompt, root, request, max_files)
         rules = "\n".join(f"- {rule}" for rule in harness.verbosity(role))
         system = f"{harness.prompt(PROMPT).strip()}\n\n## Output rules\n{rules}\n"
-        mode = cfg.provider_of(registry.binding(role)).structured_output
-        try:
-            plan = await ask_structured(
-                registry.runnable(role),
-                OneShotPlan,
-                [SystemMessage(system), HumanMessage(user)],
-                mode=mode,
-                config={"callbacks": [recorder]},
-            )
-        except ModelOutputError as err:
-            status, reason, changed, refusals = "invalid-output", str(err), [], []
+        reply = await registry.runnable(role).ainvoke(
+            [SystemMessage(system), HumanMessage(user)], config={"callbacks": [recorder]}
+        )
+        blocks, problems = read_blocks(str(reply.content), shown)
+        if not blocks:
+            status, reason, changed, refusals = "invalid-output", "; ".join(problems), [], []
         else:
-            changed, refusals = await asyncio.to_thread(apply_each, workspace, plan.edits)
+            changed, refusals = await asyncio.to_thread(apply_blocks, workspace, blocks)
+            refusals = problems + refusals
             status = "applied" if not refusals else ("partial" if changed else "refused")
-            reason = f"{len(changed)} file(s) changed, {len(refusals)} edit(s) refused"
+            reason = f"{len(changed)} file(s) changed, {len(refusals)} block(s) refused"
     finally:
         if stop_embedded and cfg.provider_of(registry.binding(role)).embedded:
             from sdd_harness.graph.infra.embedded import get_servers
@@ -174,4 +176,4 @@ def run_one_shot(request: str, repo: str | Path, config: HarnessConfig | str | P
     return asyncio.run(arun_one_shot(request, repo, config, **kwargs))
 
 
-__all__ = ["OneShotPlan", "OneShotResult", "arun_one_shot", "build_prompt", "files_for", "run_one_shot"]
+__all__ = ["OneShotResult", "arun_one_shot", "build_prompt", "files_for", "run_one_shot"]

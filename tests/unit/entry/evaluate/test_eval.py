@@ -136,10 +136,9 @@ def one_shot_responder(task: EvalTask, solve: bool, hidden: HiddenCheck):
         hidden("one-shot")
         assert "one whole change" in str(messages[0].content)  # the one-shot prompt, not a phase prompt
         if solve:
-            edits = [{"op": "replace_file", "path": p, "content": c} for p, c in solution_files(task).items()]
-        else:  # a search text that is not in the file: refused, recorded, not fatal
-            edits = [{"op": "search_replace", "path": "pyproject.toml", "search": "no such text", "replace": "x"}]
-        return json.dumps({"edits": edits})
+            return "".join(f"### {p}\n```python\n{c}```\n" for p, c in solution_files(task).items())
+        # code that does not parse: refused, recorded, not fatal
+        return "### helpers.py\n```python\ndef broken(:\n    pass\n```\n"
 
     return respond
 
@@ -242,7 +241,7 @@ def test_one_shot_baseline_applies_edits_and_records_refusals(suite: SuiteRun) -
     assert solved["resolved"] and solved["status"] == "applied" and solved["changed"] == ["money/amounts.py"]
     refused = suite.record("temperature-units", "one-shot")
     assert not refused["resolved"] and refused["status"] == "refused" and refused["error"] is None
-    assert "found 0 times" in refused["refusals"][0]
+    assert "does not parse" in refused["refusals"][0] and not list(Path(refused["work_dir"]).rglob("helpers.py"))
 
 
 def test_acceptance_tests_are_hidden_until_the_run_ends(suite: SuiteRun) -> None:
@@ -368,14 +367,14 @@ def test_run_timeout_is_recorded_and_finished_phases_still_count(tmp_path: Path)
 # --------------------------------------------------------------------------------------------- Ctrl-C
 
 _INTERRUPTIBLE = """
-import json, sys
+import sys
 from pathlib import Path
 from sdd_harness.graph.entry.evaluate import eval_command
 from tests.fakes.chat import FakeChatModel
 from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
 
 ROLES = [*BUILTIN_PHASES, ORCHESTRATOR]
-EDIT = {"op": "replace_file", "path": "pkg/__init__.py", "content": "def f():\\n    return 1\\n"}
+EDIT = "### pkg/__init__.py\\n```python\\ndef f():\\n    return 1\\n```\\n"
 
 
 def crash(messages, kwargs):
@@ -386,7 +385,7 @@ def factory(task, arm, work):
     if task.name == "b-slow":
         return {role: FakeChatModel(latency_s=120) for role in ROLES}
     if arm.mode == "one-shot":
-        return {"sdd-apply": FakeChatModel(responder=lambda m, k: json.dumps({"edits": [EDIT]}))}
+        return {"sdd-apply": FakeChatModel(responder=lambda m, k: EDIT)}
     return {role: FakeChatModel(responder=crash) for role in ROLES}
 
 
