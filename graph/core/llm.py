@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig
-from langchain_core.utils.json import parse_json_markdown
+from langchain_core.utils.json import parse_json_markdown, parse_partial_json
 from pydantic import BaseModel, ValidationError
 
 T = TypeVar("T", bound=BaseModel)
@@ -130,6 +130,56 @@ def _is_truncation(err: Exception) -> bool:
     return type(err).__name__ == "LengthFinishReasonError"
 
 
+def truncated_text(err: Exception) -> str:
+    """The text a cut-off reply got to (openai's LengthFinishReasonError carries the completion)."""
+    try:
+        return getattr(err, "completion").choices[0].message.content or ""  # noqa: B009
+    except (AttributeError, IndexError, TypeError):
+        return ""
+
+
+def _drop_last(data: Any) -> bool:
+    """Remove the entry a cut-off reply was writing: the last element of the deepest non-empty list on the
+    trailing path (a whole scenario, not half of one); with no list there, the last key of the object."""
+    node, deepest = data, None
+    while isinstance(node, (dict, list)) and node:
+        if isinstance(node, list):
+            deepest = node
+        node = node[-1] if isinstance(node, list) else node[next(reversed(node))]
+    if deepest is not None:
+        deepest.pop()
+        return True
+    if isinstance(data, dict) and data:
+        data.pop(next(reversed(data)))
+        return True
+    return False
+
+
+def salvaged(schema: type[T], text: str, prepare: Callable[[Any], Any] | None = None, tries: int = 24) -> T | None:
+    """The complete part of a reply cut off at max_tokens, if it is a valid answer on its own.
+
+    langchain-core's ``parse_partial_json`` closes the open strings and brackets; the entry the model was
+    still writing is always dropped (a value cut mid-string can look valid and be wrong), then more trailing
+    entries until the rest validates (bounded by ``tries``). A model that loops on a long list loses only the
+    tail; one cut before any complete item yields None.
+    """
+    start = text.find("{")
+    data = parse_partial_json(text[start:]) if start >= 0 else None
+    if not isinstance(data, dict) or not _drop_last(data):
+        return None
+    for _ in range(tries):
+        if not data:
+            return None
+        try:
+            result = schema.model_validate(prepare(json.loads(json.dumps(data))) if prepare else data)
+        except (ValueError, ValidationError):
+            if not _drop_last(data):
+                return None
+            continue
+        return None if parroted_fields(result) else result
+    return None
+
+
 def _problem(err: Exception) -> str:
     if isinstance(err, ValidationError):
         parts = [f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in err.errors()[:5]]
@@ -187,6 +237,11 @@ async def ask_structured(
             if not _is_truncation(err):
                 raise
             last_error = "the reply hit the output token limit (too long or repeating itself)"
+            partial = truncated_text(err)
+            rescued = salvaged(schema, partial, prepare) if partial else None
+            transcribe(schema, messages, partial, last_error + ("; its complete part was kept" if rescued else ""))
+            if rescued is not None:
+                return rescued
             truncations += 1
             if truncations == 2:  # a model that runs out twice is looping: a third try costs the same again
                 break
