@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from sdd_harness.graph.core.llm import ModelOutputError
 from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 from sdd_harness.graph.core.phases import SPEC, VERIFY
+from sdd_harness.graph.core.prose import bounded, code
 from sdd_harness.graph.infra.contract import (
     ContractTest,
     Example,
@@ -52,10 +53,10 @@ from sdd_harness.nodes import init, propose
 class ScenarioAnswer(BaseModel):
     """One case of a requirement, as code."""
 
-    name: str = Field(description="Short name of the case, e.g. 'Rejects an empty name'.")
-    setup: list[str] = Field(default_factory=list, max_length=3, description="Statements run first (optional).")
-    call: str = Field(description="The Python expression that exercises the behaviour.")
-    expect: str | None = Field(None, description="Python expression of the value it returns.")
+    name: bounded(80) = Field(description="Short name of the case, e.g. 'Rejects an empty name'.")
+    setup: list[code(200)] = Field(default_factory=list, max_length=3, description="Statements run first (optional).")
+    call: code(300) = Field(description="The Python expression that exercises the behaviour.")
+    expect: code(300) | None = Field(None, description="Python expression of the value it returns.")
     raises: str | None = Field(None, description="Exception class name, if it must raise instead.")
     module: str | None = Field(None, description="Dotted module the names come from, e.g. pkg.mod.")
 
@@ -66,8 +67,8 @@ class ScenarioAnswer(BaseModel):
 
 
 class RequirementAnswer(BaseModel):
-    name: str = Field(description="Short unique name; an existing requirement's exact name to change it.")
-    text: str = Field(description="One sentence with SHALL: the behaviour, no implementation.")
+    name: bounded(80) = Field(description="Short unique name; an existing requirement's exact name to change it.")
+    text: bounded(240) = Field(description="One sentence with SHALL: the behaviour, no implementation.")
     scenarios: list[ScenarioAnswer] = Field(min_length=1, max_length=5)
 
 
@@ -75,7 +76,7 @@ class SpecAnswer(BaseModel):
     """The model's spec: one capability, its requirements, each with scenarios as code."""
 
     capability: str = Field(description="kebab-case capability id; reuse an existing one when it fits.")
-    purpose: str = Field("", description="For a new capability: what it is for, one sentence.")
+    purpose: bounded(200) = Field("", description="For a new capability: what it is for, one sentence.")
     requirements: list[RequirementAnswer] = Field(min_length=1, max_length=4)
 
 
