@@ -145,10 +145,15 @@ def to_cases(answer: SpecAnswer, modules: ModuleMap, items: RequestItems) -> tup
     cases: list[ScenarioCase] = []
     problems: list[str] = []
     capability = answer.capability
+    names: set[str] = set()
     for r_index, req in enumerate(answer.requirements, 1):
         for scenario in req.scenarios:
+            name = scenario.name.strip() or scenario.call
+            if name.lower() in names:  # "call", "call", … : the call itself tells the cases apart
+                name = f"{name}: {scenario.call}"[:120]
+            names.add(name.lower())
             case = ScenarioCase(
-                id="", requirement_id=f"R{r_index}", capability=capability, requirement=req.name, name=scenario.name
+                id="", requirement_id=f"R{r_index}", capability=capability, requirement=req.name, name=name
             )
             try:
                 example = Example.model_validate(as_raising(scenario.model_dump(exclude={"name"})))
@@ -163,7 +168,8 @@ def to_cases(answer: SpecAnswer, modules: ModuleMap, items: RequestItems) -> tup
 
 
 def deltas_of(answer: SpecAnswer, cases: list[ScenarioCase], existing: dict[str, set[str]]) -> list[CapabilityDelta]:
-    """The OpenSpec delta: scenarios rendered as WHEN/THEN steps; existing requirement names are MODIFIED."""
+    """The OpenSpec delta: scenarios rendered as WHEN/THEN steps; existing requirement names are MODIFIED.
+    A requirement left without scenarios (all of them repeated another's calls) is left out."""
     requirements = []
     for r_index, req in enumerate(answer.requirements, 1):
         scenarios = [
@@ -173,12 +179,18 @@ def deltas_of(answer: SpecAnswer, cases: list[ScenarioCase], existing: dict[str,
             for c in cases
             if c.requirement_id == f"R{r_index}"
         ]
-        requirements.append({"name": req.name, "text": req.text, "scenarios": scenarios})
+        if scenarios:
+            requirements.append({"name": req.name, "text": req.text, "scenarios": scenarios})
+    if not requirements:
+        raise ModelOutputError("SpecAnswer: no requirement has a scenario")
     data = normalise_deltas(
         {"deltas": [{"capability": answer.capability, "purpose": answer.purpose, "modified": requirements}]},
         existing,
     )
-    return SpecDeltaSet.model_validate(data).deltas
+    try:
+        return SpecDeltaSet.model_validate(data).deltas
+    except ValidationError as err:  # a model's spec the deltas cannot hold is a failed attempt, not a crash
+        raise ModelOutputError(f"SpecAnswer: not a valid OpenSpec delta: {err.errors()[0]['msg']}") from err
 
 
 def modules_brief(modules: ModuleMap, names: list[str]) -> str:

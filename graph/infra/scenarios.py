@@ -39,6 +39,7 @@ class ScenarioCase(BaseModel):
 def as_raising(data: dict[str, Any]) -> dict[str, Any]:
     """``expect: "ValueError"`` (an exception name where a value belongs) means the call must raise it."""
     expect = str(data.get("expect") or "").strip().strip("`").removesuffix("()")
+    expect = re.sub(r"^(?:raises?|raised|throws?)\s*:?\s+", "", expect, flags=re.IGNORECASE)  # "raises ValueError"
     if not data.get("raises") and re.fullmatch(r"(?:[A-Za-z_]\w*\.)?[A-Z]\w*(?:Error|Exception)", expect):
         return {**data, "expect": None, "raises": expect}
     return data
