@@ -6,6 +6,7 @@ with one line before any file is written.
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import sys
@@ -193,6 +194,15 @@ def guarded(call: Callable[[], Any], display: RunDisplay, hint: str) -> Any:
         raise fail(f"{err} — the run is checkpointed; continue it with: {hint}", EXIT_FAILED) from None
     except KeyboardInterrupt:
         raise fail(f"interrupted; the run is checkpointed — continue it with: {hint}", EXIT_FAILED) from None
+    except Exception as err:  # a bug in a phase must not cost the run: one line, the resume command
+        if os.environ.get("SDD_DEBUG"):
+            raise
+        line = " ".join(f"{type(err).__name__}: {err}".split())[:300]
+        raise fail(
+            f"the run stopped on an unexpected error ({line}); it is checkpointed — continue it with: {hint} "
+            "(SDD_DEBUG=1 shows the traceback)",
+            EXIT_FAILED,
+        ) from None
     finally:
         display.close()
 

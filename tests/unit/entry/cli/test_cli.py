@@ -120,3 +120,29 @@ def test_spec_file_seeds_propose_and_spec(fake_openai_server, tmp_path: Path, de
     for phase in ("sdd-propose", "sdd-spec"):
         prompt = fake_openai_server.requests_for(f"m-{phase}")[0].last_user_text
         assert "Filled spec template" in prompt and "ValueError when max_length < 1" in prompt
+
+
+class _Display:
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_an_unexpected_error_mid_run_is_one_line_with_the_resume_command(capsys, monkeypatch):
+    import typer
+
+    from sdd_harness.graph.entry.cli.run_cmd import guarded
+
+    monkeypatch.delenv("SDD_DEBUG", raising=False)
+    display = _Display()
+
+    def broken() -> None:
+        raise ValueError("a phase\nwent wrong")
+
+    with pytest.raises(typer.Exit) as stop:
+        guarded(broken, display, "sdd resume r1 --repo /x")
+    err = capsys.readouterr().err
+    assert stop.value.exit_code == 1 and display.closed
+    assert err.count("\n") == 1 and "ValueError: a phase went wrong" in err and "sdd resume r1 --repo /x" in err
+    assert "Traceback" not in err
