@@ -144,9 +144,15 @@ class RunDisplay:
 
     def _on_task(self, event: dict[str, Any]) -> None:
         mark = "ok" if event.get("ok") else "failed"
-        title = f" {str(event.get('title'))[:60]}" if event.get("title") else ""
+        if event.get("passed") is not None and event.get("failed") is not None:
+            mark += f" ({event['passed']}/{event['passed'] + event['failed']} scenario tests)"
+        if event.get("error"):
+            mark += f": {' '.join(str(event['error']).split())[:80]}"
+        step = str(event.get("step") or "")
+        title = f" {str(event.get('title'))[:60]}" if event.get("title") and event.get("title") != step else ""
+        attempt = f" #{event['attempt']}" if event.get("attempt") is not None else ""
         self._print(
-            f"    task {event.get('task')}{title} · {event.get('step')} #{event.get('attempt')}: {mark}",
+            f"    task {event.get('task')}{title} · {step}{attempt}: {mark}",
             style="green" if event.get("ok") else "red",
         )
 

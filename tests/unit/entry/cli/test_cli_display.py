@@ -109,9 +109,20 @@ def test_warnings_tasks_and_failed_calls_are_shown():
         {"event": "call_end", "phase": "sdd-apply", "model": "m", "input_tokens": 1, "output_tokens": 0, "ok": False},
         {"event": "task", "phase": "sdd-apply", "task": "1.1", "step": "check", "attempt": 1, "ok": False},
         {"event": "warning", "message": "price of m unknown: the budget counts tokens"},
+        {
+            "event": "task",
+            "phase": "sdd-apply",
+            "task": "2",
+            "title": "sample 2",
+            "step": "sample 2",
+            "passed": 3,
+            "failed": 5,
+            "ok": False,
+        },
     )
     text = out.getvalue()
     assert "a call to m failed" in text and "task 1.1 · check #1: failed" in text
+    assert "task 2 · sample 2: failed (3/8 scenario tests)" in text and "None" not in text
     assert "warning: price of m unknown" in text
 
 
