@@ -260,7 +260,9 @@ async def work_on(
         top = best(scores)
         if top is None or top.perfect(suspects(scores[1:])) or not top.files:
             break
-        await attempt(f"repair {round_ + 1}", repair_prompt(prompt, top), None, 100 + round_)
+        fixed = await attempt(f"repair {round_ + 1}", repair_prompt(prompt, top), None, 100 + round_)
+        if fixed.files and fixed.files == top.files:  # greedy decoding gave the same code back: sample instead
+            await attempt(f"repair {round_ + 1} (t={heat})", repair_prompt(prompt, top), heat, 150 + round_)
     top = best(scores)
     if (
         k

@@ -65,6 +65,7 @@ class FakeChatModel(BaseChatModel):
     responder: Responder | None = None
     latency_s: float = 0.0
     _calls: list[list[BaseMessage]] = PrivateAttr(default_factory=list)
+    _call_kwargs: list[dict[str, Any]] = PrivateAttr(default_factory=list)
     _active: int = PrivateAttr(default=0)
     peak_concurrency: int = 0  # most calls in flight at once (async callers)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -104,9 +105,15 @@ class FakeChatModel(BaseChatModel):
     def calls(self) -> list[list[BaseMessage]]:
         return list(self._calls)
 
+    @property
+    def call_kwargs(self) -> list[dict[str, Any]]:
+        """The keyword arguments of each call (temperature, seed, response_format …), in call order."""
+        return list(self._call_kwargs)
+
     def _reply_text(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:
         with self._lock:
             self._calls.append(list(messages))
+            self._call_kwargs.append(dict(kwargs))
             scripted = self.replies.pop(0) if self.replies else None
         if isinstance(scripted, BaseException):
             raise scripted

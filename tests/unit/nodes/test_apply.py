@@ -53,6 +53,17 @@ def test_a_failing_candidate_is_repaired_from_its_real_test_output(tmp_path: Pat
     assert "rstrip(suffix)" in repair_prompt  # and the code that produced it
 
 
+def test_a_repair_that_gives_the_same_code_back_is_sampled_again(tmp_path: Path, demo_repo: Path, demo_request: str):
+    models = team(DemoScript(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_BUGGY, SLUGIFY_OK]))
+    settings = config(tmp_path, {"samples": 1, "sample_temperature": 0.7}, {"fix_attempts": 1})
+    result = run_change(demo_request, demo_repo, settings, models=models, auto_approve=True)
+    assert result.status == "done", result.reason
+    steps = [(e["step"], e["ok"]) for e in candidates(result)]
+    assert steps == [("sample 1", False), ("repair 1", False), ("repair 1 (t=0.7)", True)]
+    temperatures = [kwargs.get("temperature") for kwargs in models[APPLY].call_kwargs[1:3]]
+    assert temperatures[0] is None and temperatures[1] == 0.7
+
+
 def test_the_escalation_model_answers_only_after_the_cheap_one_failed(
     tmp_path: Path, demo_repo: Path, demo_request: str
 ):
