@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
+from sdd_harness.graph.infra.embedded.options import ModelServerOptions, Speculation
 from sdd_harness.graph.infra.providers import BUILTIN_CATALOG, BUILTIN_PROVIDERS, CatalogEntry, Provider
 
 Reasoning = Literal["none", "low", "medium", "high"]
@@ -235,6 +236,8 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         return RunSettings
     if loc[0] == "providers" and len(loc) == 2:
         return Provider
+    if loc[0] == "providers" and len(loc) in (4, 5) and loc[2] == "servers":
+        return ModelServerOptions if len(loc) == 4 else Speculation
     if loc[0] == "prices" and len(loc) == 2:
         return PriceOverride
     if loc[0] == "models" and len(loc) == 2:
@@ -301,6 +304,21 @@ def _check_sources(config: HarnessConfig, file: str) -> None:
             raise ConfigError(file, f"{key}.source", binding.source, f"unknown provider; allowed: {names}")
 
 
+def _check_servers(config: HarnessConfig, file: str) -> None:
+    """Embedded server options name real embedded models, and no model drafts for itself."""
+    for name, provider in config.providers.items():
+        key = f"providers.{name}.servers"
+        if provider.servers and not provider.embedded:
+            raise ConfigError(file, key, sorted(provider.servers), "only the embedded provider starts its own servers")
+        for model, options in provider.servers.items():
+            try:
+                options.check_for(model)
+            except ValueError as err:
+                draft = options.speculation.draft_model if options.speculation else None
+                where = f"{key}.{model}" if draft != model else f"{key}.{model}.speculation.draft_model"
+                raise ConfigError(file, where, model, str(err)) from None
+
+
 def parse_config(data: Any, file: str = "<memory>") -> HarnessConfig:
     """Validate already-loaded YAML data."""
     if not isinstance(data, Mapping):
@@ -311,6 +329,7 @@ def parse_config(data: Any, file: str = "<memory>") -> HarnessConfig:
         raise _from_validation_error(err, file, data) from None
     config._source_file = file
     _check_sources(config, file)
+    _check_servers(config, file)
     _check_extensions(config)
     return config
 
