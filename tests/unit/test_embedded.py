@@ -19,7 +19,15 @@ from pathlib import Path
 import pytest
 
 from sdd_harness.graph.infra import embedded as emb
-from sdd_harness.graph.infra.embedded import EmbeddedModel, EmbeddedModelError, EmbeddedServers, ServerSettings
+from sdd_harness.graph.infra.embedded import (
+    EmbeddedModel,
+    EmbeddedModelError,
+    EmbeddedServers,
+    LaunchSpec,
+    ModelServerOptions,
+    ServerSettings,
+    Speculation,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -373,6 +381,38 @@ def test_server_dying_mid_run(cache, fake_script):
 def test_check_alive_unknown(cache, fake_script):
     with pytest.raises(EmbeddedModelError, match="no embedded server was started for x"):
         manager(cache, fake_script).check_alive("x")
+
+
+def test_model_options_reach_the_child_and_a_draft_model_gets_verified_weights(cache, fake_script):
+    large, small = "qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"
+    launches: list[LaunchSpec] = []
+    resolved: list[str] = []
+    mgr = EmbeddedServers(
+        ServerSettings(start_timeout=20.0),
+        cache_dir=cache,
+        resolve_model=lambda name: resolved.append(name) or Path(f"/weights/{name}.gguf"),
+        child_command=lambda launch: launches.append(launch) or [sys.executable, str(fake_script), "ok", launch.alias],
+    )
+    speculating = ModelServerOptions(parallel=2, speculation=Speculation(draft_model=small, ngram="simple"))
+    with mgr:
+        url = mgr.base_url(large, speculating)
+        assert resolved == [large, small]
+        assert launches[0].options == speculating and launches[0].draft_path == Path(f"/weights/{small}.gguf")
+        assert mgr.base_url(large) == url == mgr.base_url(large, speculating)  # no options: take it as it runs
+        with pytest.raises(EmbeddedModelError, match=f"{large} already runs with other options.*stop it first"):
+            mgr.base_url(large, ModelServerOptions())
+        assert len(launches) == 1 and mgr.info(large).options == speculating
+        mgr.stop(large)
+        mgr.base_url(large, ModelServerOptions())
+        assert launches[1].draft_path is None and launches[1].options == ModelServerOptions()
+
+
+def test_a_model_cannot_draft_for_itself(cache):
+    own = ModelServerOptions(speculation=Speculation(draft_model="qwen2.5-coder-0.5b"))
+    mgr = EmbeddedServers(cache_dir=cache, resolve_model=lambda name: pytest.fail("resolved weights first"))
+    with pytest.raises(EmbeddedModelError, match="qwen2.5-coder-0.5b cannot draft for itself"):
+        mgr.base_url("qwen2.5-coder-0.5b", own)
+    assert mgr.pids() == []
 
 
 PARENT = textwrap.dedent(
