@@ -119,8 +119,9 @@ def print_summary(result: Any) -> None:
 
     out = console()
     table = Table(title=f"run {result.run_id} · change {result.change_id}")
-    for col in ("phase", "requested", "served", "calls", "in tok", "out tok", "cost $", "sec"):
-        table.add_column(col, justify="right" if col in ("calls", "in tok", "out tok", "cost $", "sec") else "left")
+    numbers = ("calls", "in tok", "cached", "out tok", "cost $", "sec")
+    for col in ("phase", "requested", "served", *numbers):
+        table.add_column(col, justify="right" if col in numbers else "left")
     for row in result.report.get("phases", []):
         served = row["served"] + (" ⚠ mismatch" if row["routing_mismatch"] else "")
         table.add_row(
@@ -129,6 +130,7 @@ def print_summary(result: Any) -> None:
             served,
             str(row["calls"]),
             str(row["input_tokens"]),
+            str(row.get("cached_tokens", 0)),
             str(row["output_tokens"]),
             f"{row['cost_usd']:.4f}",
             f"{row['seconds']:.1f}",
@@ -140,6 +142,7 @@ def print_summary(result: Any) -> None:
         "",
         str(totals.get("calls", 0)),
         str(totals.get("input_tokens", 0)),
+        str(totals.get("cached_tokens", 0)),
         str(totals.get("output_tokens", 0)),
         f"{totals.get('cost_usd', 0):.4f}",
         f"{sum(r['seconds'] for r in result.report.get('phases', [])):.1f}",
