@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-real test-openspec lint bench clean install
+.PHONY: demo test test-real test-openspec lint bench bench-speed clean install
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,12 @@ test-real: $(STAMP)  ## end to end on the real embedded llama.cpp model
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check graph nodes tests
 
-bench: $(STAMP)  ## harness overhead, cost, context, parallel apply, resume, concurrency -> bench/results.md
+bench: $(STAMP)  ## harness overhead, cost, context, parallel apply, resume, concurrency -> bench/results.md; local model speed -> bench/speed-local.md
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/speed_local.py --skip-if-missing
+
+bench-speed: $(STAMP)  ## only the local model speed bench (speculation, prompt cache, parallel slots; ~30 min on 2 cores)
+	$(BIN)/python bench/speed_local.py
 
 eval-local: $(STAMP)  ## pipeline vs one-shot on examples/tasks with the embedded models -> bench/eval-local.md
 	$(BIN)/python bench/eval_local.py
