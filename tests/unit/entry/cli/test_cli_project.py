@@ -119,12 +119,12 @@ def test_typical_tokens_are_the_recorded_runs():
 
 def test_local_models_missing_is_refused_before_anything_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """No llama.cpp bindings, no part packages, nothing cached: the hint names the extra and a cloud config."""
-    monkeypatch.setattr(embedded.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(embedded.weights.importlib.util, "find_spec", lambda name: None)
 
     def not_installed(package: str, version: str) -> Path:
         raise embedded.PartNotFound(f"{package} is not installed")
 
-    monkeypatch.setattr(embedded, "locate_part", not_installed)
+    monkeypatch.setattr(embedded.weights, "locate_part", not_installed)
     monkeypatch.setenv("SDD_CACHE_DIR", str(tmp_path / "cache"))
     missing = embedded.missing_requirements(["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"])
     assert missing[0].startswith("xllamacpp==") and len(missing) == 1 + 6 + 22
@@ -140,9 +140,9 @@ def test_local_models_missing_is_refused_before_anything_runs(monkeypatch: pytes
 
 
 def test_a_cached_model_needs_no_part_packages(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    monkeypatch.setattr(embedded.importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setattr(embedded.weights.importlib.util, "find_spec", lambda name: object())
     monkeypatch.setattr(
-        embedded, "locate_part", lambda package, version: (_ for _ in ()).throw(embedded.PartNotFound())
+        embedded.weights, "locate_part", lambda package, version: (_ for _ in ()).throw(embedded.PartNotFound())
     )
     model = embedded.get_model("qwen2.5-coder-0.5b")
     with open(tmp_path / model.filename, "wb") as handle:
