@@ -195,6 +195,7 @@ async def work_on(
     change = ctx.result(spec.PHASE)
     contract = change.tests() if change else []
     weights = change.weights() if change else {}
+    trusted = {test for test, weight in weights.items() if weight > 1}  # the request's own examples
     timeout = ctx.settings.command_timeout_s
     files = list(dict.fromkeys(plan.tasks[i - 1].file for i in group))
     originals = await ctx.io(current_texts, ctx.workspace, files)
@@ -254,11 +255,11 @@ async def work_on(
                 await attempt(
                     f"sample {i + 1}" + ("" if i == 0 else f" (t={heat})"), prompt, None if i == 0 else heat, i
                 )
-            ).perfect(suspects(scores[1:])):
+            ).perfect(suspects(scores[1:], trusted)):
                 break
     for round_ in range(ctx.settings.fix_attempts if k else 0):
         top = best(scores)
-        if top is None or top.perfect(suspects(scores[1:])) or not top.files:
+        if top is None or top.perfect(suspects(scores[1:], trusted)) or not top.files:
             break
         fixed = await attempt(f"repair {round_ + 1}", repair_prompt(prompt, top), None, 100 + round_)
         if fixed.files and fixed.files == top.files:  # greedy decoding gave the same code back: sample instead
@@ -268,7 +269,7 @@ async def work_on(
         k
         and ctx.harness
         and ctx.harness.registry.escalation(APPLY) is not None
-        and (top is None or not top.perfect(suspects(scores[1:])))
+        and (top is None or not top.perfect(suspects(scores[1:], trusted)))
     ):
         await attempt("escalated", prompt, None, 200, escalated=True)
     return await settle(ctx, plan, group, scores, originals, log)
@@ -284,7 +285,8 @@ async def settle(
 ) -> dict[str, Any]:
     """Write the winner, judge each task, tick and commit the done ones."""
     change = ctx.result(spec.PHASE)
-    suspect = suspects(scores[1:])
+    trusted = {test for test, weight in (change.weights() if change else {}).items() if weight > 1}
+    suspect = suspects(scores[1:], trusted)
     winner = best(scores)
     changed: list[str] = []
     if winner is not None and winner.files and winner is not scores[0]:

@@ -35,16 +35,19 @@ class Score(BaseModel):
         return self.usable and not self.regressions and not (set(self.failed) - suspect)
 
 
-def suspects(scores: list[Score]) -> set[str]:
+def suspects(scores: list[Score], trusted: set[str] = frozenset()) -> set[str]:  # type: ignore[assignment]
     """Contract tests that every *plausible* candidate fails — one that passes at least half of the contract —
-    when there are at least two of them. Candidates that pass little say nothing about a test."""
+    when there are at least two *different* ones. Candidates that pass little say nothing about a test, the
+    same code twice is one piece of evidence, and a ``trusted`` test (the user's own example or error case) is
+    never suspect: the code is wrong, not the request."""
     plausible = [s for s in scores if s.usable and s.passed and 2 * len(s.passed) >= len(s.passed) + len(s.failed)]
-    if len(plausible) < 2:
+    distinct = {tuple(sorted(s.files.items())) or s.label: s for s in plausible}
+    if len(distinct) < 2:
         return set()
     common = set(plausible[0].failed)
     for score in plausible[1:]:
         common &= set(score.failed)
-    return common
+    return common - set(trusted)
 
 
 def ranked(scores: list[Score]) -> list[Score]:

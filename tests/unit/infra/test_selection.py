@@ -83,3 +83,17 @@ def test_perfect_means_every_test_passed_but_the_suspect_ones_and_nothing_broke(
 def test_code_that_passes_nothing_is_never_perfect_by_suspicion() -> None:
     nothing = [score("x", ""), score("y", "")]
     assert not nothing[0].perfect(suspects(nothing))
+
+
+def test_the_same_code_twice_is_one_piece_of_evidence() -> None:
+    twice = [score("x", "ab"), score("y", "ab")]
+    for s in twice:
+        s.files = {"m.py": "same code"}
+    assert suspects(twice) == set()
+    twice[1].files = {"m.py": "other code"}
+    assert suspects(twice) == {"t::c"}
+
+
+def test_a_test_from_the_request_is_never_suspect() -> None:
+    candidates = [score("x", "ab"), score("y", "ab")]
+    assert suspects(candidates, trusted={"t::c"}) == set()
