@@ -51,9 +51,18 @@ def normalise_deltas(data: Any, existing: dict[str, set[str]]) -> Any:
             if isinstance(req, dict):
                 _unique_names(req.get("scenarios") or [])
             if isinstance(req, dict) and isinstance(req.get("text"), str) and not _SHALL.search(req["text"]):
-                text = req["text"].strip()
-                req["text"] = f"The system SHALL {text[:1].lower()}{text[1:]}" if text else text
+                req["text"] = _with_shall(req["text"].strip())
     return data
+
+
+def _with_shall(text: str) -> str:
+    """ "X should do Y" reads "X SHALL do Y"; otherwise the sentence gets "The system SHALL" in front."""
+    if not text:
+        return text
+    modal = re.search(r"\b(should|will|must|shall|has to|needs to)\b", text, flags=re.IGNORECASE)
+    if modal:
+        return f"{text[: modal.start()]}SHALL{text[modal.end() :]}"
+    return f"The system SHALL {text[:1].lower()}{text[1:]}"
 
 
 def _merge_same_capability(deltas: list[Any]) -> list[Any]:

@@ -194,3 +194,12 @@ def test_a_model_that_runs_out_of_tokens_twice_is_not_asked_a_third_time():
     with pytest.raises(ModelOutputError, match="after 1 repair\\(s\\): the reply hit the output token limit"):
         asyncio.run(ask_structured(model, Proposal, [HumanMessage("propose")], repairs=2))
     assert len(model.calls) == 2
+
+
+def test_a_requirement_saying_should_reads_shall_instead_of_getting_a_prefix():
+    text = "The function `f` should reject an empty name."
+    data = {
+        "deltas": [{"capability": "names", "purpose": "Names for things, checked.", "added": [dict(REQ, text=text)]}]
+    }
+    fixed = SpecDeltaSet.model_validate(normalise_deltas(data, existing={}))
+    assert fixed.deltas[0].added[0].text == "The function `f` SHALL reject an empty name."
