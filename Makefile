@@ -38,11 +38,10 @@ test-real: $(LOCAL_STAMP)  ## end to end on the real embedded llama.cpp model
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check graph nodes tests
 
-bench: $(STAMP)  ## harness overhead, cost, context, parallel apply, resume, concurrency -> bench/results.md; local model speed -> bench/speed-local.md
+bench: $(STAMP)  ## harness overhead, cost, context, parallel apply, resume, concurrency -> bench/results.md (~1 min)
 	$(BIN)/python bench/run.py
-	$(BIN)/python bench/speed_local.py --skip-if-missing
 
-bench-speed: $(LOCAL_STAMP)  ## only the local model speed bench (speculation, prompt cache, parallel slots; ~30 min on 2 cores)
+bench-speed: $(LOCAL_STAMP)  ## local model speed on recorded prompts: speculation, prompt cache, parallel slots -> bench/speed-local.md (~30 min on 2 cores)
 	$(BIN)/python bench/speed_local.py
 
 eval-local: $(LOCAL_STAMP)  ## pipeline vs one-shot on examples/tasks with the embedded models -> bench/eval-local.md

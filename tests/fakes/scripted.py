@@ -29,6 +29,8 @@ def slugify(text: str, max_length: int = 50) -> str:
 '''
 
 SLUGIFY_BUGGY = SLUGIFY_OK.replace('.rstrip("-")', "")
+# the same bug written another way: two different wrong candidates are two pieces of evidence against a test
+SLUGIFY_BUGGY_ALT = SLUGIFY_BUGGY.replace('"""Lowercase ASCII slug', '"""ASCII slug, lowercase,')
 
 SLUGIFY_TESTS = """
 

@@ -23,7 +23,7 @@ from sdd_harness.graph.core.phases import ARCHIVE, BUILTIN_PHASES, ORCHESTRATOR,
 from sdd_harness.graph.entry.api import RunResult, list_runs, resume_run, run_change
 from sdd_harness.nodes.tasks import ticked_tasks
 from tests.fakes.chat import FakeChatModel
-from tests.fakes.scripted import SLUGIFY_BUGGY, SLUGIFY_OK, DemoScript, team
+from tests.fakes.scripted import SLUGIFY_BUGGY, SLUGIFY_BUGGY_ALT, SLUGIFY_OK, DemoScript, team
 
 SLUGIFY_BROKEN = SLUGIFY_OK.replace('.rstrip("-")', ".rstrip(suffix)")
 
@@ -211,7 +211,7 @@ def steps_for(result: RunResult, phase: str) -> list[str]:
 def failed_after_loop_back(tmp_path: Path, demo_repo: Path, demo_request: str) -> tuple[RunResult, dict]:
     """Verify fails; the model sends it back to apply; every repair candidate fails the same test, so it goes
     to spec as suspect; nothing ever passes. Loop-backs are bounded by max_attempts."""
-    models = team(DemoScript(impl_versions=[SLUGIFY_BUGGY]))
+    models = team(DemoScript(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_BUGGY_ALT] * 10))
     config = make_config(tmp_path, run={"max_attempts": 2, "task_loop": False, "fix_attempts": 1})
     return run_change(demo_request, demo_repo, config, models=models, auto_approve=True), models
 

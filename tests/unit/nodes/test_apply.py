@@ -11,7 +11,7 @@ from sdd_harness.graph.core.config import CONFIGS_DIR
 from sdd_harness.graph.core.phases import APPLY
 from sdd_harness.graph.entry.api import run_change
 from tests.fakes.chat import FakeChatModel
-from tests.fakes.scripted import SLUGIFY_BUGGY, SLUGIFY_OK, DemoScript, team
+from tests.fakes.scripted import SLUGIFY_BUGGY, SLUGIFY_BUGGY_ALT, SLUGIFY_OK, DemoScript, team
 
 SLUGIFY_UNDEFINED = SLUGIFY_OK.replace('.rstrip("-")', ".rstrip(suffix)")
 
@@ -118,8 +118,7 @@ def test_a_task_is_not_done_while_its_scenario_tests_fail(tmp_path: Path, demo_r
 def test_a_test_every_plausible_candidate_fails_is_suspect_and_goes_back_to_spec(
     tmp_path: Path, demo_repo: Path, demo_request: str
 ):
-    other_buggy = SLUGIFY_BUGGY.replace('"""Lowercase ASCII slug', '"""ASCII slug, lowercase,')  # two different codes
-    models = team(DemoScript(impl_versions=[SLUGIFY_BUGGY, other_buggy]))
+    models = team(DemoScript(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_BUGGY_ALT]))
     settings = config(tmp_path, {"samples": 2}, {"fix_attempts": 0, "max_attempts": 1})
     result = run_change(demo_request, demo_repo, settings, models=models, auto_approve=True)
     selected = next(e for e in result.report["apply_log"] if e.get("step") == "selected")
