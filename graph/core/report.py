@@ -110,15 +110,19 @@ def render_markdown(report: dict[str, Any]) -> str:
             "",
             "## Apply steps",
             "",
-            "| Task | Step | Attempt | Check | OK | Why it failed |",
+            "| Tasks | Step | Scenario tests passed | Existing tests broken | OK | Why it failed / winner |",
             "|---|---|---|---|---|---|",
         ]
         for e in report["apply_log"]:
-            why = " ".join(str(e.get("error") or "").split())[-160:].replace("|", "\\|")
-            lines.append(
-                f"| {e.get('task')} | {e.get('step')} | {e.get('attempt')} | `{e.get('check', '')}` | "
-                f"{e.get('ok')} | {why} |"
-            )
+            tasks = ", ".join(f"1.{t}" for t in e.get("tasks") or []) or str(e.get("task") or "")
+            passed = f"{e['passed']}/{e['passed'] + e.get('failed', 0)}" if e.get("passed") is not None else ""
+            broken = str(e.get("regressions", ""))
+            note = e.get("error") or (f"winner: {e['winner']}" if e.get("winner") else "")
+            if e.get("suspect"):
+                note += f"; suspect: {', '.join(t.rsplit('::', 1)[-1] for t in e['suspect'])}"
+            why = " ".join(str(note).split())[-160:].replace("|", "\\|")
+            ok = "yes" if e.get("ok") else "no"
+            lines.append(f"| {tasks} | {e.get('step')} | {passed} | {broken} | {ok} | {why} |")
     return "\n".join(lines) + "\n"
 
 

@@ -24,7 +24,7 @@ def current_texts(workspace: Workspace, files: list[str]) -> dict[str, str | Non
 
 def merged_files(workspace: Workspace, reply: str, allowed: list[str]) -> tuple[dict[str, str], str]:
     """{file: new text} a reply means for the group's files, or '' plus the reason it cannot be used."""
-    blocks, problems = read_blocks(reply, allowed)
+    blocks, problems = read_blocks(reply, allowed, current_texts(workspace, allowed))
     files: dict[str, str] = {}
     for block in blocks:
         if block.path not in allowed:

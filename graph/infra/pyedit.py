@@ -32,9 +32,11 @@ class MergeResult:
     problems: list[str] = field(default_factory=list)
 
 
-def read_blocks(reply: str, allowed: list[str]) -> tuple[list[FileBlock], list[str]]:
+def read_blocks(
+    reply: str, allowed: list[str], sources: dict[str, str | None] | None = None
+) -> tuple[list[FileBlock], list[str]]:
     """(blocks, problems) from a reply: each fenced block belongs to the path named just above it (or in its
-    first comment line); with one allowed file a lone unnamed block is that file's."""
+    first comment line); an unnamed block belongs to the one allowed file it can only mean (see ``_owner``)."""
     lines = reply.replace("\r\n", "\n").split("\n")
     blocks: list[FileBlock] = []
     problems: list[str] = []
@@ -53,7 +55,7 @@ def read_blocks(reply: str, allowed: list[str]) -> tuple[list[FileBlock], list[s
                 i += 1
             code = "\n".join(body).strip("\n")
             first = re.match(r"^#\s*(?:file:\s*)?([\w./-]+\.\w+)\s*$", body[0].strip()) if body else None
-            path = pending or (first.group(1) if first else None) or (allowed[0] if len(allowed) == 1 else None)
+            path = pending or (first.group(1) if first else None) or _owner(code, allowed, sources or {})
             if path is None:
                 problems.append("a code block does not say which file it is for (write `### path` above it)")
             elif code.strip():
@@ -63,6 +65,28 @@ def read_blocks(reply: str, allowed: list[str]) -> tuple[list[FileBlock], list[s
     if not blocks and not problems:
         problems.append("the reply has no fenced code block")
     return blocks, problems
+
+
+def _owner(code: str, allowed: list[str], sources: dict[str, str | None]) -> str | None:
+    """The allowed file an unnamed block can only be for: the only one; else, among the test files (a block
+    defining ``test_*`` functions) or the others, the only one — or the only one already defining a name the
+    block redefines."""
+    if len(allowed) == 1:
+        return allowed[0]
+    names = set(re.findall(r"^(?:async\s+)?(?:def|class)\s+(\w+)", code, flags=re.MULTILINE))
+    testing = any(n.startswith(("test_", "Test")) for n in names)
+    side = [a for a in allowed if _is_test_file(a) == testing]
+    if len(side) == 1:
+        return side[0]
+    redefined = [
+        a for a in side if names & set(re.findall(r"^(?:async\s+)?(?:def|class)\s+(\w+)", sources.get(a) or "", re.M))
+    ]
+    return redefined[0] if len(redefined) == 1 else None
+
+
+def _is_test_file(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
 
 
 def _meant(path: str, allowed: list[str]) -> str:

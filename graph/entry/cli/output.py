@@ -33,7 +33,8 @@ def run_document(result: Any, *, repo: Path, config: str, config_from: str, exit
         "awaiting_approval": (result.interrupt or {}).get("phase"),
         "resume_command": resume,
         "totals": {
-            k: (report.get("totals") or {}).get(k, 0) for k in ("calls", "input_tokens", "output_tokens", "cost_usd")
+            k: (report.get("totals") or {}).get(k, 0)
+            for k in ("calls", "input_tokens", "cached_tokens", "output_tokens", "cost_usd")
         },
         "phases": [
             {
@@ -45,6 +46,7 @@ def run_document(result: Any, *, repo: Path, config: str, config_from: str, exit
                     "routing_mismatch",
                     "calls",
                     "input_tokens",
+                    "cached_tokens",
                     "output_tokens",
                     "cost_usd",
                     "seconds",

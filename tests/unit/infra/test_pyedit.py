@@ -51,6 +51,17 @@ def test_a_block_may_name_its_file_in_its_first_line() -> None:
     assert [b.path for b in blocks] == ["shapes/naming.py"] and problems == []
 
 
+def test_an_unnamed_block_goes_to_the_only_file_it_can_mean() -> None:
+    code_and_tests = ["shapes/geometry.py", "tests/test_geometry.py"]
+    test_block = "```python\ndef test_area():\n    assert area(2) == 4\n```"
+    code_block = "```python\ndef area(side):\n    return side * side\n```"
+    blocks, problems = read_blocks(f"{code_block}\n\n{test_block}", code_and_tests)
+    assert [b.path for b in blocks] == ["shapes/geometry.py", "tests/test_geometry.py"] and problems == []
+    current = {"shapes/geometry.py": "def area(side):\n    return 0\n", "shapes/naming.py": "def name():\n    pass\n"}
+    blocks, problems = read_blocks(code_block, ALLOWED, current)  # two code files: the one defining `area`
+    assert [b.path for b in blocks] == ["shapes/geometry.py"] and problems == []
+
+
 @pytest.mark.parametrize(
     ("reply", "problem"),
     [

@@ -43,6 +43,7 @@ def test_run_json_is_one_document_on_stdout_and_runs_json_lists_it(
     assert doc["config"] == str(config) and doc["config_from"] == "--config" and doc["verdict"] == "PASS"
     assert [p["phase"] for p in doc["phases"]][:2] == ["sdd-init", "sdd-explore"]
     assert doc["totals"]["calls"] == sum(p["calls"] for p in doc["phases"]) > 0
+    assert doc["totals"]["cached_tokens"] == sum(p["cached_tokens"] for p in doc["phases"])  # the key is there
     assert "▶ sdd-init" in out.stderr and "✓ sdd-archive" in out.stderr  # progress went to stderr
     listed = json.loads(sdd("runs", "--repo", str(demo_repo), "--json").stdout)
     entry = next(r for r in listed["runs"] if r["run_id"] == doc["run_id"])
