@@ -246,16 +246,25 @@ async def work_on(
         )
         return score
 
+    def sample(i: int) -> tuple[str, str, float | None, int]:
+        """Sample 1 is greedy on the plain prompt; the others are sampled, every other one told to plan first
+        (rules as comments before code) — plans diversify samples where temperature alone repeats a mistake."""
+        if i == 0:
+            return "sample 1", prompt, None, 0
+        planned = i % 2 == 1
+        return (
+            f"sample {i + 1} (t={heat}{', planned' if planned else ''})",
+            f"{prompt}\n\nPlan first." if planned else prompt,
+            heat,
+            i,
+        )
+
     concurrent = not (ctx.harness and ctx.harness.config.provider_of(ctx.harness.registry.binding(APPLY)).embedded)
     if concurrent and k:
-        await asyncio.gather(*(attempt(f"sample {i + 1}", prompt, None if i == 0 else heat, i) for i in range(k)))
+        await asyncio.gather(*(attempt(*sample(i)) for i in range(k)))
     else:
         for i in range(k):
-            if (
-                await attempt(
-                    f"sample {i + 1}" + ("" if i == 0 else f" (t={heat})"), prompt, None if i == 0 else heat, i
-                )
-            ).perfect(suspects(scores[1:], trusted)):
+            if (await attempt(*sample(i))).perfect(suspects(scores[1:], trusted)):
                 break
     for round_ in range(ctx.settings.fix_attempts if k else 0):
         top = best(scores)

@@ -35,10 +35,13 @@ def test_the_candidate_that_passes_the_scenario_tests_is_the_one_written(
     models = team(DemoScript(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_OK, SLUGIFY_BUGGY]))
     result = run_change(demo_request, demo_repo, config(tmp_path, {"samples": 3}), models=models, auto_approve=True)
     assert result.status == "done", result.reason
-    scores = {e["step"]: (e["passed"], e["failed"]) for e in candidates(result)}
+    scores = {e["step"].split(" (")[0]: (e["passed"], e["failed"]) for e in candidates(result)}
     assert scores == {"sample 1": (5, 1), "sample 2": (6, 0), "sample 3": (5, 1)}  # the buggy one keeps a dash
     selected = next(e for e in result.report["apply_log"] if e.get("step") == "selected")
-    assert selected["winner"] == "sample 2" and [c["label"] for c in selected["candidates"]][0] == "current code"
+    assert selected["winner"].startswith("sample 2") and selected["candidates"][0]["label"] == "current code"
+    prompts = [str(call[-1].content) for call in models[APPLY].calls]
+    planned = [p.endswith("Plan first.") for p in prompts]  # every other sampled candidate plans first
+    assert sorted(planned) == [False, False, True] and "planned" in selected["winner"]
     assert 'rstrip("-")' in (demo_repo / "textkit/strings.py").read_text()
 
 
