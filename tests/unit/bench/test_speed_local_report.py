@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench import speed_local as sl
+from bench import speed_report
 
 
 def result(index: int, phase: str, n: int, ms: float, text: str, drafted: int = 0, accepted: int = 0) -> dict:
@@ -51,7 +52,7 @@ def test_speculation_summary_pairs_each_variant_with_the_baseline() -> None:
     assert ngram["apply_speedup"] == pytest.approx(2.0)
     assert ngram["acceptance"] == pytest.approx(195 / 270)
     assert (ngram["identical"], ngram["differs"]) == ("5/6", [2])
-    md = sl.render(
+    md = speed_report.render(
         {"machine": "m", "date": "d", "load": "1–2", "recorded_calls": 2, "reps": 3, "speculation": rows}, "c"
     )
     assert "| ngram | 20.0 | 2.00 | 10.0 | 72% |" in md
