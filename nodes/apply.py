@@ -21,17 +21,20 @@ from pydantic import BaseModel, Field
 
 from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 from sdd_harness.graph.core.phases import APPLY, TASKS
-from sdd_harness.graph.infra.candidates import current_texts, evaluate, merged_files
+from sdd_harness.graph.infra.candidates import (
+    current_texts,
+    dependency_signatures,
+    evaluate,
+    file_block,
+    merged_files,
+)
 from sdd_harness.graph.infra.git import commit_paths
-from sdd_harness.graph.infra.repomap import signatures, slice_file
 from sdd_harness.graph.infra.selection import Score, best, suspects
-from sdd_harness.graph.infra.workspace import Workspace
 from sdd_harness.nodes import spec, tasks
 from sdd_harness.nodes.tasks import TaskPlan, TaskSpec, ticked_tasks
 
 DEFAULT_SAMPLES = 3
 DEFAULT_SAMPLE_TEMPERATURE = 0.8
-FILE_BUDGET = 8_000
 _TICK_LOCK = threading.Lock()  # parallel groups tick one tasks.md
 
 
@@ -114,12 +117,6 @@ def collect(state: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ prompts
 
 
-def file_block(workspace: Workspace, rel: str) -> str:
-    if workspace.exists(rel):
-        return f"### {rel}\n```python\n{slice_file(workspace.read(rel), FILE_BUDGET)}\n```"
-    return f"### {rel} (new file: write all of it)"
-
-
 def scenario_lines(change: spec.ChangeSpec | None, ids: set[str] | None = None) -> str:
     lines = []
     for case in change.cases if change else []:
@@ -151,21 +148,12 @@ def task_lines(plan: TaskPlan, group: list[int]) -> str:
     return "\n".join(lines)
 
 
-def context_signatures(workspace: Workspace, plan: TaskPlan, files: list[str]) -> str:
-    deps = {d.strip().strip("`") for t in plan.tasks for d in t.dependencies}
-    out = []
-    for rel in sorted(deps - set(files)):
-        if rel.endswith(".py") and workspace.exists(rel):
-            out.append(f"{rel}: " + "; ".join(signatures(workspace.read(rel))[:12]))
-    return "\n".join(out)
-
-
 def candidate_prompt(ctx: PhaseContext, plan: TaskPlan, group: list[int], evidence: str) -> str:
     change = ctx.result(spec.PHASE)
     files = list(dict.fromkeys(plan.tasks[i - 1].file for i in group))
     ids = {s for i in group for s in plan.tasks[i - 1].scenarios} or None
     scenarios = scenario_lines(change, ids) or scenario_lines(change)
-    deps = context_signatures(ctx.workspace, plan, files)
+    deps = dependency_signatures(ctx.workspace, [d for t in plan.tasks for d in t.dependencies], files)
     blocks = "\n\n".join(file_block(ctx.workspace, rel) for rel in files)
     return (
         f"Change request (the user's words):\n{ctx.request}\n\n"
@@ -173,6 +161,19 @@ def candidate_prompt(ctx: PhaseContext, plan: TaskPlan, group: list[int], eviden
         + f"Tasks:\n{task_lines(plan, group)}\n\n"
         + (f"Code you may use (signatures):\n{deps}\n\n" if deps else "")
         + (f"Failing now:\n{evidence}\n\n" if evidence else "")
+        + f"Files:\n{blocks}\n\nChange only: {', '.join(files)}."
+    )
+
+
+def whole_request_prompt(ctx: PhaseContext, plan: TaskPlan, group: list[int]) -> str:
+    """The request and the files, nothing the small-model phases wrote: a one-shot candidate among the samples,
+    so a spec or task that paraphrased the request wrongly cannot pull the pipeline below one prompt."""
+    files = list(dict.fromkeys(plan.tasks[i - 1].file for i in group))
+    deps = dependency_signatures(ctx.workspace, [d for t in plan.tasks for d in t.dependencies], files)
+    blocks = "\n\n".join(file_block(ctx.workspace, rel) for rel in files)
+    return (
+        f"Change request (the user's words):\n{ctx.request}\n\n"
+        + (f"Code you may use (signatures):\n{deps}\n\n" if deps else "")
         + f"Files:\n{blocks}\n\nChange only: {', '.join(files)}."
     )
 
@@ -205,12 +206,12 @@ async def work_on(
     done_already = bool(contract) and start.perfect() and not evidence
     k = 0 if done_already else binding.samples if binding and binding.samples else DEFAULT_SAMPLES
     if not tested:  # task_loop off: one candidate, written as it is; verify is the only check
-        prompt = await ctx.io(prompt_of, ctx, plan, group, evidence)
+        prompt = await ctx.io(candidate_prompt, ctx, plan, group, evidence)
         return await write_untested(ctx, plan, group, prompt, files, originals)
     heat = (
         binding.sample_temperature if binding and binding.sample_temperature is not None else DEFAULT_SAMPLE_TEMPERATURE
     )
-    prompt = await ctx.io(prompt_of, ctx, plan, group, evidence)
+    prompt = await ctx.io(candidate_prompt, ctx, plan, group, evidence)
     scores: list[Score] = [start]
     log: list[dict[str, Any]] = []
 
@@ -246,12 +247,17 @@ async def work_on(
         )
         return score
 
+    whole = await ctx.io(whole_request_prompt, ctx, plan, group)
+
     def sample(i: int) -> tuple[str, str, float | None, int]:
-        """Sample 1 is greedy on the plain prompt; the others are sampled, every other one told to plan first
-        (rules as comments before code) — plans diversify samples where temperature alone repeats a mistake."""
+        """Sample 1 is greedy on the full prompt; sample 2 greedy on the request and files alone (the one-shot
+        candidate); the others are sampled, every other one told to plan first (rules as comments before
+        code) — plans diversify samples where temperature alone repeats a mistake."""
         if i == 0:
             return "sample 1", prompt, None, 0
-        planned = i % 2 == 1
+        if i == 1:
+            return "sample 2 (whole request)", whole, None, 1
+        planned = i % 2 == 0
         return (
             f"sample {i + 1} (t={heat}{', planned' if planned else ''})",
             f"{prompt}\n\nPlan first." if planned else prompt,
@@ -340,10 +346,6 @@ async def settle(
         "suspect": sorted(suspect),
     }
     return {"results": results, "log": [*log, {"tasks": group, "step": "selected", "ok": bool(done), **summary}]}
-
-
-def prompt_of(ctx: PhaseContext, plan: TaskPlan, group: list[int], evidence: str) -> str:
-    return candidate_prompt(ctx, plan, group, evidence)
 
 
 async def write_untested(

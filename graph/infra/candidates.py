@@ -9,12 +9,33 @@ its diff is. Nothing here touches the user's files.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 
 from sdd_harness.graph.infra.pyedit import diff_size, merge_python, read_blocks
+from sdd_harness.graph.infra.repomap import signatures, slice_file
 from sdd_harness.graph.infra.sandbox import asandbox
 from sdd_harness.graph.infra.selection import Score
 from sdd_harness.graph.infra.testrun import PytestRun, run_pytest
 from sdd_harness.graph.infra.workspace import Workspace, WorkspaceError
+
+FILE_BUDGET = 8_000  # characters of one file shown to the model (longer files are sliced around what matters)
+
+
+def file_block(workspace: Workspace, rel: str) -> str:
+    """A file as the model sees it before an edit: ``### path`` and its text, or a note that it is new."""
+    if workspace.exists(rel):
+        return f"### {rel}\n```python\n{slice_file(workspace.read(rel), FILE_BUDGET)}\n```"
+    return f"### {rel} (new file: write all of it)"
+
+
+def dependency_signatures(workspace: Workspace, dependencies: Iterable[str], files: list[str]) -> str:
+    """One line of signatures per Python file the tasks depend on but do not change."""
+    deps = {d.strip().strip("`") for d in dependencies}
+    out = []
+    for rel in sorted(deps - set(files)):
+        if rel.endswith(".py") and workspace.exists(rel):
+            out.append(f"{rel}: " + "; ".join(signatures(workspace.read(rel))[:12]))
+    return "\n".join(out)
 
 
 def current_texts(workspace: Workspace, files: list[str]) -> dict[str, str | None]:

@@ -39,9 +39,11 @@ def test_the_candidate_that_passes_the_scenario_tests_is_the_one_written(
     assert scores == {"sample 1": (5, 1), "sample 2": (6, 0), "sample 3": (5, 1)}  # the buggy one keeps a dash
     selected = next(e for e in result.report["apply_log"] if e.get("step") == "selected")
     assert selected["winner"].startswith("sample 2") and selected["candidates"][0]["label"] == "current code"
-    prompts = [str(call[-1].content) for call in models[APPLY].calls]
-    planned = [p.endswith("Plan first.") for p in prompts]  # every other sampled candidate plans first
-    assert sorted(planned) == [False, False, True] and "planned" in selected["winner"]
+    prompts = sorted((str(call[-1].content) for call in models[APPLY].calls), key=len)
+    whole, full, planned = prompts  # the one-shot candidate, the greedy full prompt, a sampled one planning first
+    assert "scenario tests" not in whole and "Tasks:" not in whole and demo_request.strip() in whole
+    assert "scenario tests" in full and not full.endswith("Plan first.") and planned.endswith("Plan first.")
+    assert selected["winner"] == "sample 2 (whole request)"
     assert 'rstrip("-")' in (demo_repo / "textkit/strings.py").read_text()
 
 
