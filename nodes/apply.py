@@ -251,19 +251,12 @@ async def work_on(
 
     def sample(i: int) -> tuple[str, str, float | None, int]:
         """Sample 1 is greedy on the full prompt; sample 2 greedy on the request and files alone (the one-shot
-        candidate); the others are sampled, every other one told to plan first (rules as comments before
-        code) — plans diversify samples where temperature alone repeats a mistake."""
+        candidate); the others are sampled from the full prompt."""
         if i == 0:
             return "sample 1", prompt, None, 0
         if i == 1:
             return "sample 2 (whole request)", whole, None, 1
-        planned = i % 2 == 0
-        return (
-            f"sample {i + 1} (t={heat}{', planned' if planned else ''})",
-            f"{prompt}\n\nPlan first." if planned else prompt,
-            heat,
-            i,
-        )
+        return f"sample {i + 1} (t={heat})", prompt, heat, i
 
     concurrent = not (ctx.harness and ctx.harness.config.provider_of(ctx.harness.registry.binding(APPLY)).embedded)
     if concurrent and k:
