@@ -41,13 +41,26 @@ class Proposal(BaseModel):
         )
 
 
+def with_request_defaults(data: Any, request: str) -> Any:
+    """A proposal missing its why or success criteria (a small model left them out or copied the schema's
+    descriptions, which are then removed) takes them from the request itself: its first line, its items."""
+    if not isinstance(data, dict):
+        return data
+    lines = [line.strip(" -*\t") for line in request.splitlines() if line.strip(" -*#\t")]
+    if lines and not str(data.get("why") or "").strip():
+        data = {**data, "why": lines[0]}
+    if lines and not data.get("success_criteria"):
+        data = {**data, "success_criteria": [f"Done as the request says: {line}" for line in lines[:6]]}
+    return data
+
+
 async def run(ctx: PhaseContext) -> dict[str, Any]:
     template = ctx.state.get("spec_template")
     seeded = (
         f"\n\nFilled spec template (authoritative):\n{yaml.safe_dump(template, sort_keys=False)}" if template else ""
     )
     user = f"Change request:\n{ctx.request}{seeded}\n\nExploration:\n{ctx.brief(explore.PHASE)}"
-    proposal = await ctx.ask(Proposal, user)
+    proposal = await ctx.ask(Proposal, user, prepare=lambda data: with_request_defaults(data, ctx.request))
     rel = await ctx.write_artifact(ARTIFACT, proposal.render())
     return {"outputs": {PROPOSE: proposal.model_dump()}, "artifacts": {PROPOSE: rel}}
 

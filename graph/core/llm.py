@@ -206,6 +206,28 @@ def parroted_fields(instance: BaseModel, path: str = "") -> list[str]:
     return found
 
 
+def _valid_without(schema: type[T], data: Any, paths: list[str], prepare: Callable[[Any], Any] | None) -> T | None:
+    """``data`` with the copied field descriptions at ``paths`` removed (list items dropped, strings emptied),
+    validated again; None when what is left is not a valid answer."""
+    data = json.loads(json.dumps(data))
+    for path in sorted(paths, key=lambda p: [int(k) if k.isdigit() else -1 for k in p.split(".")], reverse=True):
+        *parents, last = path.split(".")
+        node = data
+        for key in parents:
+            node = node[int(key)] if isinstance(node, list) else node.get(key)
+            if node is None:
+                break
+        if isinstance(node, list) and last.isdigit() and int(last) < len(node):
+            node.pop(int(last))
+        elif isinstance(node, dict) and isinstance(node.get(last), str):
+            node[last] = ""
+    try:
+        result = schema.model_validate(prepare(data) if prepare else data)
+    except (ValueError, ValidationError):
+        return None
+    return None if parroted_fields(result) else result
+
+
 def _same_text(value: str, description: str) -> bool:
     a, b = value.strip().lower().rstrip("."), description.strip().lower().rstrip(".")
     return bool(a) and (a == b or (len(b) > 15 and b in a))
@@ -256,6 +278,11 @@ async def ask_structured(
                 transcribe(schema, messages, text, "")
                 return result
             last_error = f"you copied the field descriptions instead of writing content in: {', '.join(copied[:5])}"
+            if asked == repairs + 1:  # the last try: keep the answer without the copied parts if it still holds
+                kept = _valid_without(schema, data, copied, prepare)
+                if kept is not None:
+                    transcribe(schema, messages, text, last_error + "; kept without the copied parts")
+                    return kept
         except (ValueError, ValidationError) as err:
             last_error = _problem(err)
         transcribe(schema, messages, text, last_error)
