@@ -29,7 +29,7 @@ from sdd_harness.graph.infra.candidates import (
     merged_files,
 )
 from sdd_harness.graph.infra.git import commit_paths
-from sdd_harness.graph.infra.selection import Score, best, suspects
+from sdd_harness.graph.infra.selection import Score, best, chosen, suspects
 from sdd_harness.nodes import spec, tasks
 from sdd_harness.nodes.tasks import TaskPlan, TaskSpec, ticked_tasks
 
@@ -295,7 +295,7 @@ async def settle(
     change = ctx.result(spec.PHASE)
     trusted = {test for test, weight in (change.weights() if change else {}).items() if weight > 1}
     suspect = suspects(scores[1:], trusted)
-    winner = best(scores)
+    winner = chosen(scores)
     changed: list[str] = []
     if winner is not None and winner.files and winner is not scores[0]:
         for rel, text in winner.files.items():

@@ -8,31 +8,34 @@ from pydantic import BaseModel, Field
 
 from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 from sdd_harness.graph.core.phases import DESIGN
+from sdd_harness.graph.core.prose import bounded, code
 from sdd_harness.graph.infra.repomap import signatures
 from sdd_harness.graph.infra.workspace import Workspace
 from sdd_harness.nodes import explore, propose, spec
 
 
 class Decision(BaseModel):
-    choice: str
-    alternatives: list[str] = Field(default_factory=list, max_length=3)
-    rationale: str
+    choice: bounded(120)
+    alternatives: list[bounded(120)] = Field(default_factory=list, max_length=3)
+    rationale: bounded(240)
 
 
 class FileChange(BaseModel):
     path: str = Field(description="Repo-relative path.")
     action: Literal["create", "modify", "delete"] = "modify"
-    description: str = Field(description="What changes in this file, one line.")
+    description: bounded(200) = Field(description="What changes in this file, one line.")
 
 
 class Design(BaseModel):
     """How — decisions, files, interfaces, tests."""
 
-    approach: str = Field(description="Technical approach, 1-3 sentences.")
+    approach: bounded(400) = Field(description="Technical approach, 1-3 sentences.")
     decisions: list[Decision] = Field(default_factory=list, max_length=4)
-    file_changes: list[FileChange] = Field(min_length=1)
-    interfaces: list[str] = Field(default_factory=list, description="Exact new/changed signatures.")
-    testing_strategy: str = Field(description="Which tests prove it, 1-2 sentences.")
+    file_changes: list[FileChange] = Field(min_length=1, max_length=20)
+    interfaces: list[code(200)] = Field(
+        default_factory=list, max_length=12, description="Exact new/changed signatures."
+    )
+    testing_strategy: bounded(300) = Field(description="Which tests prove it, 1-2 sentences.")
 
     def render(self) -> str:
         decisions = (

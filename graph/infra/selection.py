@@ -64,3 +64,21 @@ def ranked(scores: list[Score]) -> list[Score]:
 def best(scores: list[Score]) -> Score | None:
     order = ranked(scores)
     return order[0] if order else None
+
+
+def chosen(scores: list[Score], preferred: str = "whole request") -> Score | None:
+    """The candidate to write; ``scores[0]`` is the code as it is. Leaving the code unchanged wins only when it
+    is strictly better: when no candidate does better on the contract than the unchanged code (the contract can
+    be wrong — every candidate failing a broken import), a candidate that breaks nothing it does not already
+    break is written — the ``preferred`` one (the whole-request answer, what one prompt would have given) first."""
+    top = best(scores)
+    if top is None or not scores or top is not scores[0]:
+        return top
+    tied = [
+        s
+        for s in ranked(scores[1:])
+        if s.files
+        and (s.points or len(s.passed)) >= (top.points or len(top.passed))
+        and len(s.regressions) <= len(top.regressions)
+    ]
+    return next((s for s in tied if preferred in s.label), tied[0] if tied else top)

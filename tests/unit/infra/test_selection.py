@@ -97,3 +97,19 @@ def test_the_same_code_twice_is_one_piece_of_evidence() -> None:
 def test_a_test_from_the_request_is_never_suspect() -> None:
     candidates = [score("x", "ab"), score("y", "ab")]
     assert suspects(candidates, trusted={"t::c"}) == set()
+
+
+def test_unchanged_code_is_kept_only_when_it_is_strictly_better() -> None:
+    from sdd_harness.graph.infra.selection import chosen
+
+    current = score("current code", diff=0)
+    plain, whole = score("sample 1", diff=9), score("sample 2 (whole request)", diff=30)
+    plain.files = whole.files = {"m.py": "code"}
+    assert chosen([current, plain, whole]) is whole  # a contract nobody passes: the one-shot answer is written
+    assert chosen([current, plain]) is plain
+    breaking = score("sample 3", regressions=1)
+    breaking.files = {"m.py": "code"}
+    assert chosen([current, breaking]) is current  # never a candidate that breaks what works today
+    better = score("sample 1", "a")
+    better.files = {"m.py": "code"}
+    assert chosen([current, better, whole]) is better  # a candidate that passes more still wins on its own
