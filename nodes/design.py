@@ -35,7 +35,9 @@ class Design(BaseModel):
     interfaces: list[code(200)] = Field(
         default_factory=list, max_length=12, description="Exact new/changed signatures."
     )
-    testing_strategy: bounded(300) = Field(description="Which tests prove it, 1-2 sentences.")
+    testing_strategy: bounded(300) = Field(
+        "the change's scenario tests", description="Which tests prove it, 1-2 sentences."
+    )  # a default: a reply cut off in its file list still salvages into a design
 
     def render(self) -> str:
         decisions = (

@@ -88,3 +88,14 @@ def test_a_reply_cut_before_anything_complete_is_asked_again_and_bounded():
     with pytest.raises(ModelOutputError, match="output token limit"):
         asyncio.run(ask_structured(model, Answer, [HumanMessage("answer")], repairs=2))
     assert len(model.calls) == 2
+
+
+def test_a_design_cut_off_in_its_file_list_keeps_the_files_it_finished():
+    from sdd_harness.nodes.design import Design
+
+    cut = (
+        '{"approach": "Add a module.", "file_changes": [{"path": "pkg/a.py", "action": "create", '
+        '"description": "the new code"}, {"path": "pkg/__init__.py", "action": "modify", "descr'
+    )
+    design = salvaged(Design, cut)
+    assert design is not None and [f.path for f in design.file_changes] == ["pkg/a.py"]
