@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from sdd_harness.graph.infra.pyparse import parse_python
 from sdd_harness.graph.infra.testrun import TestOutcome
 
 _BUILTIN_NAMES = set(dir(builtins))
@@ -44,7 +45,7 @@ class Example(BaseModel):
         if not text or text.lower() in ("none given", "n/a"):
             return None
         try:
-            ast.parse(text, mode="eval")
+            parse_python(text, mode="eval")
         except SyntaxError as err:
             raise ValueError(f"not a Python expression: {text!r} ({err.msg})") from None
         return text
@@ -59,7 +60,7 @@ class Example(BaseModel):
         lines = [line for line in (strip_code(str(v)) for v in value) if line]
         for line in lines:
             try:
-                ast.parse(line)
+                parse_python(line)
             except SyntaxError as err:
                 raise ValueError(f"setup is not a Python statement: {line!r} ({err.msg})") from None
         return lines
@@ -103,7 +104,7 @@ class Example(BaseModel):
         """Names the example takes from the code under test: not builtins, not assigned in its own setup."""
         assigned: set[str] = set()
         used: list[str] = []
-        trees = [ast.parse(source) for source in [*self.setup, self.call, self.expect or ""] if source]
+        trees = [parse_python(source) for source in [*self.setup, self.call, self.expect or ""] if source]
         for tree in trees:
             for node in ast.walk(tree):
                 if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
@@ -129,7 +130,7 @@ def strip_code(text: str) -> str:
 
 def _normal(expression: str) -> str:
     try:
-        return ast.unparse(ast.parse(expression, mode="eval"))
+        return ast.unparse(parse_python(expression, mode="eval"))
     except (SyntaxError, ValueError):
         return expression.strip()
 
@@ -198,7 +199,7 @@ _CONTAINERS = (ast.List, ast.Tuple, ast.Dict, ast.Set, ast.ListComp, ast.SetComp
 def _approximate(expression: str) -> bool:
     """Compare with ``pytest.approx``: the value has a float in it, and approx can take its shape (it raises
     TypeError on nested containers and sets, which would fail the test for correct code too)."""
-    tree = ast.parse(expression, mode="eval").body
+    tree = parse_python(expression, mode="eval").body
     if not any(isinstance(n, ast.Constant) and isinstance(n.value, float) for n in ast.walk(tree)):
         return False
     if isinstance(tree, ast.Set | ast.SetComp):
@@ -297,7 +298,7 @@ def defined_names(source: str) -> set[str]:
 def _top_level_names(source: str) -> tuple[set[str], set[str]]:
     """(names the module defines, names it imports with ``from … import``)."""
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except SyntaxError:
         return set(), set()
     names: set[str] = set()

@@ -9,6 +9,7 @@ import re
 
 from pydantic import BaseModel
 
+from sdd_harness.graph.infra.pyparse import parse_python
 from sdd_harness.graph.infra.request_items import SIGNATURE, RequestItems, parse_expression
 
 # --------------------------------------------------------------------------------------------------
@@ -90,7 +91,7 @@ def _parameters(signature: str) -> dict[str, tuple[str, bool]]:
     if not match:
         return {}
     try:
-        tree = ast.parse(f"def f({match.group(3)}): pass")
+        tree = parse_python(f"def f({match.group(3)}): pass")
     except SyntaxError:
         return {}
     args = tree.body[0].args  # type: ignore[attr-defined]

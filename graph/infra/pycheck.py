@@ -11,12 +11,14 @@ import ast
 from pyflakes.checker import Checker
 from pyflakes.messages import UndefinedName
 
+from sdd_harness.graph.infra.pyparse import parse_python
+
 
 def undefined_names(source: str, filename: str = "<module>") -> list[tuple[str, int]]:
     """(name, first line) for every name the code uses that nothing defines — pyflakes' undefined-name check
     (F821). Code that does not parse has none; a name a star import may provide is not guessed at."""
     try:
-        tree = ast.parse(source, filename)
+        tree = parse_python(source, filename)
     except (SyntaxError, ValueError):  # ValueError: null bytes
         return []
     first_use: dict[str, int] = {}
@@ -29,7 +31,7 @@ def undefined_names(source: str, filename: str = "<module>") -> list[tuple[str, 
 
 def defined_tests(source: str) -> set[str]:
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except SyntaxError:
         return set()
     return {
@@ -43,7 +45,7 @@ def imported_paths(source: str) -> set[str]:
     """Repo-relative candidates for the modules a file imports (`a.b` -> `a/b.py`, `a/b/__init__.py`, and
     for `from a import b` also `a/b.py`); callers keep the ones that exist."""
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except SyntaxError:
         return set()
     modules: set[str] = set()
@@ -63,7 +65,7 @@ def imported_paths(source: str) -> set[str]:
 def top_level_names(source: str) -> set[str]:
     """Functions, classes and assigned names a module defines at top level (what `from m import x` can take)."""
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except SyntaxError:
         return set()
     names: set[str] = set()
@@ -78,7 +80,7 @@ def top_level_names(source: str) -> set[str]:
 def defined_names(source: str) -> set[str] | None:
     """Every function and class the source defines, nested ones too; None when it does not parse."""
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except SyntaxError:
         return None
     return {
@@ -95,7 +97,7 @@ def module_of(rel: str) -> str:
 
 def with_imports(source: str, lines: list[str]) -> str:
     """``source`` with import lines added after its last top-level import (or its docstring)."""
-    tree = ast.parse(source)
+    tree = parse_python(source)
     anchor = 0
     for node in tree.body:
         is_doc = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and node is tree.body[0]

@@ -16,6 +16,8 @@ import re
 import textwrap
 from dataclasses import dataclass, field
 
+from sdd_harness.graph.infra.pyparse import parse_python
+
 _HEADER = re.compile(r"^(?:#{1,4}\s*(?:\*\*)?|\*\*)?(?:[Ff]ile:\s*)?(?<=[#*:]|\s)`?([\w./-]+\.\w+)`?\**\s*:?\s*$")
 _FENCE = re.compile(r"^```[\w+-]*\s*$")
 
@@ -134,13 +136,13 @@ def _source(lines: list[str], start: int, end: int) -> str:
 def merge_python(current: str | None, block: str) -> MergeResult:
     """``current`` with the block's definitions merged in (a new file: the block itself)."""
     try:
-        new_tree = ast.parse(block)
+        new_tree = parse_python(block)
     except SyntaxError as err:
         return MergeResult(current or "", [f"the code does not parse: line {err.lineno}: {err.msg}"])
     if current is None or not current.strip():
         return MergeResult(block if block.endswith("\n") else block + "\n")
     try:
-        old_tree = ast.parse(current)
+        old_tree = parse_python(current)
     except SyntaxError:
         return MergeResult(block, ["the existing file does not parse; it was replaced by the block"])
     old_lines, new_lines = current.split("\n"), block.split("\n")
@@ -183,7 +185,7 @@ def merge_python(current: str | None, block: str) -> MergeResult:
         result += "\n\n\n" + "\n\n\n".join(appended)
     result += "\n"
     try:
-        ast.parse(result)
+        parse_python(result)
     except SyntaxError as err:
         return MergeResult(current, [f"the merged file does not parse: line {err.lineno}: {err.msg}"])
     return MergeResult(result)
@@ -209,7 +211,7 @@ def _merge_class(old: ast.ClassDef, new: ast.ClassDef, old_lines: list[str], new
 
 def _with_imports(text: str, imports: list[str]) -> str:
     """Imports added after the module's last top-level import (or after its docstring)."""
-    tree = ast.parse(text)
+    tree = parse_python(text)
     lines = text.split("\n")
     at = 0
     for node in tree.body:

@@ -13,6 +13,8 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
+from sdd_harness.graph.infra.pyparse import parse_python
+
 SKIP_DIRS = {
     ".git",
     ".venv",
@@ -113,7 +115,7 @@ def _signatures(source: str) -> tuple[str, ...]:
     """Parsing is the costly part of every map, ranking and signature hint, and the same unchanged files are
     outlined by init, explore, design and apply alike: parse each distinct text once per process."""
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except SyntaxError:
         return ("<syntax error>",)
     return tuple(line for node in tree.body for line in _describe(node, ""))

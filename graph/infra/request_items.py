@@ -15,6 +15,8 @@ import re
 
 from pydantic import BaseModel, Field
 
+from sdd_harness.graph.infra.pyparse import parse_python
+
 _SPAN = re.compile(r"`([^`\n]+)`")
 SIGNATURE = re.compile(r"^(?:def\s+)?(?:([A-Z]\w*)\.)?([A-Za-z_]\w*)\s*\((.*)\)\s*(?:->\s*(.+))?$")
 _EXCEPTION = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Warning))\b")
@@ -77,7 +79,7 @@ class RequestItems(BaseModel):
 
 def parse_expression(text: str) -> ast.expr | None:
     try:
-        return ast.parse(text.strip(), mode="eval").body
+        return parse_python(text.strip(), mode="eval").body
     except SyntaxError:
         return None
 
@@ -90,7 +92,7 @@ def _signature(span: str) -> NamedCallable | None:
         return None
     owner, name, params, returns = match.groups()
     try:
-        ast.parse(f"def {name}({params}){' -> ' + returns if returns else ''}: pass")
+        parse_python(f"def {name}({params}){' -> ' + returns if returns else ''}: pass")
     except SyntaxError:
         return None
     return NamedCallable(name=name, signature=span.strip(), owner=owner or "")

@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field, field_validator
 from sdd_harness.graph.infra.checkpoints import STATE_DIR
 from sdd_harness.graph.infra.childenv import scrubbed_env
 from sdd_harness.graph.infra.pathnames import is_drive_path, path_name_problem, shown
+from sdd_harness.graph.infra.pyparse import PARSING
 
 _FENCE = re.compile(r"^\s*```[\w+-]*\s*\n(.*?)\n?\s*```\s*$", re.DOTALL)
 OUTPUT_TAIL_CHARS = 4000
@@ -358,7 +359,8 @@ def repaired_syntax(rel: str, text: str, limit: int = 20) -> str:
         return text
     for _ in range(limit):
         try:
-            compile(text, rel, "exec", dont_inherit=True)
+            with PARSING:  # see pyparse: the parser is not thread-safe on 3.11
+                compile(text, rel, "exec", dont_inherit=True)
             return text
         except (SyntaxError, ValueError) as err:
             lines = text.split("\n")
@@ -384,7 +386,8 @@ def _syntax_problem(rel: str, text: str) -> str | None:
     if not rel.endswith(".py"):
         return None
     try:
-        compile(text, rel, "exec", dont_inherit=True)
+        with PARSING:  # see pyparse: the parser is not thread-safe on 3.11
+            compile(text, rel, "exec", dont_inherit=True)
     except SyntaxError as err:
         line = (err.text or "").strip()
         return f"{rel} line {err.lineno}: SyntaxError: {err.msg}" + (f" in `{line[:80]}`" if line else "")

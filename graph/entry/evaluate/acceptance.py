@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sdd_harness.graph.entry.evaluate.tasks import _IGNORE, ACCEPT_DIR, EvalTask
+from sdd_harness.graph.infra.pyparse import parse_python
 
 OUTPUT_TAIL = 3000
 _OUTCOME = re.compile(r"^(PASSED|FAILED|ERROR|XPASS|XFAIL|SKIPPED)\s+(\S+::\S+)", re.MULTILINE)
@@ -76,7 +77,7 @@ def parse_outcomes(output: str) -> dict[str, str]:
 def static_test_count(path: Path) -> int:
     """Tests a file defines, counting literal ``parametrize`` lists; the floor when collection fails."""
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+        tree = parse_python(path.read_text(encoding="utf-8", errors="replace"))
     except SyntaxError:
         return 1
     count = 0
