@@ -148,32 +148,26 @@ def task_lines(plan: TaskPlan, group: list[int]) -> str:
     return "\n".join(lines)
 
 
-def candidate_prompt(ctx: PhaseContext, plan: TaskPlan, group: list[int], evidence: str) -> str:
-    change = ctx.result(spec.PHASE)
-    files = list(dict.fromkeys(plan.tasks[i - 1].file for i in group))
-    ids = {s for i in group for s in plan.tasks[i - 1].scenarios} or None
-    scenarios = scenario_lines(change, ids) or scenario_lines(change)
-    deps = dependency_signatures(ctx.workspace, [d for t in plan.tasks for d in t.dependencies], files)
-    blocks = "\n\n".join(file_block(ctx.workspace, rel) for rel in files)
-    return (
-        f"Change request (the user's words):\n{ctx.request}\n\n"
-        + (f"The code must pass these scenario tests:\n{scenarios}\n\n" if scenarios else "")
-        + f"Tasks:\n{task_lines(plan, group)}\n\n"
-        + (f"Code you may use (signatures):\n{deps}\n\n" if deps else "")
-        + (f"Failing now:\n{evidence}\n\n" if evidence else "")
-        + f"Files:\n{blocks}\n\nChange only: {', '.join(files)}."
-    )
-
-
-def whole_request_prompt(ctx: PhaseContext, plan: TaskPlan, group: list[int]) -> str:
-    """The request and the files, nothing the small-model phases wrote: a one-shot candidate among the samples,
-    so a spec or task that paraphrased the request wrongly cannot pull the pipeline below one prompt."""
+def candidate_prompt(ctx: PhaseContext, plan: TaskPlan, group: list[int], evidence: str, whole: bool = False) -> str:
+    """The request, the scenario tests, the tasks, failing evidence and the files. ``whole``: the request and the
+    files only, nothing the small-model phases wrote — a one-shot candidate among the samples, so a spec or task
+    that paraphrased the request wrongly cannot pull the pipeline below one prompt."""
     files = list(dict.fromkeys(plan.tasks[i - 1].file for i in group))
     deps = dependency_signatures(ctx.workspace, [d for t in plan.tasks for d in t.dependencies], files)
     blocks = "\n\n".join(file_block(ctx.workspace, rel) for rel in files)
+    guidance = ""
+    if not whole:
+        change = ctx.result(spec.PHASE)
+        ids = {s for i in group for s in plan.tasks[i - 1].scenarios} or None
+        scenarios = scenario_lines(change, ids) or scenario_lines(change)
+        guidance = (f"The code must pass these scenario tests:\n{scenarios}\n\n" if scenarios else "") + (
+            f"Tasks:\n{task_lines(plan, group)}\n\n"
+        )
     return (
         f"Change request (the user's words):\n{ctx.request}\n\n"
+        + guidance
         + (f"Code you may use (signatures):\n{deps}\n\n" if deps else "")
+        + (f"Failing now:\n{evidence}\n\n" if evidence and not whole else "")
         + f"Files:\n{blocks}\n\nChange only: {', '.join(files)}."
     )
 
@@ -247,7 +241,7 @@ async def work_on(
         )
         return score
 
-    whole = await ctx.io(whole_request_prompt, ctx, plan, group)
+    whole = await ctx.io(candidate_prompt, ctx, plan, group, "", True)
 
     def sample(i: int) -> tuple[str, str, float | None, int]:
         """Sample 1 is greedy on the full prompt; sample 2 greedy on the request and files alone (the one-shot
