@@ -29,6 +29,7 @@ from sdd_harness.graph.infra.candidates import (
     merged_files,
 )
 from sdd_harness.graph.infra.git import commit_paths
+from sdd_harness.graph.infra.outline import named_identifiers
 from sdd_harness.graph.infra.selection import Score, best, chosen, suspects
 from sdd_harness.nodes import spec, tasks
 from sdd_harness.nodes.tasks import TaskPlan, TaskSpec, ticked_tasks
@@ -154,15 +155,18 @@ def candidate_prompt(ctx: PhaseContext, plan: TaskPlan, group: list[int], eviden
     that paraphrased the request wrongly cannot pull the pipeline below one prompt."""
     files = list(dict.fromkeys(plan.tasks[i - 1].file for i in group))
     deps = dependency_signatures(ctx.workspace, [d for t in plan.tasks for d in t.dependencies], files)
-    blocks = "\n\n".join(file_block(ctx.workspace, rel) for rel in files)
     guidance = ""
+    keep: set[str] | None = None  # the whole-request candidate sees whole files, as one prompt would
     if not whole:
         change = ctx.result(spec.PHASE)
         ids = {s for i in group for s in plan.tasks[i - 1].scenarios} or None
         scenarios = scenario_lines(change, ids) or scenario_lines(change)
+        tasks = task_lines(plan, group)
         guidance = (f"The code must pass these scenario tests:\n{scenarios}\n\n" if scenarios else "") + (
-            f"Tasks:\n{task_lines(plan, group)}\n\n"
+            f"Tasks:\n{tasks}\n\n"
         )
+        keep = named_identifiers(ctx.request, scenarios, tasks, evidence)
+    blocks = "\n\n".join(file_block(ctx.workspace, rel, keep) for rel in files)
     return (
         f"Change request (the user's words):\n{ctx.request}\n\n"
         + guidance

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
+from sdd_harness.graph.infra.outline import outline
 from sdd_harness.graph.infra.pyedit import diff_size, merge_python, read_blocks
 from sdd_harness.graph.infra.repomap import signatures, slice_file
 from sdd_harness.graph.infra.sandbox import asandbox
@@ -21,10 +22,16 @@ from sdd_harness.graph.infra.workspace import Workspace, WorkspaceError
 FILE_BUDGET = 8_000  # characters of one file shown to the model (longer files are sliced around what matters)
 
 
-def file_block(workspace: Workspace, rel: str) -> str:
-    """A file as the model sees it before an edit: ``### path`` and its text, or a note that it is new."""
+def file_block(workspace: Workspace, rel: str, keep: set[str] | None = None) -> str:
+    """A file as the model sees it before an edit: ``### path`` and its text, or a note that it is new.
+
+    ``keep``: the names the change mentions. A Python file is then shown as an outline, those definitions in full
+    and every other body folded to ``...`` (see ``outline``); None shows the whole file."""
     if workspace.exists(rel):
-        return f"### {rel}\n```python\n{slice_file(workspace.read(rel), FILE_BUDGET)}\n```"
+        text = workspace.read(rel)
+        if keep is not None and rel.endswith(".py"):
+            text = outline(text, keep)
+        return f"### {rel}\n```python\n{slice_file(text, FILE_BUDGET)}\n```"
     return f"### {rel} (new file: write all of it)"
 
 

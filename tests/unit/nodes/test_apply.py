@@ -89,8 +89,12 @@ def test_an_apply_prompt_carries_the_request_the_scenarios_and_the_files(demo_re
     prompt = str(models[APPLY].calls[0][-1].content)
     assert demo_request.strip() in prompt  # the user's words, verbatim
     assert "`slugify('x', max_length=0)` raises `ValueError`" in prompt  # the scenarios as code
-    assert "### textkit/strings.py" in prompt and "def truncate" in prompt  # the file it changes, as it is
+    assert "### textkit/strings.py" in prompt and "def truncate" in prompt  # the file it changes
+    assert "return text[: width - len(suffix)] + suffix" not in prompt  # bodies the change does not name are folded
+    assert "_WHITESPACE = re.compile" in prompt  # module-level code it may use stays
     assert "counting.py" not in prompt  # not the rest of the repository
+    whole = next(str(c[-1].content) for c in models[APPLY].calls if "Tasks:" not in str(c[-1].content))
+    assert "return text[: width - len(suffix)] + suffix" in whole  # the whole-request candidate sees whole files
 
 
 def test_verbosity_rules_come_from_config_per_phase_and_per_model(tmp_path: Path, demo_repo: Path, demo_request: str):
