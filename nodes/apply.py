@@ -29,7 +29,7 @@ from sdd_harness.graph.infra.candidates import (
     merged_files,
 )
 from sdd_harness.graph.infra.git import commit_paths
-from sdd_harness.graph.infra.outline import named_identifiers
+from sdd_harness.graph.infra.outline import named_identifiers, new_definitions
 from sdd_harness.graph.infra.selection import Score, best, chosen, suspects
 from sdd_harness.nodes import spec, tasks
 from sdd_harness.nodes.tasks import TaskPlan, TaskSpec, ticked_tasks
@@ -166,6 +166,9 @@ def candidate_prompt(ctx: PhaseContext, plan: TaskPlan, group: list[int], eviden
             f"Tasks:\n{tasks}\n\n"
         )
         keep = named_identifiers(ctx.request, scenarios, tasks, evidence)
+        fresh = new_definitions(ctx.request, tasks, current_texts(ctx.workspace, files))
+        if fresh:
+            guidance += f"New definitions to write: {', '.join(f'`{name}`' for name in fresh)}.\n\n"
     blocks = "\n\n".join(file_block(ctx.workspace, rel, keep) for rel in files)
     return (
         f"Change request (the user's words):\n{ctx.request}\n\n"

@@ -30,7 +30,10 @@ def file_block(workspace: Workspace, rel: str, keep: set[str] | None = None) -> 
     if workspace.exists(rel):
         text = workspace.read(rel)
         if keep is not None and rel.endswith(".py"):
-            text = outline(text, keep)
+            folded = outline(text, keep)
+            if folded != text:
+                shown = slice_file(folded, FILE_BUDGET)
+                return f"### {rel} (outline: bodies not needed here are hidden)\n```python\n{shown}\n```"
         return f"### {rel}\n```python\n{slice_file(text, FILE_BUDGET)}\n```"
     return f"### {rel} (new file: write all of it)"
 

@@ -12,9 +12,10 @@ import ast
 import re
 
 from sdd_harness.graph.infra.pyparse import parse_python
+from sdd_harness.graph.infra.request_items import extract
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-FOLDED = "..."
+FOLDED = "...  # existing body, hidden: it stays as it is"
 
 
 def named_identifiers(*texts: str) -> set[str]:
@@ -60,3 +61,18 @@ def _fold(node: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str]) -> tup
     if start == node.lineno - 1:  # a one-line definition (`def f(): return 1`): nothing worth folding
         return start, start, lines[start]
     return start, end, f"{summary}{indent}{FOLDED}\n"
+
+
+def new_definitions(request: str, tasks: str, texts: dict[str, str | None]) -> list[str]:
+    """The callables the request names, the tasks mention and none of the files defines yet. Said outright, so a
+    model shown folded bodies writes the new code instead of filling in the old (seen in a real run). Re-export
+    files (``__init__.py``) only import names, so a group of those gets no such line."""
+    if all(rel.endswith("__init__.py") for rel in texts):
+        return []
+    code = "\n".join(text or "" for text in texts.values())
+    return [
+        name
+        for name in dict.fromkeys(extract(request).names())
+        if re.search(rf"\b{re.escape(name)}\b", tasks)
+        and not re.search(rf"\b(?:def|class)\s+{re.escape(name)}\b", code)
+    ]

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 
 from sdd_harness.graph.infra.pyparse import parse_python
 
-_HEADER = re.compile(r"^(?:#{1,4}\s*(?:\*\*)?|\*\*)?(?:[Ff]ile:\s*)?(?<=[#*:]|\s)`?([\w./-]+\.\w+)`?\**\s*:?\s*$")
+_HEADER = re.compile(
+    r"^(?:#{1,4}\s*(?:\*\*)?|\*\*)?(?:[Ff]ile:\s*)?(?<=[#*:]|\s)`?([\w./-]+\.\w+)`?\**(?:\s*\([^)]*\))?\s*:?\s*$"
+)  # a note in brackets after the path, as the prompt's own headers have, is allowed
 _FENCE = re.compile(r"^```[\w+-]*\s*$")
 
 

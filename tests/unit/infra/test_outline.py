@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sdd_harness.graph.infra.outline import named_identifiers, outline
+from sdd_harness.graph.infra.outline import FOLDED, named_identifiers, new_definitions, outline
 from sdd_harness.graph.infra.pyedit import merge_python
 
 SOURCE = '''"""Helpers."""
@@ -43,7 +43,7 @@ class Box:
 
 def test_bodies_not_named_are_folded_and_the_rest_is_kept() -> None:
     shown = outline(SOURCE, keep={"shorten"})
-    assert 'def squash(text: str) -> str:\n    """Collapse whitespace."""\n    ...\n' in shown
+    assert f'def squash(text: str) -> str:\n    """Collapse whitespace."""\n    {FOLDED}\n' in shown
     assert "return _SPACE.sub" not in shown and ">>>" not in shown
     assert 'raise ValueError("width")' in shown  # the named function stays whole
     assert '_SPACE = re.compile(r"\\s+")' in shown and "import re" in shown  # module-level code stays
@@ -68,3 +68,11 @@ def test_unparsable_source_is_shown_as_it_is() -> None:
 
 def test_named_identifiers_reads_code_spans_and_prose() -> None:
     assert {"shorten", "width", "Box"} <= named_identifiers("Make `shorten(text, width)` strict.", "Box.total()")
+
+
+def test_new_definitions_are_the_requests_callables_the_tasks_add_and_the_files_lack() -> None:
+    request = "Add `slugify(text: str) -> str` to `pkg/strings.py`, and make `shorten(text, width)` strict."
+    tasks = "1.1 Add `slugify` and make `shorten` strict — `pkg/strings.py`"
+    assert new_definitions(request, tasks, {"pkg/strings.py": SOURCE}) == ["slugify"]  # shorten exists already
+    assert new_definitions(request, "1.2 Re-export `slugify`", {"pkg/__init__.py": ""}) == []  # only imports there
+    assert new_definitions(request, "1.1 Make `shorten` strict", {"pkg/strings.py": SOURCE}) == []

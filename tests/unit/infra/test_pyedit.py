@@ -26,6 +26,7 @@ CODE = "```python\nSIDES = 4\n```"
         "### File: shapes/geometry.py",
         "**File: shapes/geometry.py**",
         "### geometry.py",  # the allowed file it plainly means
+        "### shapes/geometry.py (outline: bodies not needed here are hidden)",  # the prompt's own header, copied
     ],
 )
 def test_a_block_belongs_to_the_path_named_above_it(header: str) -> None:
