@@ -157,6 +157,7 @@ def candidate_prompt(ctx: PhaseContext, plan: TaskPlan, group: list[int], eviden
     deps = dependency_signatures(ctx.workspace, [d for t in plan.tasks for d in t.dependencies], files)
     guidance = ""
     keep: set[str] | None = None  # the whole-request candidate sees whole files, as one prompt would
+    ending = ""
     if not whole:
         change = ctx.result(spec.PHASE)
         ids = {s for i in group for s in plan.tasks[i - 1].scenarios} or None
@@ -167,15 +168,17 @@ def candidate_prompt(ctx: PhaseContext, plan: TaskPlan, group: list[int], eviden
         )
         keep = named_identifiers(ctx.request, scenarios, tasks, evidence)
         fresh = new_definitions(ctx.request, tasks, current_texts(ctx.workspace, files))
-        if fresh:
-            guidance += f"New definitions to write: {', '.join(f'`{name}`' for name in fresh)}.\n\n"
+        if fresh:  # last, where a small model reads it best: write these, not the existing code again
+            ending = (
+                f" Write the new definitions {', '.join(f'`{name}`' for name in fresh)} with the imports they need."
+            )
     blocks = "\n\n".join(file_block(ctx.workspace, rel, keep) for rel in files)
     return (
         f"Change request (the user's words):\n{ctx.request}\n\n"
         + guidance
         + (f"Code you may use (signatures):\n{deps}\n\n" if deps else "")
         + (f"Failing now:\n{evidence}\n\n" if evidence and not whole else "")
-        + f"Files:\n{blocks}\n\nChange only: {', '.join(files)}."
+        + f"Files:\n{blocks}\n\nChange only: {', '.join(files)}.{ending}"
     )
 
 

@@ -15,7 +15,7 @@ from sdd_harness.graph.infra.pyparse import parse_python
 from sdd_harness.graph.infra.request_items import extract
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-FOLDED = "...  # existing body, hidden: it stays as it is"
+FOLDED = "..."
 
 
 def named_identifiers(*texts: str) -> set[str]:
@@ -53,14 +53,16 @@ def _fold(node: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str]) -> tup
     start = first.lineno - 1
     end = (node.end_lineno or node.body[-1].end_lineno or first.lineno) - 1
     indent = re.match(r"\s*", lines[start]).group(0) if start < len(lines) else "    "
-    summary = ""
     doc = ast.get_docstring(node)
-    if doc:
-        line = doc.strip().splitlines()[0].replace('"""', "'")
-        summary = f'{indent}"""{line}"""\n'
+    summary = f"# {doc.strip().splitlines()[0]}" if doc else "# (existing body hidden)"
     if start == node.lineno - 1:  # a one-line definition (`def f(): return 1`): nothing worth folding
         return start, start, lines[start]
-    return start, end, f"{summary}{indent}{FOLDED}\n"
+    header_end = start - 1  # the signature's last line, where the body is folded onto: `def f(x) -> int: ...`
+    while header_end > node.lineno - 1 and lines[header_end].strip().startswith("#") or not lines[header_end].strip():
+        header_end -= 1
+    if "#" in lines[header_end]:  # a comment ends the signature line: fold onto a line of its own
+        return start, end, f"{indent}{FOLDED}  {summary}\n"
+    return header_end, end, f"{lines[header_end].rstrip()} {FOLDED}  {summary}\n"
 
 
 def new_definitions(request: str, tasks: str, texts: dict[str, str | None]) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sdd_harness.graph.infra.outline import FOLDED, named_identifiers, new_definitions, outline
+from sdd_harness.graph.infra.outline import named_identifiers, new_definitions, outline
 from sdd_harness.graph.infra.pyedit import merge_python
 
 SOURCE = '''"""Helpers."""
@@ -43,7 +43,7 @@ class Box:
 
 def test_bodies_not_named_are_folded_and_the_rest_is_kept() -> None:
     shown = outline(SOURCE, keep={"shorten"})
-    assert f'def squash(text: str) -> str:\n    """Collapse whitespace."""\n    {FOLDED}\n' in shown
+    assert "def squash(text: str) -> str: ...  # Collapse whitespace.\n" in shown
     assert "return _SPACE.sub" not in shown and ">>>" not in shown
     assert 'raise ValueError("width")' in shown  # the named function stays whole
     assert '_SPACE = re.compile(r"\\s+")' in shown and "import re" in shown  # module-level code stays
@@ -60,6 +60,9 @@ def test_a_named_class_or_method_is_shown_whole() -> None:
 def test_a_folded_file_copied_back_merges_to_the_original_code() -> None:
     folded = outline(SOURCE, keep=set())
     assert merge_python(SOURCE, folded).text == SOURCE
+    commented = "def f(x):  # why\n    # how\n    return x\n"
+    assert outline(commented, set()) == "def f(x):  # why\n    # how\n    ...  # (existing body hidden)\n"
+    assert merge_python(commented, outline(commented, set())).text == commented
 
 
 def test_unparsable_source_is_shown_as_it_is() -> None:

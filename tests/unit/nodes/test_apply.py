@@ -92,7 +92,7 @@ def test_an_apply_prompt_carries_the_request_the_scenarios_and_the_files(demo_re
     assert "### textkit/strings.py" in prompt and "def truncate" in prompt  # the file it changes
     assert "return text[: width - len(suffix)] + suffix" not in prompt  # bodies the change does not name are folded
     assert "_WHITESPACE = re.compile" in prompt  # module-level code it may use stays
-    assert "New definitions to write: `slugify`." in prompt
+    assert prompt.endswith("Write the new definitions `slugify` with the imports they need.")
     assert "counting.py" not in prompt  # not the rest of the repository
     whole = next(str(c[-1].content) for c in models[APPLY].calls if "Tasks:" not in str(c[-1].content))
     assert "return text[: width - len(suffix)] + suffix" in whole  # the whole-request candidate sees whole files
