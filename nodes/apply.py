@@ -227,7 +227,7 @@ async def work_on(
         except Exception as err:  # noqa: BLE001 - a failed call is a failed candidate, the group goes on
             score = Score(label=label, error=f"{type(err).__name__}: {str(err)[:300]}")
         else:
-            candidate, problem = await ctx.io(merged_files, ctx.workspace, reply, files)
+            candidate, problem = await ctx.io(merged_files, ctx.workspace, reply, files, ctx.system_prompt())
             if problem:
                 score = Score(label=label, error=problem)
             else:
@@ -351,7 +351,7 @@ async def write_untested(
     """``task_loop: false``: the first candidate is written without running anything; a task counts as done
     when its file changed (verify runs the tests and sends failures back)."""
     reply = await ctx.ask_text(prompt)
-    candidate, problem = await ctx.io(merged_files, ctx.workspace, reply, files)
+    candidate, problem = await ctx.io(merged_files, ctx.workspace, reply, files, ctx.system_prompt())
     for rel, text in candidate.items():
         await ctx.io(ctx.workspace.write, rel, text)
     results: dict[str, Any] = {}

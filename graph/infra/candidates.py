@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Iterable
 
 from sdd_harness.graph.infra.outline import outline
-from sdd_harness.graph.infra.pyedit import diff_size, merge_python, read_blocks
+from sdd_harness.graph.infra.pyedit import diff_size, merge_python, read_blocks, without_echo
 from sdd_harness.graph.infra.repomap import signatures, slice_file
 from sdd_harness.graph.infra.sandbox import asandbox
 from sdd_harness.graph.infra.selection import Score
@@ -53,8 +53,11 @@ def current_texts(workspace: Workspace, files: list[str]) -> dict[str, str | Non
     return {rel: workspace.read(rel) if workspace.exists(rel) else None for rel in files}
 
 
-def merged_files(workspace: Workspace, reply: str, allowed: list[str]) -> tuple[dict[str, str], str]:
-    """{file: new text} a reply means for the group's files, or '' plus the reason it cannot be used."""
+def merged_files(workspace: Workspace, reply: str, allowed: list[str], echo: str = "") -> tuple[dict[str, str], str]:
+    """{file: new text} a reply means for the group's files, or '' plus the reason it cannot be used.
+
+    ``echo``: the prompt the model saw; code it copied from the prompt's examples is left out."""
+    reply = without_echo(reply, echo) if echo else reply
     blocks, problems = read_blocks(reply, allowed, current_texts(workspace, allowed))
     files: dict[str, str] = {}
     for block in blocks:

@@ -233,3 +233,32 @@ def diff_size(before: str | None, after: str) -> int:
     """Changed lines (added + removed): the tie-break that prefers the smaller edit."""
     diff = difflib.unified_diff((before or "").splitlines(), after.splitlines(), lineterm="", n=0)
     return sum(1 for line in diff if line[:1] in "+-" and not line.startswith(("+++", "---")))
+
+
+_PROMPT_CODE = re.compile(r"```python\n(.*?)```", re.S)
+
+
+def without_echo(reply: str, prompt: str) -> str:
+    """``reply`` minus the definitions it copied word for word from the code examples in ``prompt``.
+
+    A small model often answers with the prompt's format example pasted above its own code (seen in real apply
+    runs); merged, that example would land in the user's file. An import the example brought along goes too,
+    unless the rest of the reply uses it.
+    """
+    for example in _PROMPT_CODE.findall(prompt):
+        try:
+            tree = parse_python(example)
+        except SyntaxError:
+            continue
+        lines = example.splitlines()
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                reply = reply.replace(_source(lines, node.lineno - 1, node.end_lineno or node.lineno).rstrip(), "")
+        for node in tree.body:
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                line = lines[node.lineno - 1]
+                names = [alias.asname or alias.name.split(".")[0] for alias in node.names]
+                rest = reply.replace(line, "")
+                if line in reply and not any(re.search(rf"\b{re.escape(n)}\b", rest) for n in names):
+                    reply = rest
+    return reply

@@ -7,7 +7,7 @@ import ast
 
 import pytest
 
-from sdd_harness.graph.infra.pyedit import diff_size, merge_python, read_blocks
+from sdd_harness.graph.infra.pyedit import diff_size, merge_python, read_blocks, without_echo
 
 ALLOWED = ["shapes/geometry.py", "shapes/naming.py"]
 CODE = "```python\nSIDES = 4\n```"
@@ -206,3 +206,14 @@ def test_diff_size_counts_changed_lines() -> None:
     assert diff_size(None, "a\nb\n") == 2
     assert diff_size("a\nb\nc\n", "a\nB\nc\n") == 2  # one removed, one added
     assert diff_size("a\n", "a\n") == 0
+
+
+def test_code_copied_from_the_prompts_example_is_left_out() -> None:
+    example = "import math\n\n\ndef area(r):\n    return math.pi * r**2\n"
+    prompt = f"Reply like this:\n\n### a/b.py\n```python\n{example}```\n"
+    own = "\n\ndef slug(t):\n    return re.sub('x', '', t)\n"
+    reply = f"```python\nimport re\n{example}{own}```"
+    kept = without_echo(reply, prompt)
+    assert "def area" not in kept and "import math" not in kept and "def slug" in kept and "import re" in kept
+    uses_math = reply.replace("re.sub('x', '', t)", "math.floor(t)")
+    assert "import math" in without_echo(uses_math, prompt)  # an import the model's own code needs stays
