@@ -27,6 +27,7 @@ from sdd_harness.graph.infra.candidates import (
     evaluate,
     file_block,
     merged_files,
+    wrong_results,
 )
 from sdd_harness.graph.infra.git import commit_paths
 from sdd_harness.graph.infra.outline import named_identifiers, new_definitions
@@ -182,11 +183,14 @@ def candidate_prompt(ctx: PhaseContext, plan: TaskPlan, group: list[int], eviden
     )
 
 
-def repair_prompt(base: str, score: Score) -> str:
+def repair_prompt(base: str, score: Score, change: spec.ChangeSpec | None = None) -> str:
+    """The prompt, the candidate's code and its real failures, the scenario ones as call / result / expectation."""
     code = "\n\n".join(f"### {rel}\n```python\n{text}```" for rel, text in score.files.items())
+    wrong = wrong_results(score.evidence, change.expectations() if change else {})
     return (
         f"{base}\n\nYour code:\n{code}\n\nIt fails:\n{score.evidence or score.error}\n\n"
-        "Fix the code (not the tests): reply with the changed definitions only, in the same format."
+        + (f"Wrong results:\n{wrong}\n\n" if wrong else "")
+        + "Fix the code (not the tests): reply with the changed definitions only, in the same format."
     )
 
 
@@ -273,9 +277,9 @@ async def work_on(
         top = best(scores)
         if top is None or top.perfect(suspects(scores[1:], trusted)) or not top.files:
             break
-        fixed = await attempt(f"repair {round_ + 1}", repair_prompt(prompt, top), None, 100 + round_)
+        fixed = await attempt(f"repair {round_ + 1}", repair_prompt(prompt, top, change), None, 100 + round_)
         if fixed.files and fixed.files == top.files:  # greedy decoding gave the same code back: sample instead
-            await attempt(f"repair {round_ + 1} (t={heat})", repair_prompt(prompt, top), heat, 150 + round_)
+            await attempt(f"repair {round_ + 1} (t={heat})", repair_prompt(prompt, top, change), heat, 150 + round_)
     top = best(scores)
     if (
         k

@@ -108,6 +108,17 @@ class ChangeSpec(BaseModel):
         """How much a test counts when candidates are compared: the user's own examples and error cases twice."""
         return {c.test: 2 if c.origin == "request" else 1 for c in self.cases if c.test}
 
+    def expectations(self) -> dict[str, tuple[str, str]]:
+        """Test name -> (the scenario's call, what it should do), for repair prompts."""
+        return {
+            c.test.split("::")[-1]: (
+                c.example.call,
+                f"raise `{c.example.raises}`" if c.example.raises else f"return `{c.example.expect}`",
+            )
+            for c in self.cases
+            if c.test and c.example
+        }
+
 
 # ------------------------------------------------------------------------------------ coverage
 

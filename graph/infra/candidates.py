@@ -9,6 +9,7 @@ its diff is. Nothing here touches the user's files.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterable
 
 from sdd_harness.graph.infra.outline import outline
@@ -76,6 +77,29 @@ def merged_files(workspace: Workspace, reply: str, allowed: list[str], echo: str
     if not files:
         return {}, "; ".join(problems) or "no usable code block"
     return files, ""
+
+
+_FAILED_LINE = re.compile(r"^- (\w+): (.*)$")
+_ASSERTED = re.compile(r"assert (.+?) == (.+)$")
+
+
+def wrong_results(evidence: str, expected: dict[str, tuple[str, str]]) -> str:
+    """The failing scenario tests of ``evidence`` as call, result and expectation, one line each.
+
+    ``expected``: test name -> (the scenario's call, what it should do: "return `x`" / "raise `E`"). A small
+    model fixes "`f('a b')` gave `'ab'`, expected `'a-b'`" far more readily than a test name and a pytest diff.
+    """
+    lines = []
+    for line in evidence.splitlines():
+        found = _FAILED_LINE.match(line.strip())
+        if not found or found.group(1) not in expected:
+            continue
+        call, should = expected[found.group(1)]
+        message = found.group(2).removeprefix("AssertionError: ").strip()
+        asserted = _ASSERTED.match(message)
+        gave = f"gave `{asserted.group(1)}`" if asserted else f"failed with {message.splitlines()[0][:160]}"
+        lines.append(f"- `{call}` {gave}; it should {should}")
+    return "\n".join(lines)
 
 
 def _evidence(run: PytestRun, limit: int = 1600) -> str:

@@ -56,6 +56,7 @@ def test_a_failing_candidate_is_repaired_from_its_real_test_output(tmp_path: Pat
     repair_prompt = str(models[APPLY].calls[1][-1].content)
     assert "It fails:" in repair_prompt and "NameError" in repair_prompt and "suffix" in repair_prompt  # real output
     assert "rstrip(suffix)" in repair_prompt  # and the code that produced it
+    assert "Wrong results:\n- `slugify(" in repair_prompt  # each failing scenario as its call and expectation
 
 
 def test_a_repair_that_gives_the_same_code_back_is_sampled_again(tmp_path: Path, demo_repo: Path, demo_request: str):
