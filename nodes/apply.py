@@ -30,6 +30,8 @@ from sdd_harness.graph.infra.candidates import (
     wrong_results,
 )
 from sdd_harness.graph.infra.git import commit_paths
+from sdd_harness.graph.infra.oneshot_prompt import PROMPT as ONE_SHOT
+from sdd_harness.graph.infra.oneshot_prompt import build_prompt as one_shot_prompt
 from sdd_harness.graph.infra.outline import named_identifiers, new_definitions
 from sdd_harness.graph.infra.selection import Score, best, chosen, suspects
 from sdd_harness.nodes import spec, tasks
@@ -150,35 +152,28 @@ def task_lines(plan: TaskPlan, group: list[int]) -> str:
     return "\n".join(lines)
 
 
-def candidate_prompt(ctx: PhaseContext, plan: TaskPlan, group: list[int], evidence: str, whole: bool = False) -> str:
-    """The request, the scenario tests, the tasks, failing evidence and the files. ``whole``: the request and the
-    files only, nothing the small-model phases wrote — a one-shot candidate among the samples, so a spec or task
-    that paraphrased the request wrongly cannot pull the pipeline below one prompt."""
+def candidate_prompt(ctx: PhaseContext, plan: TaskPlan, group: list[int], evidence: str) -> str:
+    """The request, the scenario tests, the tasks, failing evidence and the files (as outlines)."""
     files = list(dict.fromkeys(plan.tasks[i - 1].file for i in group))
     deps = dependency_signatures(ctx.workspace, [d for t in plan.tasks for d in t.dependencies], files)
-    guidance = ""
-    keep: set[str] | None = None  # the whole-request candidate sees whole files, as one prompt would
+    change = ctx.result(spec.PHASE)
+    ids = {s for i in group for s in plan.tasks[i - 1].scenarios} or None
+    scenarios = scenario_lines(change, ids) or scenario_lines(change)
+    tasks = task_lines(plan, group)
+    guidance = (f"The code must pass these scenario tests:\n{scenarios}\n\n" if scenarios else "") + (
+        f"Tasks:\n{tasks}\n\n"
+    )
+    keep = named_identifiers(ctx.request, scenarios, tasks, evidence)
+    fresh = new_definitions(ctx.request, tasks, current_texts(ctx.workspace, files))
     ending = ""
-    if not whole:
-        change = ctx.result(spec.PHASE)
-        ids = {s for i in group for s in plan.tasks[i - 1].scenarios} or None
-        scenarios = scenario_lines(change, ids) or scenario_lines(change)
-        tasks = task_lines(plan, group)
-        guidance = (f"The code must pass these scenario tests:\n{scenarios}\n\n" if scenarios else "") + (
-            f"Tasks:\n{tasks}\n\n"
-        )
-        keep = named_identifiers(ctx.request, scenarios, tasks, evidence)
-        fresh = new_definitions(ctx.request, tasks, current_texts(ctx.workspace, files))
-        if fresh:  # last, where a small model reads it best: write these, not the existing code again
-            ending = (
-                f" Write the new definitions {', '.join(f'`{name}`' for name in fresh)} with the imports they need."
-            )
+    if fresh:  # last, where a small model reads it best: write these, not the existing code again
+        ending = f" Write the new definitions {', '.join(f'`{name}`' for name in fresh)} with the imports they need."
     blocks = "\n\n".join(file_block(ctx.workspace, rel, keep) for rel in files)
     return (
         f"Change request (the user's words):\n{ctx.request}\n\n"
         + guidance
         + (f"Code you may use (signatures):\n{deps}\n\n" if deps else "")
-        + (f"Failing now:\n{evidence}\n\n" if evidence and not whole else "")
+        + (f"Failing now:\n{evidence}\n\n" if evidence else "")
         + f"Files:\n{blocks}\n\nChange only: {', '.join(files)}.{ending}"
     )
 
@@ -224,14 +219,17 @@ async def work_on(
     log: list[dict[str, Any]] = []
 
     async def attempt(
-        label: str, text_prompt: str, temperature: float | None, seed: int, escalated: bool = False
+        label: str, text_prompt: str, temperature: float | None, seed: int, escalated: bool = False, system: str = ""
     ) -> Score:
+        system = system or ctx.system_prompt()
         try:
-            reply = await ctx.ask_text(text_prompt, temperature=temperature, seed=seed, escalated=escalated)
+            reply = await ctx.ask_text(
+                text_prompt, temperature=temperature, seed=seed, escalated=escalated, system=system
+            )
         except Exception as err:  # noqa: BLE001 - a failed call is a failed candidate, the group goes on
             score = Score(label=label, error=f"{type(err).__name__}: {str(err)[:300]}")
         else:
-            candidate, problem = await ctx.io(merged_files, ctx.workspace, reply, files, ctx.system_prompt())
+            candidate, problem = await ctx.io(merged_files, ctx.workspace, reply, files, system)
             if problem:
                 score = Score(label=label, error=problem)
             else:
@@ -255,16 +253,16 @@ async def work_on(
         )
         return score
 
-    whole = await ctx.io(candidate_prompt, ctx, plan, group, "", True)
+    one_shot, _ = await ctx.io(one_shot_prompt, ctx.workspace.root, ctx.request)
 
-    def sample(i: int) -> tuple[str, str, float | None, int]:
-        """Sample 1 is greedy on the full prompt; sample 2 greedy on the request and files alone (the one-shot
-        candidate); the others are sampled from the full prompt."""
+    def sample(i: int) -> tuple[str, str, float | None, int, bool, str]:
+        """Greedy on the full prompt; then the one-shot baseline's very call, so a spec or task that paraphrased
+        the request wrongly cannot pull the pipeline below one prompt; then samples of the full prompt."""
         if i == 0:
-            return "sample 1", prompt, None, 0
+            return "sample 1", prompt, None, 0, False, ""
         if i == 1:
-            return "sample 2 (whole request)", whole, None, 1
-        return f"sample {i + 1} (t={heat})", prompt, heat, i
+            return "sample 2 (whole request)", one_shot, None, 1, False, ctx.system_prompt(prompt=ONE_SHOT)
+        return f"sample {i + 1} (t={heat})", prompt, heat, i, False, ""
 
     concurrent = not (ctx.harness and ctx.harness.config.provider_of(ctx.harness.registry.binding(APPLY)).embedded)
     if concurrent and k:

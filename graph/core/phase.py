@@ -252,11 +252,12 @@ class PhaseContext(GateContext):
         """The few lines of an earlier phase's output that this phase's prompt shows."""
         return phase.describe(self.output(phase.name))
 
-    def system_prompt(self, role: str | None = None) -> str:
+    def system_prompt(self, role: str | None = None, prompt: str | None = None) -> str:
+        """``role``'s prompt (or the prompt file ``prompt``) and ``role``'s output rules."""
         role = role or self.phase
         assert self.harness is not None
         rules = "\n".join(f"- {rule}" for rule in self.harness.verbosity(role))
-        return f"{self.harness.prompt(role).strip()}\n\n## Output rules\n{rules}\n"
+        return f"{self.harness.prompt(prompt or role).strip()}\n\n## Output rules\n{rules}\n"
 
     async def ask(
         self,
@@ -288,17 +289,20 @@ class PhaseContext(GateContext):
         )
 
     async def ask_text(
-        self, user: str, *, temperature: float | None = None, seed: int | None = None, escalated: bool = False
+        self,
+        user: str,
+        *,
+        temperature: float | None = None,
+        seed: int | None = None,
+        escalated: bool = False,
+        system: str = "",
     ) -> str:
-        """One plain-text call for this phase (code blocks, not JSON), recorded; a reply cut at the output limit
-        comes back as far as it got. Provider faults become ``ProviderError`` like structured asks."""
+        """One plain-text call for this phase (code blocks, not JSON; ``system`` replaces its system prompt),
+        recorded; a reply cut at the output limit comes back as far as it got. Provider faults: ``ProviderError``."""
         assert self.recorder is not None
-        bind: dict[str, Any] = {}
-        if temperature is not None:
-            bind["temperature"] = temperature
-        if seed is not None:
-            bind["seed"] = seed
-        messages = [SystemMessage(self.system_prompt()), HumanMessage(user)]
+        sampling = {"temperature": temperature, "seed": seed}
+        bind: dict[str, Any] = {key: value for key, value in sampling.items() if value is not None}
+        messages = [SystemMessage(system or self.system_prompt()), HumanMessage(user)]
         try:
             reply = await self.model(escalated=escalated, **bind).ainvoke(
                 messages, config={"callbacks": [self.recorder]}

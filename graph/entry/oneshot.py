@@ -12,7 +12,6 @@ by the same ``CallRecorder`` the pipeline uses, so tokens, cost and time compare
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,16 +23,11 @@ from pydantic import BaseModel, Field
 from sdd_harness.graph.core.config import HarnessConfig, load_config
 from sdd_harness.graph.core.models import ModelOverride, ModelRegistry
 from sdd_harness.graph.core.phases import APPLY
+from sdd_harness.graph.infra.oneshot_prompt import MAX_FILES, PROMPT, build_prompt, files_for, mentioned_files
 from sdd_harness.graph.infra.pyedit import FileBlock, merge_python, read_blocks
-from sdd_harness.graph.infra.repomap import relevant_files, repo_map, slice_file
 from sdd_harness.graph.infra.workspace import Edit, Workspace, WorkspaceError
 
 PHASE = "one-shot"
-PROMPT = "one-shot"
-FILE_BUDGET = 6000
-MAP_BUDGET = 3000
-MAX_FILES = 5
-_PATH = re.compile(r"[\w./-]+\.[A-Za-z0-9]+")
 
 OneShotStatus = Literal["applied", "partial", "refused", "invalid-output"]
 
@@ -50,36 +44,6 @@ class OneShotResult(BaseModel):
     totals: dict[str, float] = Field(default_factory=dict)
     phases: list[dict[str, Any]] = Field(default_factory=list)
     seconds: float = 0.0
-
-
-def mentioned_files(root: Path, request: str) -> list[str]:
-    """Existing repo files the request names by path (``money/amounts.py``), in order of mention."""
-    ws = Workspace(root)
-    found = [m.strip("`'\".,;:()") for m in _PATH.findall(request)]
-    return list(dict.fromkeys(p for p in found if ws.exists(p)))
-
-
-def files_for(root: Path, request: str, limit: int = MAX_FILES) -> list[str]:
-    """Files named in the request first, then the best keyword matches (``repomap.relevant_files``)."""
-    ranked = [*mentioned_files(root, request), *relevant_files(root, request, limit=limit)]
-    return list(dict.fromkeys(ranked))[:limit]
-
-
-def build_prompt(root: Path, request: str, limit: int = MAX_FILES) -> tuple[str, list[str]]:
-    """(user prompt, files shown): request, repo map, current content of the relevant files."""
-    shown = files_for(root, request, limit)
-    blocks = [f"### {rel} (current content)\n```\n{_read(root / rel)}\n```" for rel in shown]
-    prompt = (
-        f"## Change request\n{request.strip()}\n\n"
-        f"## Repository map\n{repo_map(root, MAP_BUDGET, request)}\n\n"
-        f"## Relevant files\n{chr(10).join(blocks) if blocks else '(none found)'}\n\n"
-        "Reply with the edits that make the whole change."
-    )
-    return prompt, shown
-
-
-def _read(path: Path) -> str:
-    return slice_file(path.read_text(encoding="utf-8", errors="replace"), FILE_BUDGET).rstrip("\n")
 
 
 def apply_blocks(workspace: Workspace, blocks: list[FileBlock]) -> tuple[list[str], list[str]]:
@@ -176,4 +140,4 @@ def run_one_shot(request: str, repo: str | Path, config: HarnessConfig | str | P
     return asyncio.run(arun_one_shot(request, repo, config, **kwargs))
 
 
-__all__ = ["OneShotResult", "arun_one_shot", "build_prompt", "files_for", "run_one_shot"]
+__all__ = ["OneShotResult", "arun_one_shot", "build_prompt", "files_for", "mentioned_files", "run_one_shot"]

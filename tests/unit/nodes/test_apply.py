@@ -39,9 +39,11 @@ def test_the_candidate_that_passes_the_scenario_tests_is_the_one_written(
     assert scores == {"sample 1": (5, 1), "sample 2": (6, 0), "sample 3": (5, 1)}  # the buggy one keeps a dash
     selected = next(e for e in result.report["apply_log"] if e.get("step") == "selected")
     assert selected["winner"].startswith("sample 2") and selected["candidates"][0]["label"] == "current code"
-    prompts = sorted((str(call[-1].content) for call in models[APPLY].calls), key=len)
-    whole, full, sampled = prompts  # the one-shot candidate, then the full prompt twice (greedy, sampled)
-    assert "scenario tests" not in whole and "Tasks:" not in whole and demo_request.strip() in whole
+    calls = models[APPLY].calls
+    full, whole, sampled = (str(call[-1].content) for call in calls)  # greedy, the one-shot call, sampled
+    assert "making one whole change" in str(calls[1][0].content)  # the one-shot baseline's own system prompt
+    assert "## Repository map" in whole and demo_request.strip() in whole  # and its own user prompt
+    assert "scenario tests" not in whole and "Tasks:" not in whole  # nothing the small-model phases wrote
     assert "scenario tests" in full and full == sampled
     assert selected["winner"] == "sample 2 (whole request)"
     assert 'rstrip("-")' in (demo_repo / "textkit/strings.py").read_text()
@@ -96,7 +98,7 @@ def test_an_apply_prompt_carries_the_request_the_scenarios_and_the_files(demo_re
     assert prompt.endswith("Write the new definitions `slugify` with the imports they need.")
     assert "counting.py" not in prompt  # not the rest of the repository
     whole = next(str(c[-1].content) for c in models[APPLY].calls if "Tasks:" not in str(c[-1].content))
-    assert "return text[: width - len(suffix)] + suffix" in whole  # the whole-request candidate sees whole files
+    assert "return text[: width - len(suffix)] + suffix" in whole  # the one-shot candidate sees whole files
 
 
 def test_verbosity_rules_come_from_config_per_phase_and_per_model(tmp_path: Path, demo_repo: Path, demo_request: str):
