@@ -29,6 +29,7 @@ from sdd_harness.graph.infra.contract import (
     red_problem,
     render_test,
     test_name,
+    uncreated,
     with_contract,
 )
 from sdd_harness.graph.infra.openspec import CapabilityDelta, check_change, existing_specs, write_change_specs
@@ -339,7 +340,9 @@ async def write_and_run(
         elif outcome.status == "passed":
             judged.append(case.model_copy(update={"red": "kept"}))
         else:
-            problem = red_problem(outcome, new_modules, set(modules.existing) | modules.packages)
+            problem = red_problem(outcome, new_modules, set(modules.existing) | modules.packages) or (
+                uncreated(case.example, ctx.request) if case.example else ""
+            )
             judged.append(
                 case.model_copy(update={"red": "broken" if problem else "new", "note": problem or outcome.kind})
             )

@@ -259,6 +259,25 @@ def red_problem(outcome: TestOutcome, may_be_new: Iterable[str], existing: Itera
     return ""
 
 
+def uncreated(example: Example, request: str) -> str:
+    """Why a scenario's test is broken when it calls a method on an object it never makes ('' if it does not).
+
+    ``buffer.push(1.0)`` with no ``setup`` imports ``buffer`` from the module under test; that fails for any
+    implementation of a class the request asks for (seen in a real run), so it is not a red test but a broken
+    one. A lowercase name the request itself never mentions is taken for such an instance."""
+    try:
+        tree = parse_python(example.call, mode="eval")
+    except (SyntaxError, ValueError):
+        return ""
+    free = set(example.names())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            name = node.value.id
+            if name in free and name[:1].islower() and not re.search(rf"\b{re.escape(name)}\b", request):
+                return f"it uses `{name}` without creating it: put the statement that creates it in `setup`"
+    return ""
+
+
 def python_modules(root: Path, files: Iterable[str]) -> set[str]:
     """Dotted module names of repository-relative ``.py`` paths (``pkg/__init__.py`` is ``pkg``)."""
     out = set()

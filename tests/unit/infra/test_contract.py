@@ -16,6 +16,7 @@ from sdd_harness.graph.infra.contract import (
     contract_block,
     red_problem,
     render_test,
+    uncreated,
     with_contract,
 )
 from sdd_harness.graph.infra.contract import test_name as scenario_test_name  # not collected as a test
@@ -242,3 +243,13 @@ def test_a_change_whose_name_starts_another_ones_keeps_the_others_block() -> Non
     assert "def test_errors" in both and "def test_values" in both
     assert both.count("# <<< sdd contract: add-geo-errors") == 1 and both.count("# <<< sdd contract: add-geo\n") == 1
     compile(both, "test_geo.py", "exec")
+
+
+def test_a_method_call_on_an_object_nobody_made_is_a_broken_test() -> None:
+    request = "Add a class `RingBuffer(capacity)` with `push(value)` to `sensors/ring.py`."
+    assert "`buffer` without creating it" in uncreated(Example(call="buffer.push(1.0)", expect="None"), request)
+    made = Example(call="buffer.push(1.0)", expect="None", setup=["buffer = RingBuffer(3)"])
+    assert uncreated(made, request) == ""  # setup makes it
+    assert uncreated(Example(call="RingBuffer(2).push(1.0)", expect="None"), request) == ""
+    named = "Add `cache.clear()` to the module-level `cache` in `store/memo.py`."
+    assert uncreated(Example(call="cache.clear()", expect="None"), named) == ""  # the request names that object
