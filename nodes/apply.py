@@ -27,6 +27,7 @@ from sdd_harness.graph.infra.candidates import (
     evaluate,
     file_block,
     merged_files,
+    reexported,
     wrong_results,
 )
 from sdd_harness.graph.infra.git import commit_paths
@@ -230,6 +231,7 @@ async def work_on(
             score = Score(label=label, error=f"{type(err).__name__}: {str(err)[:300]}")
         else:
             candidate, problem = await ctx.io(merged_files, ctx.workspace, reply, files, system)
+            candidate = await ctx.io(reexported, ctx.workspace, candidate, files, ctx.request) if candidate else {}
             if problem:
                 score = Score(label=label, error=problem)
             else:

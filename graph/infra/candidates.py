@@ -14,7 +14,9 @@ from collections.abc import Iterable
 
 from sdd_harness.graph.infra.outline import outline
 from sdd_harness.graph.infra.pyedit import diff_size, merge_python, read_blocks, without_echo
-from sdd_harness.graph.infra.repomap import signatures, slice_file
+from sdd_harness.graph.infra.reexports import with_reexports
+from sdd_harness.graph.infra.repomap import iter_files, signatures, slice_file
+from sdd_harness.graph.infra.request_items import extract as extract_items
 from sdd_harness.graph.infra.sandbox import asandbox
 from sdd_harness.graph.infra.selection import Score
 from sdd_harness.graph.infra.testrun import PytestRun, run_pytest
@@ -100,6 +102,21 @@ def wrong_results(evidence: str, expected: dict[str, tuple[str, str]]) -> str:
         gave = f"gave `{asserted.group(1)}`" if asserted else f"failed with {message.splitlines()[0][:160]}"
         lines.append(f"- `{call}` {gave}; it should {should}")
     return "\n".join(lines)
+
+
+def reexported(workspace: Workspace, files: dict[str, str], allowed: list[str], request: str) -> dict[str, str]:
+    """A candidate with the request's re-exports added to the package ``__init__.py`` files it may change."""
+    wanted = extract_items(request).reexports
+    if not wanted:
+        return files
+
+    def read(rel: str) -> str | None:
+        return workspace.read(rel) if workspace.exists(rel) else None
+
+    def package_files(folder: str) -> list[str]:
+        return [rel for rel in iter_files(workspace.root) if rel.startswith(f"{folder}/") and rel.endswith(".py")]
+
+    return with_reexports(files, allowed, wanted, read, package_files)
 
 
 def _evidence(run: PytestRun, limit: int = 1600) -> str:
