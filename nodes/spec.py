@@ -341,7 +341,9 @@ async def write_and_run(
             judged.append(case.model_copy(update={"red": "kept"}))
         else:
             problem = red_problem(outcome, new_modules, set(modules.existing) | modules.packages) or (
-                uncreated(case.example, ctx.request) if case.example else ""
+                uncreated(case.example, ctx.request)
+                if case.example and outcome.kind in ("ImportError", "ModuleNotFoundError")
+                else ""
             )
             judged.append(
                 case.model_copy(update={"red": "broken" if problem else "new", "note": problem or outcome.kind})

@@ -263,8 +263,10 @@ def uncreated(example: Example, request: str) -> str:
     """Why a scenario's test is broken when it calls a method on an object it never makes ('' if it does not).
 
     ``buffer.push(1.0)`` with no ``setup`` imports ``buffer`` from the module under test; that fails for any
-    implementation of a class the request asks for (seen in a real run), so it is not a red test but a broken
-    one. A lowercase name the request itself never mentions is taken for such an instance."""
+    implementation of a class the request asks for (seen in a real run, where the request itself wrote
+    `len(buffer)`), so it is not a red test but a broken one. A lowercase name that is not a callable the
+    request names is taken for such an instance, unless the request asks for a module-level object of that
+    name. Call it only for a test that failed on an import."""
     try:
         tree = parse_python(example.call, mode="eval")
     except (SyntaxError, ValueError):
@@ -273,7 +275,13 @@ def uncreated(example: Example, request: str) -> str:
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             name = node.value.id
-            if name in free and name[:1].islower() and not re.search(rf"\b{re.escape(name)}\b", request):
+            module_level = rf"(?:module[- ]level|global)\W+(?:\w+\W+)?{re.escape(name)}\b|\b{re.escape(name)}\s*="
+            if (
+                name in free
+                and name[:1].islower()
+                and not re.search(rf"\b{re.escape(name)}\s*\(", request)  # a function the request names
+                and not re.search(module_level, request)
+            ):
                 return f"it uses `{name}` without creating it: put the statement that creates it in `setup`"
     return ""
 

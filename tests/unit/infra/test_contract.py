@@ -246,7 +246,7 @@ def test_a_change_whose_name_starts_another_ones_keeps_the_others_block() -> Non
 
 
 def test_a_method_call_on_an_object_nobody_made_is_a_broken_test() -> None:
-    request = "Add a class `RingBuffer(capacity)` with `push(value)` to `sensors/ring.py`."
+    request = "Add a class `RingBuffer(capacity)` with `push(value)` to `sensors/ring.py`; `len(buffer)` is its size."
     assert "`buffer` without creating it" in uncreated(Example(call="buffer.push(1.0)", expect="None"), request)
     made = Example(call="buffer.push(1.0)", expect="None", setup=["buffer = RingBuffer(3)"])
     assert uncreated(made, request) == ""  # setup makes it
