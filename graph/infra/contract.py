@@ -322,6 +322,11 @@ def defined_names(source: str) -> set[str]:
     return defined | imported
 
 
+def own_names(source: str) -> set[str]:
+    """Top-level functions, classes and assigned names a module defines itself (empty on a syntax error)."""
+    return _top_level_names(source)[0]
+
+
 def _top_level_names(source: str) -> tuple[set[str], set[str]]:
     """(names the module defines, names it imports with ``from … import``)."""
     try:

@@ -58,7 +58,7 @@ def _fold(node: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str]) -> tup
     if start == node.lineno - 1:  # a one-line definition (`def f(): return 1`): nothing worth folding
         return start, start, lines[start]
     header_end = start - 1  # the signature's last line, where the body is folded onto: `def f(x) -> int: ...`
-    while header_end > node.lineno - 1 and lines[header_end].strip().startswith("#") or not lines[header_end].strip():
+    while header_end > node.lineno - 1 and (not lines[header_end].strip() or lines[header_end].strip().startswith("#")):
         header_end -= 1
     if "#" in lines[header_end]:  # a comment ends the signature line: fold onto a line of its own
         return start, end, f"{indent}{FOLDED}  {summary}\n"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 
-from sdd_harness.graph.infra.contract import defined_names, module_of_path
+from sdd_harness.graph.infra.contract import defined_names, module_of_path, own_names
 from sdd_harness.graph.infra.pyparse import parse_python
 from sdd_harness.graph.infra.request_items import ReExport
 
@@ -57,15 +57,8 @@ def _defining_module(
     for rel in dict.fromkeys([*(r for r in files if r.startswith(f"{folder}/")), *package_files(folder)]):
         if rel == init or not rel.endswith(".py"):
             continue
-        text = files.get(rel, read(rel) or "")
-        try:
-            tree = parse_python(text)
-        except (SyntaxError, ValueError):
-            continue
-        for node in tree.body:
-            targets = [t.id for n in [node] if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)]
-            if getattr(node, "name", None) == name or name in targets:
-                return module_of_path(rel)
+        if name in own_names(files.get(rel, read(rel) or "")):
+            return module_of_path(rel)
     return ""
 
 
