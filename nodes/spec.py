@@ -10,6 +10,7 @@ must each be covered: an example the user wrote becomes a scenario word for word
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -35,6 +36,7 @@ from sdd_harness.graph.infra.contract import (
 from sdd_harness.graph.infra.openspec import CapabilityDelta, check_change, existing_specs, write_change_specs
 from sdd_harness.graph.infra.openspec.models import SpecDeltaSet
 from sdd_harness.graph.infra.openspec.repair import existing_requirements, normalise_deltas
+from sdd_harness.graph.infra.pytest_examples import examples_from_tests
 from sdd_harness.graph.infra.repomap import iter_files, mentioned_paths
 from sdd_harness.graph.infra.request_items import RequestItems, extract
 from sdd_harness.graph.infra.scenarios import (
@@ -49,6 +51,8 @@ from sdd_harness.graph.infra.testrun import run_pytest
 from sdd_harness.nodes import init, propose
 
 # ------------------------------------------------------------------------------------ what the model writes
+
+SCENARIO_TESTS = "scenario-tests"  # the system prompt for scenarios asked as pytest tests (prompts/scenario-tests.md)
 
 
 class ScenarioAnswer(BaseModel):
@@ -109,6 +113,10 @@ class ChangeSpec(BaseModel):
         """How much a test counts when candidates are compared: the user's own examples and error cases twice."""
         return {c.test: 2 if c.origin == "request" else 1 for c in self.cases if c.test}
 
+    def uses(self) -> dict[str, set[str]]:
+        """Test id -> the names its scenario takes from the code (what a composite candidate is built by)."""
+        return {c.test: set(c.example.names()) for c in self.cases if c.test and c.example}
+
     def expectations(self) -> dict[str, tuple[str, str]]:
         """Test name -> (the scenario's call, what it should do), for repair prompts."""
         return {
@@ -130,25 +138,39 @@ class ChangeSpec(BaseModel):
 async def more_scenarios(
     ctx: PhaseContext, answer: SpecAnswer, problems: list[str], modules: ModuleMap, items: RequestItems
 ) -> list[ScenarioCase]:
-    """Scenarios for what the first answer missed or wrote as invalid code: a short answer, not a whole spec;
-    they join the first requirement. A failed ask adds nothing (the gaps are then reported by the gate)."""
-    have = "\n".join(f"- {s.name}: `{s.call}`" for r in answer.requirements for s in r.scenarios)
+    """Scenarios for what the first answer missed or wrote as invalid code, asked for as pytest tests (the form
+    in which a small model gets a stateful case right) and read back into examples; each joins the requirement
+    that names what it calls. A reply with no readable test adds nothing (the gate then reports the gaps)."""
     listing = "\n".join(f"- {p}" for p in problems)
-    try:
-        more = await ctx.ask(
-            ScenarioFix,
-            f"Change request (the user's words, authoritative):\n{ctx.request}\n\nScenarios so far:\n{have}\n\n"
-            f"Still missing or not valid code:\n{listing}\n\nWrite one scenario for each line above.",
-            feedback=False,
-        )
-    except ModelOutputError:
-        return []
-    first = answer.requirements[0]
-    extra = SpecAnswer(
-        capability=answer.capability, requirements=[first.model_copy(update={"scenarios": more.scenarios})]
+    reply = await ctx.ask_text(
+        f"Change request (the user's words, authoritative):\n{ctx.request}\n\n"
+        f"Modules:\n{modules_brief(modules, items.names()) or '(none)'}\n\n"
+        f"Still missing or not valid code:\n{listing}\n\nWrite one test for each line above.",
+        system=ctx.system_prompt(prompt=SCENARIO_TESTS),
     )
-    cases, _ = to_cases(extra, modules, items)
-    return [c for c in cases if c.example]
+    reexported = {r.package: set(r.names) for r in items.reexports}
+    cases = []
+    for read in examples_from_tests(reply)[:8]:
+        index = home(answer, read.called())
+        cases.append(
+            ScenarioCase(
+                id="",
+                requirement_id=f"R{index}",
+                capability=answer.capability,
+                requirement=answer.requirements[index - 1].name,
+                name=read.name,
+                example=read.example.model_copy(update={"module": modules.resolve(read.example, reexported)}),
+            )
+        )
+    return cases
+
+
+def home(answer: SpecAnswer, called: list[str]) -> int:
+    """The number of the first requirement whose name or text names one of ``called`` (else the first)."""
+    for index, req in enumerate(answer.requirements, 1):
+        if any(re.search(rf"\b{re.escape(name)}\b", f"{req.name} {req.text}") for name in called):
+            return index
+    return 1
 
 
 def to_cases(answer: SpecAnswer, modules: ModuleMap, items: RequestItems) -> tuple[list[ScenarioCase], list[str]]:
@@ -243,8 +265,7 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
     gaps = coverage_gaps(items, with_request_examples(items, cases))
     if invalid or gaps:  # one short second ask: only the scenarios that are missing or are not valid code
         more = await more_scenarios(ctx, answer, [*invalid, *gaps], modules, items)
-        rewritten = {c.name for c in more}  # a scenario that was not valid code stays as prose unless rewritten
-        cases = [c for c in cases if c.example or c.name not in rewritten] + more
+        cases = [c for c in cases if c.example or not more] + more  # invalid code stays as prose only if unmended
     cases = number(with_request_examples(items, cases))
     project = ctx.result(init.PHASE)
     python = project is None or project.language == "python"
@@ -359,28 +380,21 @@ async def contract(
     broken = [c for c in cases if c.red == "broken"]
     if not broken:
         return cases
-    listing = "\n".join(f"- {c.name}: `{c.example.call if c.example else '?'}` — {c.note}" for c in broken)
-    try:
-        fix = await ctx.ask(
-            ScenarioFix,
-            f"Change request:\n{ctx.request}\n\nThese scenario tests are broken:\n{listing}\n\n"
-            "Rewrite each of these scenarios (same name) so that its code is right.",
-            feedback=False,
-        )
-    except ModelOutputError:
-        fix = ScenarioFix.model_construct(scenarios=[])
-    replacements = {s.name: s for s in fix.scenarios}
+    listing = "\n".join(
+        f"- {c.test.split('::')[-1]}: `{c.example.call if c.example else '?'}` — {c.note}" for c in broken
+    )
+    reply = await ctx.ask_text(
+        f"Change request:\n{ctx.request}\n\nThese tests are broken:\n{listing}\n\n"
+        "Write each of them again, with the same test name, so that its code is right.",
+        system=ctx.system_prompt(prompt=SCENARIO_TESTS),
+    )
+    replacements = {read.function: read.example for read in examples_from_tests(reply)}  # a test's last check
     for i, case in enumerate(cases):
-        new = replacements.get(case.name)
-        if case.red != "broken" or new is None:
-            continue
-        try:
-            example = Example.model_validate(new.model_dump(exclude={"name"}))
-        except ValidationError:
-            continue
-        cases[i] = case.model_copy(
-            update={"example": example.model_copy(update={"module": modules.resolve(example, {})})}
-        )
+        example = replacements.get(case.test.split("::")[-1])
+        if case.red == "broken" and example is not None:
+            cases[i] = case.model_copy(
+                update={"example": example.model_copy(update={"module": modules.resolve(example, {})})}
+            )
     cases = await write_and_run(ctx, cases, test_file, modules)
     if not any(c.red == "broken" for c in cases):
         return cases

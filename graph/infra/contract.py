@@ -30,7 +30,7 @@ NOTE = "# Generated from the change's spec scenarios (openspec/changes/{change}/
 class Example(BaseModel):
     """A scenario as code: what to set up, what to call, and the value it returns or the exception it raises."""
 
-    setup: list[str] = Field(default_factory=list, max_length=4, description="Statements run first, e.g. 'c = Cart()'.")
+    setup: list[str] = Field(default_factory=list, max_length=8, description="Statements run first, e.g. 'c = Cart()'.")
     call: str = Field(description="One Python expression, e.g. \"split('a,b', ',')\".")
     expect: str | None = Field(None, description="Python expression of the expected value, e.g. \"['a', 'b']\".")
     raises: str | None = Field(None, description="Exception class name if the call must raise, e.g. 'ValueError'.")

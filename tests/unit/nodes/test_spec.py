@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import pytest
 
+from sdd_harness.graph.core.config import CONFIGS_DIR
 from sdd_harness.graph.core.llm import ModelOutputError
+from sdd_harness.graph.entry.api import run_change
 from sdd_harness.graph.infra.contract import ModuleMap
 from sdd_harness.graph.infra.request_items import extract
 from sdd_harness.graph.infra.scenarios import with_request_examples
 from sdd_harness.nodes.spec import SpecAnswer, deltas_of, to_cases
+from tests.fakes.scripted import DemoScript, team
 
 REQUEST = "Add `shout(text: str) -> str` to `pkg/words.py`: the text upper-cased with a '!' appended."
 
@@ -51,3 +57,57 @@ def test_no_scenario_left_at_all_is_a_failed_attempt_not_a_crash():
     spec = answer([{"name": "s", "call": "shout('a')", "expect": "'A!'"}])
     with pytest.raises(ModelOutputError):
         deltas_of(spec, [], {})
+
+
+@dataclass
+class StatementScenario(DemoScript):
+    """Spec writes one scenario's call as a statement; asked for what is missing, it answers with a pytest test."""
+
+    def sdd_spec(self, user: str) -> dict | str:
+        if "Write one test for each line above" in user:
+            return (
+                "```python\nfrom textkit.strings import slugify\n\n"
+                "def test_cut_without_a_trailing_dash():\n    text = 'hello world'\n"
+                "    assert slugify(text, max_length=6) == 'hello'\n```"
+            )
+        answer = super().sdd_spec(user)
+        answer["requirements"][0]["scenarios"][2]["call"] = "text = slugify('hello world', max_length=6)"
+        return answer
+
+
+def test_a_scenario_written_as_invalid_code_is_replaced_by_the_test_the_model_writes_for_it(
+    tmp_path: Path, demo_repo: Path, demo_request: str
+):
+    result = run_change(
+        demo_request, demo_repo, CONFIGS_DIR / "opencode-go.yaml", models=team(StatementScenario()), auto_approve=True
+    )
+    cases = result.state["outputs"]["sdd-spec"]["cases"]
+    by_name = {c["name"]: c for c in cases}
+    assert "Cut without a trailing dash" not in by_name  # the invalid one is gone, not kept as prose
+    cut = by_name["cut without a trailing dash"]
+    assert cut["example"]["setup"] == ["text = 'hello world'"] and cut["example"]["module"] == "textkit.strings"
+    assert cut["red"] == "new" and cut["test"].endswith("::test_cut_without_a_trailing_dash")
+
+
+@dataclass
+class UncreatedObject(DemoScript):
+    """Spec calls a method on an object it never makes; asked to mend it, it writes the test again."""
+
+    def sdd_spec(self, user: str) -> dict | str:
+        if "These tests are broken" in user:
+            assert "test_basic_slug" in user
+            return (
+                "```python\nfrom textkit.strings import slugify\n\n"
+                "def test_basic_slug():\n    assert slugify('Hello, World!') == 'hello-world'\n```"
+            )
+        answer = super().sdd_spec(user)
+        answer["requirements"][0]["scenarios"][0]["call"] = "slugger.make('Hello, World!')"
+        return answer
+
+
+def test_a_broken_scenario_test_is_written_again_under_its_own_name(tmp_path: Path, demo_repo: Path, demo_request: str):
+    result = run_change(
+        demo_request, demo_repo, CONFIGS_DIR / "opencode-go.yaml", models=team(UncreatedObject()), auto_approve=True
+    )
+    basic = next(c for c in result.state["outputs"]["sdd-spec"]["cases"] if c["name"] == "Basic slug")
+    assert basic["example"]["call"] == "slugify('Hello, World!')" and basic["red"] == "new"
