@@ -30,10 +30,12 @@ from sdd_harness.graph.infra.candidates import (
     reexported,
     wrong_results,
 )
+from sdd_harness.graph.infra.compose import composed
 from sdd_harness.graph.infra.git import commit_paths
 from sdd_harness.graph.infra.oneshot_prompt import PROMPT as ONE_SHOT
 from sdd_harness.graph.infra.oneshot_prompt import build_prompt as one_shot_prompt
 from sdd_harness.graph.infra.outline import named_identifiers, new_definitions
+from sdd_harness.graph.infra.scenarios import scenario_lines
 from sdd_harness.graph.infra.selection import Score, best, chosen, suspects
 from sdd_harness.nodes import spec, tasks
 from sdd_harness.nodes.tasks import TaskPlan, TaskSpec, ticked_tasks
@@ -122,18 +124,6 @@ def collect(state: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ prompts
 
 
-def scenario_lines(change: spec.ChangeSpec | None, ids: set[str] | None = None) -> str:
-    lines = []
-    for case in change.cases if change else []:
-        if case.example is None or not case.test or (ids is not None and case.id not in ids):
-            continue
-        outcome = f"raises `{case.example.raises}`" if case.example.raises else f"== `{case.example.expect}`"
-        setup = f"`{'; '.join(case.example.setup)}`; " if case.example.setup else ""
-        source = f" (from {case.example.module})" if case.example.module else ""
-        lines.append(f"- {case.id} {case.name}: {setup}`{case.example.call}` {outcome}{source}")
-    return "\n".join(lines)
-
-
 def task_lines(plan: TaskPlan, group: list[int]) -> str:
     lines = []
     for index in group:
@@ -159,7 +149,8 @@ def candidate_prompt(ctx: PhaseContext, plan: TaskPlan, group: list[int], eviden
     deps = dependency_signatures(ctx.workspace, [d for t in plan.tasks for d in t.dependencies], files)
     change = ctx.result(spec.PHASE)
     ids = {s for i in group for s in plan.tasks[i - 1].scenarios} or None
-    scenarios = scenario_lines(change, ids) or scenario_lines(change)
+    cases = change.cases if change else []
+    scenarios = scenario_lines(cases, ids) or scenario_lines(cases)
     tasks = task_lines(plan, group)
     guidance = (f"The code must pass these scenario tests:\n{scenarios}\n\n" if scenarios else "") + (
         f"Tasks:\n{tasks}\n\n"
@@ -228,16 +219,18 @@ async def work_on(
                 text_prompt, temperature=temperature, seed=seed, escalated=escalated, system=system
             )
         except Exception as err:  # noqa: BLE001 - a failed call is a failed candidate, the group goes on
-            score = Score(label=label, error=f"{type(err).__name__}: {str(err)[:300]}")
-        else:
-            candidate, problem = await ctx.io(merged_files, ctx.workspace, reply, files, system)
-            candidate = await ctx.io(reexported, ctx.workspace, candidate, files, ctx.request) if candidate else {}
-            if problem:
-                score = Score(label=label, error=problem)
-            else:
-                score, _ = await evaluate(
-                    ctx.workspace, candidate, contract, baseline, label, weights, timeout_s=timeout
-                )
+            return await judge(label, {}, f"{type(err).__name__}: {str(err)[:300]}")
+        candidate, problem = await ctx.io(merged_files, ctx.workspace, reply, files, system)
+        candidate = await ctx.io(reexported, ctx.workspace, candidate, files, ctx.request) if candidate else {}
+        return await judge(label, candidate, problem)
+
+    async def judge(label: str, candidate: dict[str, str], problem: str = "") -> Score:
+        """Run one candidate in its own copy and log how it did."""
+        score = (
+            Score(label=label, error=problem)
+            if problem
+            else (await evaluate(ctx.workspace, candidate, contract, baseline, label, weights, timeout_s=timeout))[0]
+        )
         scores.append(score)
         entry = {
             "tasks": group,
@@ -280,6 +273,9 @@ async def work_on(
         fixed = await attempt(f"repair {round_ + 1}", repair_prompt(prompt, top, change), None, 100 + round_)
         if fixed.files and fixed.files == top.files:  # greedy decoding gave the same code back: sample instead
             await attempt(f"repair {round_ + 1} (t={heat})", repair_prompt(prompt, top, change), heat, 150 + round_)
+    mixed = composed(scores[1:], change.uses()) if change and k else {}
+    if mixed and not (best(scores) or scores[0]).perfect(suspects(scores[1:], trusted)):
+        await judge("composed", mixed)  # each definition from the candidate passing most of its tests
     top = best(scores)
     if (
         k

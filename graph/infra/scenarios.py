@@ -150,6 +150,19 @@ def _distinct(cases: list[ScenarioCase]) -> list[ScenarioCase]:
     return out
 
 
+def scenario_lines(cases: list[ScenarioCase], ids: set[str] | None = None) -> str:
+    """The tested scenarios (those in ``ids``, if given) as prompt lines: setup, call, what must come out."""
+    lines = []
+    for case in cases:
+        if case.example is None or not case.test or (ids is not None and case.id not in ids):
+            continue
+        outcome = f"raises `{case.example.raises}`" if case.example.raises else f"== `{case.example.expect}`"
+        setup = f"`{'; '.join(case.example.setup)}`; " if case.example.setup else ""
+        source = f" (from {case.example.module})" if case.example.module else ""
+        lines.append(f"- {case.id} {case.name}: {setup}`{case.example.call}` {outcome}{source}")
+    return "\n".join(lines)
+
+
 def checklist(items: RequestItems) -> str:
     """What the request says must hold, for the prompt: the spec must cover each line."""
     lines = [
