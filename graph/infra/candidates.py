@@ -105,10 +105,13 @@ def wrong_results(evidence: str, expected: dict[str, tuple[str, str]]) -> str:
 
 
 def reexported(workspace: Workspace, files: dict[str, str], allowed: list[str], request: str) -> dict[str, str]:
-    """A candidate with the request's re-exports added to the package ``__init__.py`` files it may change."""
+    """A candidate with the request's re-exports added to the package ``__init__.py`` files: those it may change
+    and those the request names (the user asked for them, whether or not a task lists the file)."""
     wanted = extract_items(request).reexports
     if not wanted:
         return files
+    named = [f"{r.package.replace('.', '/')}/__init__.py" for r in wanted]
+    allowed = list(dict.fromkeys([*allowed, *(rel for rel in named if workspace.exists(rel))]))
 
     def read(rel: str) -> str | None:
         return workspace.read(rel) if workspace.exists(rel) else None

@@ -1,8 +1,11 @@
-"""A candidate's failures, told as call / result / expectation for the repair prompt."""
+"""A candidate's failures, told as call / result / expectation for the repair prompt; its re-exports added."""
 
 from __future__ import annotations
 
-from sdd_harness.graph.infra.candidates import wrong_results
+from pathlib import Path
+
+from sdd_harness.graph.infra.candidates import reexported, wrong_results
+from sdd_harness.graph.infra.workspace import Workspace
 
 EVIDENCE = """- test_accents: AssertionError: assert 'caf' == 'cafe'
   - cafe
@@ -24,3 +27,12 @@ def test_each_failing_scenario_names_its_call_what_it_gave_and_what_it_should_do
 
 def test_no_scenarios_no_lines() -> None:
     assert wrong_results(EVIDENCE, {}) == ""
+
+
+def test_the_package_the_request_names_gets_its_reexport_even_when_no_task_lists_it(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text('"""pkg."""\n', encoding="utf-8")
+    request = "Add a class `Ring` in a new module `pkg/ring.py`. Re-export `Ring` from `pkg/__init__.py`."
+    candidate = {"pkg/ring.py": "class Ring:\n    pass\n"}
+    out = reexported(Workspace(tmp_path), candidate, ["pkg/ring.py"], request)
+    assert out["pkg/__init__.py"] == '"""pkg."""\n\nfrom pkg.ring import Ring\n'
