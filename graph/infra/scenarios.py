@@ -113,6 +113,32 @@ def with_request_examples(items: RequestItems, cases: list[ScenarioCase]) -> lis
                 origin="request",
             )
         )
+    return out + _reexport_cases(items, out)
+
+
+def _reexport_cases(items: RequestItems, cases: list[ScenarioCase]) -> list[ScenarioCase]:
+    """A re-export the request asks for and no scenario imports from its package, as a scenario of its own:
+    import the name from the package and read its ``__name__`` (re-exports are read for the request's classes,
+    functions and exceptions) — right for any correct code, so it is the user's word, not a model's guess,
+    and needs no second ask."""
+    out = []
+    for export in items.reexports:
+        imported = {n for c in cases if c.example and c.example.module == export.package for n in c.example.names()}
+        for name in (n for n in export.names if n not in imported):
+            home = next((c for c in cases if c.example and name in c.example.names()), cases[0] if cases else None)
+            if home is None:
+                continue
+            out.append(
+                ScenarioCase(
+                    id="",
+                    requirement_id=home.requirement_id,
+                    capability=home.capability,
+                    requirement=home.requirement,
+                    name=f"From the request: {name} is re-exported from {export.package}"[:80],
+                    example=Example(call=f"{name}.__name__", expect=repr(name), module=export.package),
+                    origin="request",
+                )
+            )
     return out
 
 
