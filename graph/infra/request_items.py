@@ -72,6 +72,9 @@ class RequestItems(BaseModel):
     errors: list[ErrorCase] = Field(default_factory=list)
     examples: list[WorkedExample] = Field(default_factory=list)
     reexports: list[ReExport] = Field(default_factory=list)
+    protocols: list[str] = Field(
+        default_factory=list, description="A builtin applied to an instance, e.g. `len(buffer)`: a dunder to write."
+    )
 
     def names(self) -> list[str]:
         return [c.name for c in self.callables]
@@ -99,6 +102,7 @@ def _signature(span: str) -> NamedCallable | None:
 
 
 _BUILTIN_NAMES = set(dir(builtins))
+_PROTOCOL = re.compile(r"^(?:len|iter|bool|str|repr|reversed|hash|abs)\(\s*[a-z_]\w*\s*\)$")  # `len(buffer)`
 _BUILTIN_CALLS = {"print", "len", "str", "int", "float", "list", "dict", "set", "tuple", "range", "sorted"}
 
 
@@ -123,6 +127,8 @@ def extract(request: str) -> RequestItems:
         if name not in items.names():
             items.callables.append(NamedCallable(name=name))
     _methods(request, items)
+    classes = [c.name for c in items.callables if c.name[:1].isupper()]
+    items.protocols = list(dict.fromkeys(span.strip() for span in spans if classes and _PROTOCOL.match(span.strip())))
     _examples(request, items)
     _errors(request, items)
     _reexports(request, items)

@@ -50,14 +50,19 @@ def number(cases: list[ScenarioCase]) -> list[ScenarioCase]:
 
 
 def coverage_gaps(items: RequestItems, cases: list[ScenarioCase]) -> list[str]:
-    """Request items no scenario covers: a named callable never called, an error case never raised, a
-    re-export never imported from its package."""
+    """Request items no scenario covers: a named callable never called, a builtin on an instance
+    (``len(buffer)``) never used, an error case never raised, a re-export never imported from its package."""
     examples = [c.example for c in cases if c.example]
     code = " ".join(" ".join([*e.setup, e.call]) for e in examples)
     gaps = [
         f"`{item.signature or item.name}` is never called in a scenario"
         for item in items.callables
         if not re.search(rf"\b{re.escape(item.name)}\b", code)
+    ]
+    gaps += [
+        f"`{span}` is never checked in a scenario"
+        for span in items.protocols
+        if not re.search(rf"\b{re.escape(span.split('(')[0])}\(", code)
     ]
     for error in items.errors:
         raising = [e for e in examples if e.raises == error.exception]
@@ -196,6 +201,7 @@ def checklist(items: RequestItems) -> str:
         for c in items.callables
     ]
     lines += [f"- error: raise `{e.exception}` — {e.when}" for e in items.errors]
+    lines += [f"- on an instance: `{span}` must work" for span in items.protocols]
     lines += [f"- example (use exactly): `{x.call}` == `{x.expect}`" for x in items.examples]
     lines += [f"- re-export: `from {r.package} import {', '.join(r.names)}` must work" for r in items.reexports]
     return "\n".join(lines) or "(nothing the code could read; cover the request's behaviour)"

@@ -39,3 +39,16 @@ def test_a_reexport_a_scenario_already_imports_is_not_added_again():
     items = extract(REQUEST)
     cases = with_request_examples(items, [case("ring.push(1.0)", module="pkg")])
     assert [c.example.call for c in cases if c.origin == "request"] == ["make_ring.__name__"]
+
+
+def test_a_builtin_the_request_applies_to_an_instance_must_be_checked_by_a_scenario():
+    items = extract("Add a class `Ring` in `pkg/ring.py`: `push(value)` adds one; `len(ring)` is how many are held.")
+    assert items.protocols == ["len(ring)"]
+    pushed = case("ring.push(1.0)")
+    assert "`len(ring)` is never checked in a scenario" in coverage_gaps(items, [pushed])
+    counted = case("len(ring)")
+    assert not [gap for gap in coverage_gaps(items, [pushed, counted]) if "len(" in gap]
+
+
+def test_a_builtin_call_on_a_plain_function_argument_is_not_a_protocol_item():
+    assert extract("Add `total(items)` to `pkg/sums.py`; it returns `len(items)` when all are 1.").protocols == []
