@@ -23,16 +23,14 @@ from sdd_harness.graph.core.prose import bounded, code
 from sdd_harness.graph.infra.contract import (
     ContractTest,
     Example,
-    ModuleMap,
     contract_block,
-    contract_path,
-    module_map,
     red_problem,
     render_test,
     test_name,
     uncreated,
     with_contract,
 )
+from sdd_harness.graph.infra.modulemap import ModuleMap, contract_path, module_map
 from sdd_harness.graph.infra.openspec import CapabilityDelta, check_change, existing_specs, write_change_specs
 from sdd_harness.graph.infra.openspec.models import SpecDeltaSet
 from sdd_harness.graph.infra.openspec.repair import existing_requirements, normalise_deltas

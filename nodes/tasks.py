@@ -17,7 +17,8 @@ from pydantic import BaseModel, Field, field_validator
 
 from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 from sdd_harness.graph.core.phases import TASKS
-from sdd_harness.graph.infra.contract import Example, is_test_path, same_value
+from sdd_harness.graph.infra.contract import Example, same_value
+from sdd_harness.graph.infra.modulemap import is_test_path
 from sdd_harness.graph.infra.request_items import extract
 from sdd_harness.graph.infra.workspace import Workspace
 from sdd_harness.nodes import design, spec

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 
-from sdd_harness.graph.infra.contract import defined_names, module_of_path, own_names
+from sdd_harness.graph.infra.modulemap import defined_names, module_of_path, own_names
 from sdd_harness.graph.infra.pyparse import parse_python
 from sdd_harness.graph.infra.request_items import ReExport
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sdd_harness.graph.infra.contract import Example, ModuleMap, contract_path, module_map, python_modules
+from sdd_harness.graph.infra.contract import Example
+from sdd_harness.graph.infra.modulemap import ModuleMap, contract_path, module_map, python_modules
 
 FILES = {
     "geo/__init__.py": "from .shapes import area\n",

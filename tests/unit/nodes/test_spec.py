@@ -10,7 +10,7 @@ import pytest
 from sdd_harness.graph.core.config import CONFIGS_DIR
 from sdd_harness.graph.core.llm import ModelOutputError
 from sdd_harness.graph.entry.api import run_change
-from sdd_harness.graph.infra.contract import ModuleMap
+from sdd_harness.graph.infra.modulemap import ModuleMap
 from sdd_harness.graph.infra.request_items import extract
 from sdd_harness.graph.infra.scenarios import with_request_examples
 from sdd_harness.nodes.spec import SpecAnswer, deltas_of, to_cases

@@ -125,7 +125,7 @@ def test_repeated_scenario_and_requirement_names_are_numbered():
 def test_the_spec_answer_schema_forces_a_scenario_and_existing_names_become_modified():
     from pydantic import ValidationError
 
-    from sdd_harness.graph.infra.contract import ModuleMap
+    from sdd_harness.graph.infra.modulemap import ModuleMap
     from sdd_harness.graph.infra.request_items import RequestItems
     from sdd_harness.nodes.spec import SpecAnswer, deltas_of, to_cases
 

@@ -1,0 +1,160 @@
+"""Where a scenario's names come from, and where the change's tests go.
+
+The repository says which module defines what today; the request says, line by line, which module it puts
+each new name in. ``ModuleMap.place`` turns that into the import lines of a scenario's test: the module under
+test, and for a helper that already lives elsewhere (``line_total`` from a pricing module), that module.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from sdd_harness.graph.infra.contract import Example
+from sdd_harness.graph.infra.pyparse import parse_python
+
+
+def python_modules(root: Path, files: Iterable[str]) -> set[str]:
+    """Dotted module names of repository-relative ``.py`` paths (``pkg/__init__.py`` is ``pkg``)."""
+    out = set()
+    for rel in files:
+        if rel.endswith(".py"):
+            parts = Path(rel).with_suffix("").parts
+            out.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return {m for m in out if m}
+
+
+def module_of_path(rel: str) -> str:
+    """``pkg/mod.py`` -> ``pkg.mod``; a package's ``__init__.py`` is the package; a ``src/`` layout's folder is
+    not part of the import path."""
+    parts = Path(rel).with_suffix("").parts
+    if len(parts) > 1 and parts[0] == "src":
+        parts = parts[1:]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def is_test_path(rel: str) -> bool:
+    name = rel.rsplit("/", 1)[-1]
+    return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py" or "/tests/" in f"/{rel}"
+
+
+def defined_names(source: str) -> set[str]:
+    """Top-level functions, classes and assigned names of a module, and names it imports from others (empty
+    on a syntax error)."""
+    defined, imported = _top_level_names(source)
+    return defined | imported
+
+
+def own_names(source: str) -> set[str]:
+    """Top-level functions, classes and assigned names a module defines itself (empty on a syntax error)."""
+    return _top_level_names(source)[0]
+
+
+def _top_level_names(source: str) -> tuple[set[str], set[str]]:
+    """(names the module defines, names it imports with ``from … import``)."""
+    try:
+        tree = parse_python(source)
+    except SyntaxError:
+        return set(), set()
+    names: set[str] = set()
+    imported: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.ImportFrom):
+            imported |= {a.asname or a.name for a in node.names}
+    return names, imported - names
+
+
+class ModuleMap(BaseModel):
+    """What the repository and the request say about where names live."""
+
+    existing: dict[str, set[str]] = Field(default_factory=dict, description="module -> names it defines today")
+    planned: list[str] = Field(default_factory=list, description="modules the request names that do not exist yet")
+    named_in: dict[str, str] = Field(default_factory=dict, description="name -> the module the request puts it in")
+    packages: set[str] = Field(default_factory=set, description="existing packages (folders with __init__.py)")
+    imported: dict[str, set[str]] = Field(default_factory=dict, description="module -> names it only imports")
+
+    def known(self, module: str) -> bool:
+        """A module that exists, that the request names, or a new module inside an existing package."""
+        parent = module.rsplit(".", 1)[0] if "." in module else ""
+        return module in self.existing or module in self.planned or module in self.packages or parent in self.packages
+
+    def resolve(self, example: Example, reexported: dict[str, set[str]]) -> str | None:
+        """The module the example should import its names from (the user's words first, then the code)."""
+        names = [n for n in example.names() if n[:1] != "_"]
+        if not names:
+            return example.module
+        chosen = example.module
+        if chosen and chosen in reexported and set(names) & reexported[chosen]:
+            return chosen  # a scenario about the package's re-export imports from the package
+        told = {self.named_in[n] for n in names if n in self.named_in}
+        if len(told) == 1:
+            return told.pop()
+        homes = {m for m, defined in self.existing.items() if set(names) <= defined}
+        if chosen in homes or (chosen and self.known(chosen) and not homes):
+            return chosen
+        if len(homes) == 1:
+            return homes.pop()
+        if homes:  # the names exist already (never send them to a new module): the one module defining them
+            defining = {m for m in homes if not set(names) & self.imported.get(m, set())}
+            return defining.pop() if len(defining) == 1 else None
+        fresh = [m for m in self.planned if not m.endswith("__init__")]
+        return fresh[0] if len(fresh) == 1 else chosen if chosen and self.known(chosen) else None
+
+
+def module_map(
+    root: Path, files: Iterable[str], request: str, request_paths: Iterable[str], names: Iterable[str]
+) -> ModuleMap:
+    """Index the repository's modules and read, line by line, which module the request puts each name in."""
+    existing: dict[str, set[str]] = {}
+    imported: dict[str, set[str]] = {}
+    packages: set[str] = set()
+    for rel in files:
+        if not rel.endswith(".py") or is_test_path(rel):
+            continue
+        module = module_of_path(rel)
+        if rel.endswith("__init__.py"):
+            packages.add(module)
+        try:
+            defined, imported[module] = _top_level_names((root / rel).read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            continue
+        existing[module] = defined | imported[module]
+    planned = [
+        module_of_path(rel)
+        for rel in request_paths
+        if rel.endswith(".py") and not is_test_path(rel) and module_of_path(rel) not in existing
+    ]
+    named_in: dict[str, str] = {}
+    wanted = list(names)
+    for line in request.splitlines():
+        paths = [
+            p for p in re.findall(r"[\w./-]+\.py\b", line) if not is_test_path(p) and not p.endswith("__init__.py")
+        ]
+        if len(set(paths)) != 1:
+            continue
+        for name in wanted:
+            if name not in named_in and re.search(rf"\b{re.escape(name)}\b", line):
+                named_in[name] = module_of_path(paths[0].strip("./"))
+    return ModuleMap(existing=existing, planned=planned, named_in=named_in, packages=packages, imported=imported)
+
+
+def contract_path(root: Path, request_paths: Iterable[str], capability: str) -> str:
+    """Where the change's scenario tests go: the test file the request names, else a new file in the tests
+    folder named after the capability."""
+    named = [p for p in request_paths if p.endswith(".py") and is_test_path(p) and not p.endswith("conftest.py")]
+    if named:
+        return named[0]
+    folder = "test" if (root / "test").is_dir() and not (root / "tests").is_dir() else "tests"
+    stem = re.sub(r"[^a-z0-9]+", "_", capability.lower()).strip("_") or "change"
+    for candidate in (f"{folder}/test_{stem}.py", f"{folder}/test_{stem}_contract.py"):
+        if not (root / candidate).exists():
+            return candidate
+    return f"{folder}/test_{stem}_contract.py"
