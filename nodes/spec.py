@@ -157,7 +157,7 @@ async def more_scenarios(
                 capability=answer.capability,
                 requirement=answer.requirements[index - 1].name,
                 name=read.name,
-                example=read.example.model_copy(update={"module": modules.resolve(read.example, reexported)}),
+                example=modules.place(read.example, reexported),
             )
         )
     return cases
@@ -194,7 +194,7 @@ def to_cases(answer: SpecAnswer, modules: ModuleMap, items: RequestItems) -> tup
                 problems.append(f"scenario '{scenario.name}': {message}")
                 case.note = f"not valid code: {message}"
             else:
-                case.example = example.model_copy(update={"module": modules.resolve(example, reexported)})
+                case.example = modules.place(example, reexported)
             cases.append(case)
     return cases, problems
 
@@ -390,9 +390,7 @@ async def contract(
     for i, case in enumerate(cases):
         example = replacements.get(case.test.split("::")[-1])
         if case.red == "broken" and example is not None:
-            cases[i] = case.model_copy(
-                update={"example": example.model_copy(update={"module": modules.resolve(example, {})})}
-            )
+            cases[i] = case.model_copy(update={"example": modules.place(example, {})})
     cases = await write_and_run(ctx, cases, test_file, modules)
     if not any(c.red == "broken" for c in cases):
         return cases

@@ -34,6 +34,9 @@ class Example(BaseModel):
     expect: str | None = Field(None, description="Python expression of the expected value, e.g. \"['a', 'b']\".")
     raises: str | None = Field(None, description="Exception class name if the call must raise, e.g. 'ValueError'.")
     module: str | None = Field(None, description="Module the called names come from, e.g. 'pkg.mod'.")
+    imports: dict[str, str] = Field(
+        default_factory=dict, description="name -> module, for a name that already lives elsewhere (a helper)."
+    )
 
     @field_validator("call", "expect", mode="before")
     @classmethod
@@ -173,8 +176,11 @@ def render_test(name: str, requirement: str, scenario: str, example: Example) ->
     if example.raises or approx:
         lines.append("    import pytest")
     names = example.names()
-    if names and example.module:
-        lines.append(f"    from {example.module} import {', '.join(names)}")
+    own = [n for n in names if n not in example.imports]
+    if own and example.module:
+        lines.append(f"    from {example.module} import {', '.join(own)}")
+    for module in dict.fromkeys(example.imports[n] for n in names if n in example.imports):
+        lines.append(f"    from {module} import {', '.join(n for n in names if example.imports.get(n) == module)}")
     lines += [f"    {line}" for line in example.setup]
     if example.raises:
         exc = example.raises if example.raises in _BUILTIN_NAMES else "Exception"

@@ -86,9 +86,24 @@ class ModuleMap(BaseModel):
         parent = module.rsplit(".", 1)[0] if "." in module else ""
         return module in self.existing or module in self.planned or module in self.packages or parent in self.packages
 
+    def place(self, example: Example, reexported: dict[str, set[str]]) -> Example:
+        """The example with its imports decided: the module under test (``resolve``), and, for a name that module
+        does not define and the request does not put there, the one existing module that defines it."""
+        module = self.resolve(example, reexported)
+        there = self.existing.get(module or "", set()) | reexported.get(module or "", set())
+        imports = {}
+        for name in (n for n in example.names() if n not in there):
+            homes = [m for m, names in self.existing.items() if name in names - self.imported.get(m, set())]
+            if len(homes) == 1 and homes[0] != module and self.named_in.get(name, homes[0]) == homes[0]:
+                imports[name] = homes[0]
+        if not imports:
+            return example.model_copy(update={"module": module})
+        placed = example.model_copy(update={"imports": imports})
+        return placed.model_copy(update={"module": self.resolve(placed, reexported)})
+
     def resolve(self, example: Example, reexported: dict[str, set[str]]) -> str | None:
         """The module the example should import its names from (the user's words first, then the code)."""
-        names = [n for n in example.names() if n[:1] != "_"]
+        names = [n for n in example.names() if n[:1] != "_" and n not in example.imports]
         if not names:
             return example.module
         chosen = example.module

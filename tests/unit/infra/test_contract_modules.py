@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sdd_harness.graph.infra.contract import Example
+from sdd_harness.graph.infra.contract import Example, render_test
 from sdd_harness.graph.infra.modulemap import ModuleMap, contract_path, module_map, python_modules
 
 FILES = {
@@ -146,3 +146,23 @@ def test_otherwise_a_new_file_named_after_the_capability_in_the_tests_folder(rep
 def test_a_repo_with_a_test_folder_gets_its_tests_there(tmp_path: Path) -> None:
     (tmp_path / "test").mkdir()
     assert contract_path(tmp_path, [], "volumes") == "test/test_volumes.py"
+
+
+def test_a_helper_that_already_lives_elsewhere_is_imported_from_its_own_module(repo: Path) -> None:
+    request = "Add a class `Plan` in a new module `geo/plans.py`; its `cost()` uses `area` from `geo/shapes.py`."
+    modules = mapped(repo, request, ["geo/plans.py", "geo/shapes.py"], ["Plan"])
+    example = Example(setup=["plan = Plan(2, 3)"], call="plan.cost()", expect="area(2, 3)")
+    placed = modules.place(example, {})
+    assert (placed.module, placed.imports) == ("geo.plans", {"area": "geo.shapes"})
+    test = render_test("test_cost", "Plan", "cost", placed)
+    assert "from geo.plans import Plan\n" in test and "from geo.shapes import area\n" in test
+
+
+def test_a_name_the_module_under_test_defines_or_reexports_is_not_split_off(repo: Path) -> None:
+    modules = mapped(repo, "Change `area(w, h)` in `geo/shapes.py` to round.", ["geo/shapes.py"], ["area"])
+    assert modules.place(Example(call="area(2, 3)", expect="6"), {}).imports == {}
+    from_package = Example(call="area.__name__", expect="'area'", module="geo")
+    assert modules.place(from_package, {"geo": {"area"}}).model_dump(include={"module", "imports"}) == {
+        "module": "geo",
+        "imports": {},
+    }
