@@ -267,7 +267,7 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
     cases = number(with_request_examples(items, cases))
     project = ctx.result(init.PHASE)
     python = project is None or project.language == "python"
-    test_file = await ctx.io(contract_path, root, paths, answer.capability) if python else ""
+    test_file = await ctx.io(contract_path, root, paths, answer.capability, ctx.paths.change_id) if python else ""
     if python:
         cases = await contract(ctx, cases, test_file, modules)
     deltas = deltas_of(answer, cases, existing)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from sdd_harness.graph.infra.contract import Example
+from sdd_harness.graph.infra.contract import BEGIN, Example
 from sdd_harness.graph.infra.pyparse import parse_python
 
 
@@ -161,13 +161,18 @@ def module_map(
     return ModuleMap(existing=existing, planned=planned, named_in=named_in, packages=packages, imported=imported)
 
 
-def contract_path(root: Path, request_paths: Iterable[str], capability: str) -> str:
-    """Where the change's scenario tests go: the test file the request names, else a new file in the tests
-    folder named after the capability."""
+def contract_path(root: Path, request_paths: Iterable[str], capability: str, change: str = "") -> str:
+    """Where the change's scenario tests go: the test file the request names, else the file that already holds
+    this ``change``'s contract (a spec retry rewrites its block rather than leaving it behind), else a new file
+    in the tests folder named after the capability."""
     named = [p for p in request_paths if p.endswith(".py") and is_test_path(p) and not p.endswith("conftest.py")]
     if named:
         return named[0]
     folder = "test" if (root / "test").is_dir() and not (root / "tests").is_dir() else "tests"
+    marker = re.compile(rf"^{re.escape(BEGIN.format(change=change))}[ \t]*$", re.MULTILINE)
+    for held in sorted((root / folder).glob("test_*.py")) if change and (root / folder).is_dir() else []:
+        if marker.search(held.read_text(encoding="utf-8", errors="replace")):
+            return f"{folder}/{held.name}"
     stem = re.sub(r"[^a-z0-9]+", "_", capability.lower()).strip("_") or "change"
     for candidate in (f"{folder}/test_{stem}.py", f"{folder}/test_{stem}_contract.py"):
         if not (root / candidate).exists():

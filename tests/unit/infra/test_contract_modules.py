@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sdd_harness.graph.infra.contract import Example, render_test
+from sdd_harness.graph.infra.contract import Example, contract_block, render_test
 from sdd_harness.graph.infra.modulemap import ModuleMap, contract_path, module_map, python_modules
 
 FILES = {
@@ -166,3 +166,11 @@ def test_a_name_the_module_under_test_defines_or_reexports_is_not_split_off(repo
         "module": "geo",
         "imports": {},
     }
+
+
+def test_a_spec_retry_rewrites_the_file_that_holds_its_contract_instead_of_leaving_it_behind(repo: Path) -> None:
+    held = contract_block("add-x", [])
+    (repo / "tests" / "test_rings.py").write_text(held, encoding="utf-8")
+    (repo / "tests" / "test_other.py").write_text(contract_block("add-x-errors", []), encoding="utf-8")
+    assert contract_path(repo, [], "ring buffer", "add-x") == "tests/test_rings.py"  # not a second file
+    assert contract_path(repo, [], "ring buffer", "add-y") == "tests/test_ring_buffer.py"
