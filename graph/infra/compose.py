@@ -44,6 +44,14 @@ def _definitions(text: str) -> tuple[ast.Module, dict[str, ast.stmt]] | None:
     return tree, {node.name: node for node in tree.body if isinstance(node, _DEFINITION)}
 
 
+def _bound(stmt: ast.stmt) -> set[str]:
+    """Names a top-level statement binds: a definition's name, an assignment's plain targets."""
+    if isinstance(stmt, _DEFINITION):
+        return {stmt.name}
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+    return {t.id for t in targets if isinstance(t, ast.Name)}
+
+
 def _span(node: ast.stmt) -> tuple[int, int]:
     """0-based [start, end) lines of a definition, decorators included."""
     decorators = getattr(node, "decorator_list", [])
@@ -55,7 +63,8 @@ def _mixed_file(rel: str, text: str, base: Score, others: list[Score], uses: Map
     parsed = _definitions(text)
     if parsed is None:
         return text
-    _, defined = parsed
+    tree, defined = parsed
+    have_names = {name for stmt in tree.body for name in _bound(stmt)}
     lines = text.splitlines(keepends=True)
     swaps: list[tuple[tuple[int, int], str]] = []  # (lines replaced, new source); (n, n) appends at line n
     imports: list[str] = []
@@ -71,8 +80,15 @@ def _mixed_file(rel: str, text: str, base: Score, others: list[Score], uses: Map
         if donor is None:
             continue
         donor_text, donor_tree, donor_node = donor
-        start, end = _span(donor_node)
-        source = "".join(donor_text.splitlines(keepends=True)[start:end])
+        donor_lines = donor_text.splitlines(keepends=True)
+        needed = {n.id for n in ast.walk(donor_node) if isinstance(n, ast.Name)}
+        helpers = [  # module-level names the swapped-in version uses and this file lacks (a constant, a helper)
+            "".join(donor_lines[slice(*_span(stmt))]).rstrip() + "\n"
+            for stmt in donor_tree.body
+            if stmt is not donor_node and _bound(stmt) & needed and not _bound(stmt) & have_names
+        ]
+        have_names |= {name for stmt in donor_tree.body if stmt is not donor_node for name in _bound(stmt) & needed}
+        source = "\n\n".join([*helpers, "".join(donor_lines[slice(*_span(donor_node))])])
         swaps.append((_span(defined[name]) if name in defined else (len(lines), len(lines)), source))
         imports += [
             ast.get_source_segment(donor_text, stmt) or ""

@@ -40,3 +40,13 @@ def test_nothing_is_composed_when_no_other_candidate_does_better_on_any_definiti
     worse = score("b", f"{PARSE_BAD}\n\n{FORMAT_BAD}", [])
     assert composed([best, worse], USES) == {}
     assert composed([best], USES) == {}
+
+
+def test_a_swapped_in_version_brings_the_module_level_names_it_uses():
+    parses = score("a", f"{PARSE_OK}\n\n{FORMAT_BAD}", ["t::parse_a", "t::parse_b"])
+    table = "_DIGITS = '0123456789abcdef'\n\n\ndef show(n):\n    return _DIGITS[n // 16] + _DIGITS[n % 16]\n"
+    shows = score("b", f"{PARSE_BAD}\n\n{table}", ["t::show_a"])
+    mixed = composed([parses, shows], USES)["pkg/hexes.py"]
+    namespace: dict = {}
+    exec(compile(mixed, "hexes", "exec"), namespace)
+    assert (namespace["parse"]("ff"), namespace["show"](255)) == (255, "ff")
