@@ -57,18 +57,35 @@ def read_blocks(
             while i < len(lines) and not lines[i].strip().startswith("```"):
                 body.append(lines[i])
                 i += 1
-            code = "\n".join(body).strip("\n")
-            first = re.match(r"^#\s*(?:file:\s*)?([\w./-]+\.\w+)\s*$", body[0].strip()) if body else None
-            path = pending or (first.group(1) if first else None) or _owner(code, allowed, sources or {})
-            if path is None:
-                problems.append("a code block does not say which file it is for (write `### path` above it)")
-            elif code.strip():
-                blocks.append(FileBlock(_meant(path, allowed), code + "\n"))
+            for index, (named, part) in enumerate(_sections(body)):
+                code = "\n".join(part).strip("\n")
+                path = (pending if index == 0 else None) or named or _owner(code, allowed, sources or {})
+                if path is None:
+                    problems.append("a code block does not say which file it is for (write `### path` above it)")
+                elif code.strip():
+                    blocks.append(FileBlock(_meant(path, allowed), code + "\n"))
             pending = None
         i += 1
     if not blocks and not problems:
         problems.append("the reply has no fenced code block")
     return blocks, problems
+
+
+_PATH_COMMENT = re.compile(r"^#\s*(?:file:\s*)?([\w./-]+\.\w+)\s*$")
+
+
+def _sections(body: list[str]) -> list[tuple[str | None, list[str]]]:
+    """A block cut at each ``# path.py`` comment line at column 0: small models put two files in one block
+    that way (a real run merged a second file's code into the first)."""
+    sections: list[tuple[str | None, list[str]]] = [(None, [])]
+    for line in body:
+        named = _PATH_COMMENT.match(line)
+        if named and any(s.strip() for s in sections[-1][1]):  # code came first: another file starts here
+            sections.append((named.group(1), []))
+        elif named:  # the block's first line names its file
+            sections[-1] = (named.group(1), sections[-1][1])
+        sections[-1][1].append(line)
+    return sections
 
 
 def _owner(code: str, allowed: list[str], sources: dict[str, str | None]) -> str | None:

@@ -52,6 +52,16 @@ def test_a_block_may_name_its_file_in_its_first_line() -> None:
     assert [b.path for b in blocks] == ["shapes/naming.py"] and problems == []
 
 
+def test_a_second_file_named_inside_one_block_is_its_own_block() -> None:
+    reply = "### shapes/geometry.py\n```python\n# shapes/geometry.py\nA = 1\n\n# shapes/naming.py\nB = 2\n```"
+    blocks, problems = read_blocks(reply, ALLOWED)
+    assert [(b.path, b.code) for b in blocks] == [
+        ("shapes/geometry.py", "# shapes/geometry.py\nA = 1\n"),
+        ("shapes/naming.py", "# shapes/naming.py\nB = 2\n"),
+    ]
+    assert problems == []
+
+
 def test_an_unnamed_block_goes_to_the_only_file_it_can_mean() -> None:
     code_and_tests = ["shapes/geometry.py", "tests/test_geometry.py"]
     test_block = "```python\ndef test_area():\n    assert area(2) == 4\n```"
