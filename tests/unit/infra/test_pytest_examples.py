@@ -88,3 +88,10 @@ def test_called_names_say_which_requirement_an_example_belongs_to():
     reads = {read.name: read for read in examples_from_tests(STATEFUL)}
     assert reads["oldest dropped when full"].called() == ["items"]
     assert reads["capacity below one"].called() == ["Box"]
+
+
+def test_an_approx_comparison_keeps_the_plain_value_the_rendered_test_compares_approximately():
+    text = "```python\nimport pytest\nfrom pkg.stats import mean\n\ndef test_mean():\n"
+    text += "    assert mean([1, 2]) == pytest.approx(1.5)\n```"
+    example = by_name(text)["mean"]
+    assert (example.call, example.expect) == ("mean([1, 2])", "1.5")
