@@ -108,17 +108,24 @@ def with_request_examples(items: RequestItems, cases: list[ScenarioCase]) -> lis
             continue
         module = home.example.module if home.example else None
         out.append(
-            ScenarioCase(
-                id="",
-                requirement_id=home.requirement_id,
-                capability=home.capability,
-                requirement=home.requirement,
-                name=f"From the request: {source}"[:80],
-                example=Example(call=call, expect=expect, raises=raises, module=module),
-                origin="request",
+            _beside(
+                home, f"From the request: {source}", Example(call=call, expect=expect, raises=raises, module=module)
             )
         )
     return out + _reexport_cases(items, out)
+
+
+def _beside(home: ScenarioCase, name: str, example: Example) -> ScenarioCase:
+    """A scenario in the user's own words, in the same requirement as ``home``."""
+    return ScenarioCase(
+        id="",
+        requirement_id=home.requirement_id,
+        capability=home.capability,
+        requirement=home.requirement,
+        name=name[:80],
+        example=example,
+        origin="request",
+    )
 
 
 def _reexport_cases(items: RequestItems, cases: list[ScenarioCase]) -> list[ScenarioCase]:
@@ -133,17 +140,8 @@ def _reexport_cases(items: RequestItems, cases: list[ScenarioCase]) -> list[Scen
             home = next((c for c in cases if c.example and name in c.example.names()), cases[0] if cases else None)
             if home is None:
                 continue
-            out.append(
-                ScenarioCase(
-                    id="",
-                    requirement_id=home.requirement_id,
-                    capability=home.capability,
-                    requirement=home.requirement,
-                    name=f"From the request: {name} is re-exported from {export.package}"[:80],
-                    example=Example(call=f"{name}.__name__", expect=repr(name), module=export.package),
-                    origin="request",
-                )
-            )
+            example = Example(call=f"{name}.__name__", expect=repr(name), module=export.package)
+            out.append(_beside(home, f"From the request: {name} is re-exported from {export.package}", example))
     return out
 
 
