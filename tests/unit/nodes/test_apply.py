@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +139,38 @@ def test_a_test_every_plausible_candidate_fails_is_suspect_and_goes_back_to_spec
     assert selected["suspect"] == ["tests/test_strings.py::test_cut_without_a_trailing_dash"]
     back = [d for d in result.report["decisions"] if d["action"] == "back_to_spec"]
     assert back and back[0]["by"] == "gate" and "test_cut_without_a_trailing_dash" in back[0]["reason"]
+
+
+@dataclass
+class ExtraPackageTask(DemoScript):
+    """The task list also asks to change the package face, which the change does not need."""
+
+    def sdd_design(self, user: str) -> dict:
+        design = super().sdd_design(user)
+        design["file_changes"].append({"path": "textkit/__init__.py", "action": "modify", "description": "expose"})
+        return design
+
+    def sdd_tasks(self, user: str) -> dict:
+        plan = super().sdd_tasks(user)
+        plan["tasks"].append({"task": "Expose slugify", "file": "textkit/__init__.py", "requirements": ["R1"]})
+        return plan
+
+
+def test_a_task_whose_file_needed_no_change_is_ticked_as_such_only_when_every_scenario_test_passes(
+    tmp_path: Path, demo_repo: Path, demo_request: str
+):
+    settings = config(tmp_path, {"samples": 1}, {"fix_attempts": 0, "max_attempts": 1})
+    result = run_change(demo_request, demo_repo, settings, models=team(ExtraPackageTask()), auto_approve=True)
+    assert result.status == "done", result.reason
+    tasks_md = next((demo_repo / "openspec/changes").rglob("tasks.md")).read_text()  # archived by now
+    assert "- [x] 1.2 Expose slugify (`textkit/__init__.py`) (no change needed: every scenario test passes" in tasks_md
+
+
+def test_a_task_whose_file_did_not_change_is_not_ticked_while_a_scenario_test_fails(
+    tmp_path: Path, demo_repo: Path, demo_request: str
+):
+    settings = config(tmp_path, {"samples": 1}, {"fix_attempts": 0, "max_attempts": 1})
+    script = ExtraPackageTask(impl_versions=[SLUGIFY_BUGGY])
+    result = run_change(demo_request, demo_repo, settings, models=team(script), auto_approve=True)
+    tasks_md = next((demo_repo / "openspec/changes").rglob("tasks.md")).read_text()
+    assert result.status == "failed" and "- [ ] 1.2 Expose slugify" in tasks_md, tasks_md
