@@ -314,7 +314,7 @@ async def settle(
         touched = now != originals.get(task.file) or task.file in changed_by_run(ctx.state)
         missing = [t.split("::")[-1] for t in tests if t not in passing and t not in suspect]
         clean = winner is not None and not (set(winner.failed) - suspect) and not winner.regressions
-        needless = not touched and not tests and bool(changed) and clean  # e.g. a package face nothing had to touch
+        needless = not touched and not tests and bool(changed) and clean  # e.g. a package face no test needs
         ok = (touched or needless) and not missing and not (winner and winner.regressions)
         why = (
             "its file did not change"
@@ -332,7 +332,7 @@ async def settle(
             "suspect": sorted(suspect),
         }
         if ok:
-            await ctx.io(_tick, ctx, index, " (no change needed: every scenario test passes without one)" * needless)
+            await ctx.io(_tick, ctx, index, needless)
     done = [i for i in group if results[str(i)]["ok"]]
     if done and changed:
         message = f"sdd({ctx.paths.change_id}): " + "; ".join(f"1.{i} {plan.tasks[i - 1].task}" for i in done)
@@ -388,12 +388,14 @@ def changed_by_run(state: dict[str, Any]) -> set[str]:
     }
 
 
-def _tick(ctx: PhaseContext, index: int, note: str = "") -> None:
+def _tick(ctx: PhaseContext, index: int, needless: bool = False) -> None:
+    """Tick task ``index`` in tasks.md; a task that needed no change loses its checkbox (it is not work done)."""
     rel = ctx.paths.rel("tasks.md")
+    mark = "{} (not needed: every scenario test passes without changing its file)" if needless else "[x] {}"
     with _TICK_LOCK:
         if ctx.workspace.exists(rel):
             text = ctx.workspace.read(rel)
-            ticked = re.sub(rf"^- \[ \] (1\.{index} .*)$", lambda m: f"- [x] {m.group(1)}{note}", text, flags=re.M)
+            ticked = re.sub(rf"^- \[ \] (1\.{index} .*)$", lambda m: f"- {mark.format(m.group(1))}", text, flags=re.M)
             ctx.workspace.write(rel, ticked)
 
 

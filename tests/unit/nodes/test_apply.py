@@ -156,14 +156,16 @@ class ExtraPackageTask(DemoScript):
         return plan
 
 
-def test_a_task_whose_file_needed_no_change_is_ticked_as_such_only_when_every_scenario_test_passes(
+def test_a_task_whose_file_needed_no_change_is_set_aside_only_when_every_scenario_test_passes(
     tmp_path: Path, demo_repo: Path, demo_request: str
 ):
     settings = config(tmp_path, {"samples": 1}, {"fix_attempts": 0, "max_attempts": 1})
     result = run_change(demo_request, demo_repo, settings, models=team(ExtraPackageTask()), auto_approve=True)
     assert result.status == "done", result.reason
     tasks_md = next((demo_repo / "openspec/changes").rglob("tasks.md")).read_text()  # archived by now
-    assert "- [x] 1.2 Expose slugify (`textkit/__init__.py`) (no change needed: every scenario test passes" in tasks_md
+    line = "- 1.2 Expose slugify (`textkit/__init__.py`) (not needed: every scenario test passes without changing"
+    assert line in tasks_md and "- [x] 1.2" not in tasks_md  # not ticked as work done, not counted as open
+    assert result.state["apply_results"]["2"]["changed"] == []
 
 
 def test_a_task_whose_file_did_not_change_is_not_ticked_while_a_scenario_test_fails(
