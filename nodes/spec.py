@@ -41,6 +41,7 @@ from sdd_harness.graph.infra.scenarios import (
     ScenarioCase,
     as_raising,
     checklist,
+    compares_new_object,
     coverage_gaps,
     number,
     with_request_examples,
@@ -189,8 +190,10 @@ def to_cases(answer: SpecAnswer, modules: ModuleMap, items: RequestItems) -> tup
             )
             try:
                 example = Example.model_validate(as_raising(scenario.model_dump(exclude={"name"})))
+                message = compares_new_object(example, items)
             except ValidationError as err:
                 message = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
+            if message:
                 problems.append(f"scenario '{scenario.name}': {message}")
                 case.note = f"not valid code: {message}"
             else:

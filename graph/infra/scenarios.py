@@ -8,6 +8,7 @@ told about.
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import Any, Literal
 
@@ -15,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from sdd_harness.graph.infra.contract import Example, same_value
 from sdd_harness.graph.infra.error_bounds import error_calls, stated_raise
+from sdd_harness.graph.infra.pyparse import parse_python
 from sdd_harness.graph.infra.request_items import RequestItems
 
 RedStatus = Literal["new", "kept", "broken", "untested"]
@@ -126,6 +128,25 @@ def _beside(home: ScenarioCase, name: str, example: Example) -> ScenarioCase:
         example=example,
         origin="request",
     )
+
+
+def compares_new_object(example: Example, items: RequestItems) -> str:
+    """Why an example is not a test ('' if it is): it compares a new instance of a class the request names with
+    a plain value (``RingBuffer(2)`` == ``[1]``) — a constructor returns the object, never a list or a number.
+    Small models write the state they expect after some calls that way (seen in a real run)."""
+    try:
+        call = parse_python(example.call, mode="eval").body
+        expect = parse_python(example.expect, mode="eval").body if example.expect else None
+    except SyntaxError:
+        return ""
+    classes = {c.name for c in items.callables if c.name[:1].isupper() and not c.name.endswith(("Error", "Exception"))}
+    made = isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in classes
+    plain = isinstance(expect, ast.List | ast.Tuple | ast.Dict | ast.Set | ast.Constant) and not (
+        isinstance(expect, ast.Constant) and expect.value is None
+    )
+    if made and plain:
+        return f"`{example.call}` makes a new object and never equals `{example.expect}`: check what a method returns"
+    return ""
 
 
 def _reexport_cases(items: RequestItems, cases: list[ScenarioCase]) -> list[ScenarioCase]:

@@ -111,3 +111,19 @@ def test_a_broken_scenario_test_is_written_again_under_its_own_name(tmp_path: Pa
     )
     basic = next(c for c in result.state["outputs"]["sdd-spec"]["cases"] if c["name"] == "Basic slug")
     assert basic["example"]["call"] == "slugify('Hello, World!')" and basic["red"] == "new"
+
+
+def test_a_new_object_compared_with_a_plain_value_is_not_a_test():
+    request = "Add a class `Ring` in `pkg/ring.py`: `Ring(size: int)`, `push(value)`, `values() -> list`."
+    spec = answer(
+        [
+            {"name": "state", "call": "Ring(2)", "expect": "[1]"},
+            {"name": "values", "call": "Ring(2).values()", "expect": "[]"},
+            {"name": "bad size", "call": "Ring(0)", "raises": "ValueError"},
+        ]
+    )
+    cases, problems = to_cases(spec, ModuleMap(), extract(request))
+    assert [c.name for c in cases if c.example] == ["values", "bad size"]
+    assert problems == [
+        "scenario 'state': `Ring(2)` makes a new object and never equals `[1]`: check what a method returns"
+    ]
