@@ -66,14 +66,14 @@ def _mixed_file(rel: str, text: str, base: Score, others: list[Score], uses: Map
     tree, defined = parsed
     have_names = {name for stmt in tree.body for name in _bound(stmt)}
     lines = text.splitlines(keepends=True)
+    parsed_others = [(other, _definitions(other.files.get(rel, ""))) for other in others]  # each parsed once
     swaps: list[tuple[tuple[int, int], str]] = []  # (lines replaced, new source); (n, n) appends at line n
     imports: list[str] = []
     for name in dict.fromkeys([*defined, *(n for names in uses.values() for n in sorted(names))]):
         tests = {test for test, names in uses.items() if name in names}
         count = len(tests & set(base.passed))
         donor: tuple[str, ast.Module, ast.stmt] | None = None
-        for other in others:
-            found = _definitions(other.files.get(rel, ""))
+        for other, found in parsed_others:
             if tests and found is not None and name in found[1] and len(tests & set(other.passed)) > count:
                 count = len(tests & set(other.passed))
                 donor = (other.files[rel], found[0], found[1][name])
