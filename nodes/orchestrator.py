@@ -31,7 +31,7 @@ from sdd_harness.graph.core.state import SDDState
 from sdd_harness.graph.core.usage import CallRecorder
 from sdd_harness.graph.infra.workspace import Workspace
 
-Action = str  # advance | retry | back_to_<phase> | stop | done
+Action = str  # advance | retry | back_to_<phase> | skip_to_<phase> | continue | stop | done
 
 
 class Judgement(BaseModel):
@@ -259,9 +259,34 @@ async def decide(
         human = await ask_human(state, gate, phase, upcoming)
         if human:
             return human
+    if phase == SPEC and (revision := ((state.get("outputs") or {}).get(SPEC) or {}).get("revision")):
+        return after_recheck(state, revision)
     if upcoming == END:
         return Decision(phase=phase, action="done", next=END, reason="all phases passed their gates"), {}
     return Decision(phase=phase, action="advance", next=upcoming, reason="checks passed"), {}
+
+
+def after_recheck(state: SDDState, revision: dict[str, Any]) -> tuple[Decision, dict[str, str]]:
+    """Where the run goes after spec re-checked the scenarios every candidate failed. Design and tasks do not
+    depend on a scenario's expected value, so they stand: code that now passes every test goes to verify,
+    corrected tests go to apply, and tests the spec stands by end the run (apply already tried every
+    candidate against them, and the same inputs give the same code)."""
+    names = ", ".join(t.split("::")[-1] for t in revision.get("rechecked") or []) or "the suspect scenarios"
+    if revision.get("green"):
+        reason = f"re-checked {names}: the code as it is passes every scenario test"
+        return Decision(phase=SPEC, action="skip_to_verify", next=VERIFY, reason=reason), {}
+    if changed := [t.split("::")[-1] for t in revision.get("changed") or []]:
+        test_file = ((state.get("outputs") or {}).get(SPEC) or {}).get("test_file") or "the contract"
+        reason = f"re-checked {names}: {', '.join(changed)} corrected; apply aims at the new tests"
+        return Decision(phase=SPEC, action="skip_to_apply", next=APPLY, reason=reason), {
+            APPLY: f"The spec corrected these scenario tests in {test_file}: {', '.join(changed)}. "
+            "Make the code pass every test there; keep what already passes."
+        }
+    reason = (
+        f"the spec stands by {names}, which every candidate apply tried fails; the code is kept and "
+        f"{VERIFY}'s report names the failing tests"
+    )
+    return Decision(phase=SPEC, action="stop", next=END, reason=reason), {}
 
 
 async def ask_human(state: SDDState, gate: GateContext, phase: str, upcoming: str) -> tuple[Decision, dict] | None:

@@ -38,6 +38,7 @@ from sdd_harness.graph.infra.pytest_examples import examples_from_tests
 from sdd_harness.graph.infra.repomap import iter_files, mentioned_paths
 from sdd_harness.graph.infra.request_items import RequestItems, extract
 from sdd_harness.graph.infra.scenarios import (
+    Revision,
     ScenarioCase,
     as_raising,
     checklist,
@@ -100,6 +101,7 @@ class ChangeSpec(BaseModel):
     cases: list[ScenarioCase] = Field(default_factory=list)
     test_file: str = ""
     uncovered: list[str] = Field(default_factory=list)
+    revision: Revision | None = Field(None, description="set when this spec is a re-check after verification")
 
     def requirement_names(self) -> dict[str, str]:
         return {c.requirement_id: c.requirement for c in self.cases}
@@ -311,9 +313,12 @@ async def revise(ctx: PhaseContext, prior: ChangeSpec, suspect: set[str]) -> dic
                     pass
             case = case.model_copy(update={"example": example, "confirmed": True, "note": "re-checked after verify"})
         cases.append(case)
+    changed = [c.test for c, old in zip(cases, prior.cases, strict=True) if c.example != old.example]
     if prior.test_file:
         cases = await write_and_run(ctx, cases, prior.test_file, ModuleMap())
-    spec = prior.model_copy(update={"cases": cases})
+    green = any(c.red == "kept" for c in cases) and not any(c.red == "new" for c in cases)
+    revision = Revision(rechecked=[c.test for c in doubtful], changed=changed, green=green)
+    spec = prior.model_copy(update={"cases": cases, "revision": revision})
     return {"outputs": {SPEC: spec.model_dump()}}
 
 

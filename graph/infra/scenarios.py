@@ -38,6 +38,14 @@ class ScenarioCase(BaseModel):
     confirmed: bool = Field(False, description="re-checked by spec after every candidate failed it")
 
 
+class Revision(BaseModel):
+    """What spec's re-check of suspect scenarios gave: where the run goes next is decided from this."""
+
+    rechecked: list[str] = Field(default_factory=list, description="test ids the spec model re-checked")
+    changed: list[str] = Field(default_factory=list, description="those whose call or expected result changed")
+    green: bool = Field(False, description="every contract test passes on the code as it is now")
+
+
 def as_raising(data: dict[str, Any]) -> dict[str, Any]:
     """``expect: "ValueError"`` (an exception name where a value belongs) means the call must raise it."""
     expect = str(data.get("expect") or "").strip().strip("`").removesuffix("()")

@@ -134,6 +134,8 @@ class RunDisplay:
             self._print(f"↻ {done} — continues: {reason}")
         elif action == "stop":
             self._print(f"✗ {done} — stopped: {reason}", style="red")
+        elif action.startswith("skip_to"):  # spec's re-check passed its gate; design and tasks stand
+            self._print(f"✓ {done} — on to {event.get('next')}: {reason}", style="green")
         elif action.startswith("back_to"):
             self._print(f"✗ {done} — sent back to {event.get('next')}: {reason}", style="yellow")
         else:

@@ -10,7 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -218,13 +218,70 @@ def failed_after_loop_back(tmp_path: Path, demo_repo: Path, demo_request: str) -
 
 def test_failed_loop_back_stops_cleanly(failed_after_loop_back: tuple[RunResult, dict]) -> None:
     result, models = failed_after_loop_back
-    assert result.status == "failed" and "verification still FAIL after 2 loop-back(s)" in result.reason
+    assert result.status == "failed"
+    assert "the spec stands by test_cut_without_a_trailing_dash" in result.reason  # the spec kept its test
     steps = actions(result)
     assert ("sdd-verify", "back_to_apply", "model") in steps  # the first failure: the model judged the code
     assert ("sdd-verify", "back_to_spec", "gate") in steps  # every candidate failed it: the scenario is suspect
+    assert steps[-1] == (SPEC, "stop", "gate")  # design, tasks and apply are not rerun on the same inputs
     assert len(models[ORCHESTRATOR].calls) == 1  # judged once; the suspect test went back without a model call
     assert models[ARCHIVE].calls == []
     assert result.report_path is not None and "**failed**" in result.report_path.read_text(encoding="utf-8")
+
+
+@dataclass
+class SpecCorrects(DemoScript):
+    """Asked to re-check the suspect scenario, the spec model answers with ``fix`` (a new call/expectation);
+    apply writes the right code only once told that the spec corrected a test."""
+
+    fix: dict[str, str] = field(default_factory=dict)
+
+    def sdd_spec(self, user: str) -> dict:
+        if "Every implementation tried fails" in user:
+            return {"scenarios": [{"name": "Cut without a trailing dash", "module": "textkit.strings", **self.fix}]}
+        return super().sdd_spec(user)
+
+    def sdd_apply(self, user: str) -> str:
+        if "The spec corrected" in user:
+            return f"### textkit/strings.py\n```python\nimport re\nimport unicodedata\n{SLUGIFY_OK}```\n"
+        return super().sdd_apply(user)
+
+
+def rechecked(tmp_path: Path, demo_repo: Path, demo_request: str, fix: dict[str, str]) -> RunResult:
+    models = team(SpecCorrects(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_BUGGY_ALT] * 10, fix=fix))
+    config = make_config(tmp_path, run={"max_attempts": 3, "task_loop": False, "fix_attempts": 1})
+    return run_change(demo_request, demo_repo, config, models=models, auto_approve=True)
+
+
+def test_a_corrected_scenario_the_code_already_passes_goes_straight_to_verify(
+    tmp_path: Path, demo_repo: Path, demo_request: str
+) -> None:
+    fix = {"call": "slugify('hello world', max_length=6)", "expect": "'hello-'"}  # what every candidate returns
+    result = rechecked(tmp_path, demo_repo, demo_request, fix)
+    assert result.status == "done", result.reason
+    steps = actions(result)
+    back = steps.index(("sdd-verify", "back_to_spec", "gate"))
+    assert steps[back + 1 :] == [
+        (SPEC, "skip_to_verify", "gate"),
+        (VERIFY, "advance", "gate"),
+        (ARCHIVE, "done", "gate"),
+    ]
+    assert result.report["verdict"] == "PASS"
+
+
+def test_a_corrected_scenario_the_code_fails_goes_to_apply_not_design(
+    tmp_path: Path, demo_repo: Path, demo_request: str
+) -> None:
+    fix = {"call": "slugify('ab cd', max_length=3)", "expect": "'ab'"}  # a new case the buggy code fails
+    result = rechecked(tmp_path, demo_repo, demo_request, fix)
+    assert result.status == "done", result.reason
+    steps = actions(result)
+    back = steps.index(("sdd-verify", "back_to_spec", "gate"))
+    assert [p for p, _, _ in steps[back + 1 :]] == [SPEC, "sdd-apply", VERIFY, ARCHIVE]
+    assert steps[back + 1] == (SPEC, "skip_to_apply", "gate")
+    contract = (demo_repo / "tests" / "test_strings.py").read_text(encoding="utf-8")
+    assert "slugify('ab cd', max_length=3)" in contract or 'slugify("ab cd", max_length=3)' in contract
+    assert repo_tests_pass(demo_repo).returncode == 0
 
 
 def test_every_loop_back_is_counted_against_the_bound(failed_after_loop_back: tuple[RunResult, dict]) -> None:
