@@ -44,6 +44,7 @@ from sdd_harness.graph.infra.scenarios import (
     checklist,
     compares_new_object,
     coverage_gaps,
+    invented_method,
     number,
     with_request_examples,
 )
@@ -151,7 +152,10 @@ async def more_scenarios(
     )
     reexported = {r.package: set(r.names) for r in items.reexports}
     cases = []
+    existing = set().union(*modules.existing.values())
     for read in examples_from_tests(reply)[:8]:
+        if compares_new_object(read.example, items) or invented_method(read.example, items, ctx.request, existing):
+            continue  # the second ask is the last: a guess here would be a test every right candidate fails
         index = home(answer, read.called())
         cases.append(
             ScenarioCase(
@@ -174,8 +178,11 @@ def home(answer: SpecAnswer, called: list[str]) -> int:
     return 1
 
 
-def to_cases(answer: SpecAnswer, modules: ModuleMap, items: RequestItems) -> tuple[list[ScenarioCase], list[str]]:
+def to_cases(
+    answer: SpecAnswer, modules: ModuleMap, items: RequestItems, request: str = ""
+) -> tuple[list[ScenarioCase], list[str]]:
     """Scenarios as cases with checked examples; (cases, problems of the ones that are not valid code)."""
+    existing = set().union(*modules.existing.values())
     reexported = {r.package: set(r.names) for r in items.reexports}
     cases: list[ScenarioCase] = []
     problems: list[str] = []
@@ -192,7 +199,7 @@ def to_cases(answer: SpecAnswer, modules: ModuleMap, items: RequestItems) -> tup
             )
             try:
                 example = Example.model_validate(as_raising(scenario.model_dump(exclude={"name"})))
-                message = compares_new_object(example, items)
+                message = compares_new_object(example, items) or invented_method(example, items, request, existing)
             except ValidationError as err:
                 message = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
             if message:
@@ -264,7 +271,7 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
         f"Existing specs (capability: requirement names):\n{specs or '(none: the capability is new)'}"
     )
     answer = await ctx.ask(SpecAnswer, user)
-    cases, invalid = to_cases(answer, modules, items)
+    cases, invalid = to_cases(answer, modules, items, ctx.request)
     gaps = coverage_gaps(items, with_request_examples(items, cases))
     if invalid or gaps:  # one short second ask: only the scenarios that are missing or are not valid code
         more = await more_scenarios(ctx, answer, [*invalid, *gaps], modules, items)

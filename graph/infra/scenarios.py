@@ -157,6 +157,43 @@ def compares_new_object(example: Example, items: RequestItems) -> str:
     return ""
 
 
+def invented_method(example: Example, items: RequestItems, request: str, existing: set[str]) -> str:
+    """Why an example is not a test ('' if it is): it calls a method on a new instance of a class the request
+    creates, and the request never names that method (`cart.size()` where it names `add` and `total`). A small
+    model's guess at an API fails for every candidate that follows the request (seen in a real run). Classes
+    that already exist are left alone: their methods are in the code, not the request."""
+    classes = {c.name for c in items.callables if c.name[:1].isupper() and c.name not in existing}
+    methods = {c.name for c in items.callables if c.name[:1].islower()}
+    if not classes or not methods:  # a request that names no method describes its API in prose: no basis
+        return ""
+    instances: set[str] = set()
+    for line in [*example.setup, example.call]:
+        try:
+            tree = parse_python(line)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and _makes(node.value, classes):
+                instances |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                owner, method = node.func.value, node.func.attr
+                ours = _makes(owner, classes) or (isinstance(owner, ast.Name) and owner.id in instances)
+                if ours and not method.startswith("_") and method not in methods and not _named(method, request):
+                    return (
+                        f"`{method}()` is not a method the request names (it names {', '.join(sorted(methods))}): "
+                        "call only those"
+                    )
+    return ""
+
+
+def _makes(node: ast.expr, classes: set[str]) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in classes
+
+
+def _named(name: str, request: str) -> bool:
+    return bool(re.search(rf"`[^`]*\b{re.escape(name)}\b[^`]*`|\b{re.escape(name)}\(", request))
+
+
 def _reexport_cases(items: RequestItems, cases: list[ScenarioCase]) -> list[ScenarioCase]:
     """A re-export the request asks for and no scenario imports from its package, as a scenario of its own:
     import the name from the package and read its ``__name__`` (re-exports are read for the request's classes,

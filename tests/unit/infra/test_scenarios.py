@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sdd_harness.graph.infra.contract import Example, render_test
 from sdd_harness.graph.infra.request_items import extract
-from sdd_harness.graph.infra.scenarios import ScenarioCase, coverage_gaps, with_request_examples
+from sdd_harness.graph.infra.scenarios import ScenarioCase, coverage_gaps, invented_method, with_request_examples
 
 REQUEST = (
     "Add a class `Ring` in a new module `pkg/ring.py` with `push(value: float) -> None`.\n"
@@ -52,3 +52,34 @@ def test_a_builtin_the_request_applies_to_an_instance_must_be_checked_by_a_scena
 
 def test_a_builtin_call_on_a_plain_function_argument_is_not_a_protocol_item():
     assert extract("Add `total(items)` to `pkg/sums.py`; it returns `len(items)` when all are 1.").protocols == []
+
+
+CART = (
+    "Add a `Cart` class in a new module `shop/cart.py`:\n"
+    "- `add(sku: str, price_cents: int, quantity: int = 1) -> None` puts items in the cart;\n"
+    "- `total() -> int` returns the net total in cents."
+)
+
+
+def test_a_method_the_request_never_names_is_not_a_test():
+    items = extract(CART)
+    invented = Example(setup=["cart = Cart()", "cart.add('a', 100)"], call="cart.size()", expect="1")
+    assert "`size()` is not a method the request names (it names add, total)" in invented_method(
+        invented, items, CART, set()
+    )
+    assert invented_method(Example(call="Cart().count()", expect="0"), items, CART, set())
+    named = Example(setup=["cart = Cart()", "cart.add('a', 100, 2)"], call="cart.total()", expect="200")
+    assert invented_method(named, items, CART, set()) == ""
+
+
+def test_methods_of_a_class_that_already_exists_or_one_described_in_prose_are_left_alone():
+    items = extract(CART)
+    example = Example(setup=["cart = Cart()"], call="cart.size()", expect="0")
+    assert invented_method(example, items, CART, {"Cart"}) == ""  # its methods are in the code
+    prose = "Add a class `Counter` in `pkg/counter.py` that can be incremented and read."
+    assert (
+        invented_method(Example(setup=["c = Counter()"], call="c.read()", expect="0"), extract(prose), prose, set())
+        == ""
+    )
+    mentioned = CART + " Callers may also ask `size()` for the number of SKUs."
+    assert invented_method(example, extract(mentioned), mentioned, set()) == ""
