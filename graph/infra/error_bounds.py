@@ -182,12 +182,22 @@ def stated_raise(call: str, items: RequestItems) -> tuple[str | None, bool]:
     return None, decided
 
 
+_CLAUSE_END = re.compile(
+    r";|\.(?:\s|$)|,?\s+(?:and|but)\s+(?:must|should|shall|returns?|raises?|keeps?)\b|,?\s+because\b", re.IGNORECASE
+)
+
+
 def _clauses(sentence: str) -> int:
-    """How many conditions a sentence states after its "if"/"when"/"for" (joined by "or" / "and" / commas)."""
-    match = re.search(r"\b(?:if|when|whenever|for)\b(.*)", sentence, re.IGNORECASE)
+    """How many conditions a sentence states after its "if"/"when"/"for" (joined by "or" / "and" / commas).
+    An aside in brackets and what follows the condition ("…, and must return 1 when …") state no bound."""
+    match = re.search(r"\b(?:if|when|whenever|for)\b(.*)", sentence, re.IGNORECASE | re.DOTALL)
     if not match:
         return 1
-    return 1 + len(re.findall(r"\bor\b|\band\b|,", match.group(1)))
+    text, before = match.group(1), ""
+    while text != before:  # innermost brackets first: an aside may quote a call
+        before, text = text, re.sub(r"\([^()]*\)", "", text)
+    text = _CLAUSE_END.split(text, maxsplit=1)[0]
+    return 1 + len(re.findall(r"\bor\b|\band\b|,", text))
 
 
 def _holds(value: float, op: str, bound: float) -> bool:
