@@ -35,6 +35,8 @@ class Condition(BaseModel):
 
     def violating(self) -> str:
         """A literal that meets the condition (and so must raise): the nearest value past the bound."""
+        if self.op == "==":  # a stated value, not a bound: the value itself
+            return self.value
         number = float(self.value)
         step = 1 if "." not in self.value else 0.01
         if self.op == "<":
@@ -83,6 +85,20 @@ def error_calls(items: RequestItems) -> list[tuple[str, str, str]]:
                     if call:
                         out.append((call, error.exception, f"{condition.param} {condition.op} {condition.value}"))
     return list(dict.fromkeys(out))
+
+
+def value_calls(items: RequestItems) -> list[tuple[str, str, str]]:
+    """(call, expected value, source) for each value the request says a function returns for one parameter's
+    value ("return `1` when `total == 0`"), with plain values for its other required parameters."""
+    callables = {c.name: c for c in items.callables if c.signature and not c.owner}
+    out = []
+    for stated in items.values:
+        params = _parameters(callables[stated.name].signature) if stated.name in callables else {}
+        if stated.param in params:
+            call = _call(stated.name, params, Condition(param=stated.param, op="==", value=stated.value), items)
+            if not stated_raise(call, items)[0]:  # a plain value that breaks a stated bound is no example
+                out.append((call, stated.expect, stated.source))
+    return out
 
 
 def _parameters(signature: str) -> dict[str, tuple[str, bool]]:

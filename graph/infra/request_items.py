@@ -59,6 +59,17 @@ class WorkedExample(BaseModel):
     source: str
 
 
+class StatedValue(BaseModel):
+    """A value the request says a function returns when one parameter has one value: "must return `1` when
+    `total == 0`". The call is built from the signature (other parameters get plain values)."""
+
+    name: str
+    param: str
+    value: str
+    expect: str
+    source: str
+
+
 class ReExport(BaseModel):
     """Names the request wants importable from a package (its ``__init__``)."""
 
@@ -72,6 +83,7 @@ class RequestItems(BaseModel):
     errors: list[ErrorCase] = Field(default_factory=list)
     examples: list[WorkedExample] = Field(default_factory=list)
     reexports: list[ReExport] = Field(default_factory=list)
+    values: list[StatedValue] = Field(default_factory=list)
     protocols: list[str] = Field(
         default_factory=list, description="A builtin applied to an instance, e.g. `len(buffer)`: a dunder to write."
     )
@@ -132,6 +144,7 @@ def extract(request: str) -> RequestItems:
     _examples(request, items)
     _errors(request, items)
     _reexports(request, items)
+    _stated_values(request, items)
     return items
 
 
@@ -282,6 +295,28 @@ def _reexports(request: str, items: RequestItems) -> None:
         exported = list(dict.fromkeys(exported))
         if package and exported:
             items.reexports.append(ReExport(package=package, names=exported, all_list="__all__" in sentence))
+
+
+_VALUE_WHEN = re.compile(
+    r"\breturns?\s+`([^`\n]+)`(?:\s*\([^)]*\))?,?\s+(?:when|if|for)\s+`([A-Za-z_]\w*)\s*==\s*([^`\n]+)`"
+)
+
+
+def _stated_values(request: str, items: RequestItems) -> None:
+    """ "`f(a, b)` … must return `1` when `a == 0`": the one function with a signature the sentence names,
+    the parameter's value and the result (not a denied or old-behaviour one)."""
+    functions = [c for c in items.callables if c.signature and not c.owner and c.name[:1].islower()]
+    for sentence in _sentences(request):
+        named = [f for f in functions if f.signature in sentence]
+        if len(named) != 1:
+            continue
+        for match in _VALUE_WHEN.finditer(sentence):
+            expect, param, value = match.group(1), match.group(2), match.group(3).strip()
+            if not _asserted(sentence, match.start()) or parse_expression(expect) is None or not _literal(value):
+                continue
+            items.values.append(
+                StatedValue(name=named[0].name, param=param, value=value, expect=expect, source=match.group(0))
+            )
 
 
 def _sentences(text: str) -> list[str]:

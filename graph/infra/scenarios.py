@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from sdd_harness.graph.infra.contract import Example, same_value
-from sdd_harness.graph.infra.error_bounds import error_calls, stated_raise
+from sdd_harness.graph.infra.error_bounds import error_calls, stated_raise, value_calls
 from sdd_harness.graph.infra.pyparse import parse_python
 from sdd_harness.graph.infra.request_items import RequestItems
 
@@ -95,6 +95,7 @@ def with_request_examples(items: RequestItems, cases: list[ScenarioCase]) -> lis
     out = _distinct(_within_stated_bounds(items, cases))
     stated = [(w.call, w.expect, None, w.source) for w in items.examples]
     stated += [(call, None, exception, f"raise {exception} when {why}") for call, exception, why in error_calls(items)]
+    stated += [(call, expect, None, source) for call, expect, source in value_calls(items)]
     for call, expect, raises, source in stated:
         probe = Example(call=call, expect=expect, raises=raises)
         same = [c for c in out if c.example and c.example.key() == probe.key()]

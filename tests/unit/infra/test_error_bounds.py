@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sdd_harness.graph.infra.error_bounds import stated_raise
+from sdd_harness.graph.infra.error_bounds import stated_raise, value_calls
 from sdd_harness.graph.infra.request_items import extract
 
 REQUEST = (
@@ -26,3 +26,12 @@ def test_an_aside_in_brackets_or_a_trailing_clause_is_not_a_bound():
 def test_a_bound_the_code_cannot_read_leaves_the_call_undecided():
     items = extract("`scale(n)` raises `ValueError` if `n < 1` or the table is locked.")
     assert stated_raise("scale(3)", items) == (None, False)
+
+
+def test_a_value_stated_for_one_parameter_becomes_a_call_with_plain_values_elsewhere():
+    items = extract(REQUEST)
+    assert value_calls(items) == [("area(0, 1)", "1", "return `1` when `count == 0`")]
+    denied = extract("`area(count, width)` must not return `0` when `count == 0`.")
+    assert value_calls(denied) == []
+    bounded = extract("`area(count, width)` returns `1` when `count == 0`; it raises `ValueError` if `width < 5`.")
+    assert value_calls(bounded) == []  # the plain value for width would break its bound

@@ -83,3 +83,19 @@ def test_methods_of_a_class_that_already_exists_or_one_described_in_prose_are_le
     )
     mentioned = CART + " Callers may also ask `size()` for the number of SKUs."
     assert invented_method(example, extract(mentioned), mentioned, set()) == ""
+
+
+def test_a_value_the_request_states_for_one_parameter_is_a_scenario_in_its_words():
+    request = "Change `pkg/grid.py`: `area(count, width)` must return `1` (not `0`) when `count == 0`."
+    model = ScenarioCase(
+        id="",
+        requirement_id="R1",
+        capability="grid",
+        requirement="Area",
+        name="empty grid",
+        example=Example(call="area(0, 1)", raises="ValueError", module="pkg.grid"),
+    )
+    cases = with_request_examples(extract(request), [model])
+    stated = [c for c in cases if c.example and c.example.call == "area(0, 1)"]
+    assert len(stated) == 1 and stated[0].origin == "request"
+    assert stated[0].example.expect == "1" and stated[0].example.raises is None  # the model's guess is corrected
