@@ -42,6 +42,7 @@ def phase_rows(calls: list[dict[str, Any]], timings: dict[str, float]) -> list[d
                 "seconds": timings.get(phase, t["seconds"]),
                 "routing_mismatch": mismatch,
                 "failed_calls": sum(1 for c in group if not c.get("ok", True)),
+                "capped_calls": t["capped_calls"],
             }
         )
     return rows
@@ -83,19 +84,20 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         "## Phases",
         "",
-        "| Phase | Requested | Served | Calls | In tok | Cached | Out tok | Cost $ | Seconds |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| Phase | Requested | Served | Calls | In tok | Cached | Out tok | Capped | Cost $ | Seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["phases"]:
         warn = " ⚠ routing mismatch" if r["routing_mismatch"] else ""
         lines.append(
             f"| {r['phase']} | {r['requested']} | {r['served']}{warn} | {r['calls']} | {r['input_tokens']} | "
-            f"{r.get('cached_tokens', 0)} | {r['output_tokens']} | {_cost_cell(r)} | {r['seconds']:.1f} |"
+            f"{r.get('cached_tokens', 0)} | {r['output_tokens']} | {r.get('capped_calls', 0)} | {_cost_cell(r)} | "
+            f"{r['seconds']:.1f} |"
         )
     t = report["totals"]
     lines += [
         f"| **total** | | | {t['calls']} | {t['input_tokens']} | {t.get('cached_tokens', 0)} | {t['output_tokens']} | "
-        f"{_cost_cell(t)} | "
+        f"{t.get('capped_calls', 0)} | {_cost_cell(t)} | "
         f"{sum(r['seconds'] for r in report['phases']):.1f} |",
         "",
         "## Gate decisions",

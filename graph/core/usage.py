@@ -42,6 +42,7 @@ class CallRecord(BaseModel):
     ok: bool = True
     error: str | None = None
     reasoning: str | None = None
+    capped: bool = False  # the reply stopped at max_tokens: cut off, and usually asked again (wasted tokens)
 
 
 # Routing tags a provider may append (``model:free``) that do not change the model.
@@ -227,10 +228,14 @@ class CallRecorder(BaseCallbackHandler):
 
 def _fill_from_failed(record: CallRecord, error: BaseException) -> None:
     """A reply cut at max_tokens is billed in full: openai's LengthFinishReasonError carries its usage."""
-    usage = getattr(getattr(error, "completion", None), "usage", None)
+    completion = getattr(error, "completion", None)
+    record.capped = any(
+        getattr(c, "finish_reason", None) == "length" for c in getattr(completion, "choices", None) or []
+    )
+    usage = getattr(completion, "usage", None)
     if usage is None:
         return
-    record.served_model = getattr(error.completion, "model", None)  # type: ignore[attr-defined]
+    record.served_model = getattr(completion, "model", None)
     record.input_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
     record.output_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
     record.cached_tokens = int(getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", 0) or 0)
@@ -251,6 +256,7 @@ def _first_message(response: LLMResult) -> AIMessage | None:
 def _fill_from_message(record: CallRecord, message: AIMessage) -> None:
     meta = message.response_metadata or {}
     record.served_model = meta.get("model_name") or meta.get("model")
+    record.capped = meta.get("finish_reason") == "length" or meta.get("stop_reason") == "max_tokens"
     usage = message.usage_metadata or {}
     record.input_tokens = int(usage.get("input_tokens", 0) or 0)
     record.output_tokens = int(usage.get("output_tokens", 0) or 0)
@@ -277,6 +283,7 @@ def totals(calls: list[dict[str, Any]]) -> dict[str, float]:
         "reasoning_tokens": sum(c.get("reasoning_tokens", 0) for c in calls),
         "cost_usd": round(sum(priced), 6),
         "unpriced_calls": len(calls) - len(priced),
+        "capped_calls": sum(1 for c in calls if c.get("capped")),
         "seconds": round(sum(c.get("seconds", 0.0) for c in calls), 3),
     }
 

@@ -93,7 +93,7 @@ async def checkpointed_fields(
 
 
 def _usage_fields(phase_rows: list[dict[str, Any]], totals: Mapping[str, Any]) -> dict[str, Any]:
-    keys = ("calls", "input_tokens", "output_tokens", "reasoning_tokens", "cost_usd", "seconds")
+    keys = ("calls", "input_tokens", "output_tokens", "reasoning_tokens", "capped_calls", "cost_usd", "seconds")
     return {
         "phases": {row["phase"]: {k: row.get(k) or 0 for k in keys} for row in phase_rows},
         "calls": int(totals.get("calls", 0) or 0),
