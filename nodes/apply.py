@@ -5,9 +5,8 @@ For a group the model writes k candidates — the first greedy, the others sampl
 are merged into the files by name; each candidate runs in its own copy of the repository against the
 scenario tests and the existing tests. The one that passes most (agreement between candidates breaking ties,
 then fewer broken tests, then the smaller diff) is repaired at most ``fix_attempts`` times from its real
-failures, and only the winner touches the user's files. A task is done when its file changed and its
-scenario tests pass; a test every candidate fails is suspect and reported, not trusted.
-"""
+failures, then in code (graph.infra.compose); only the winner touches the user's files. A task is done when its
+file changed and its scenario tests pass; a test every candidate fails is suspect and reported, not trusted."""
 
 from __future__ import annotations
 
@@ -30,7 +29,7 @@ from sdd_harness.graph.infra.candidates import (
     reexported,
     wrong_results,
 )
-from sdd_harness.graph.infra.compose import composed
+from sdd_harness.graph.infra.compose import code_repairs
 from sdd_harness.graph.infra.git import commit_paths
 from sdd_harness.graph.infra.oneshot_prompt import PROMPT as ONE_SHOT
 from sdd_harness.graph.infra.oneshot_prompt import build_prompt as one_shot_prompt
@@ -273,9 +272,10 @@ async def work_on(
         fixed = await attempt(f"repair {round_ + 1}", repair_prompt(prompt, top, change), None, 100 + round_)
         if fixed.files and fixed.files == top.files:  # greedy decoding gave the same code back: sample instead
             await attempt(f"repair {round_ + 1} (t={heat})", repair_prompt(prompt, top, change), heat, 150 + round_)
-    mixed = composed(scores[1:], change.uses()) if change and k else {}
-    if mixed and not (best(scores) or scores[0]).perfect(suspects(scores[1:], trusted)):
-        await judge("composed", mixed)  # each definition from the candidate passing most of its tests
+    top = best(scores) or scores[0]
+    if change and k and not top.perfect(suspects(scores[1:], trusted)):  # repairs made in code, run like any other
+        for label, files in code_repairs(scores[1:], top, change.uses(), change.expectations()):
+            await judge(label, files)
     top = best(scores)
     if (
         k
