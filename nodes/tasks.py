@@ -4,8 +4,9 @@ A task points at the spec (requirement ids R1…, scenario ids S1…) instead of
 that paraphrases loses error cases and gets values wrong. Code then puts the plan in order: a file outside
 the design is mapped onto the design's file of that name or dropped, two tasks on one file become one, a file
 the scenario tests import from gets a task if none has it, every scenario belongs to the task whose file it
-imports from, and tests are not tasks (the scenario tests are written already). The gate rejects a task that
-states an expected value contradicting a scenario.
+imports from, a task with no scenarios about a name another task's file defines joins that task, and tests are
+not tasks (the scenario tests are written already). The gate rejects a task that states an expected value
+contradicting a scenario.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 from sdd_harness.graph.core.phases import TASKS
 from sdd_harness.graph.infra.contract import Example, same_value
 from sdd_harness.graph.infra.modulemap import is_test_path
+from sdd_harness.graph.infra.pycheck import top_level_names
 from sdd_harness.graph.infra.request_items import extract
 from sdd_harness.graph.infra.workspace import Workspace
 from sdd_harness.nodes import design, spec
@@ -128,7 +130,11 @@ def file_of_case(case: spec.ScenarioCase, files: list[str]) -> str | None:
 
 
 def in_order(
-    plan: TaskPlan, the_design: design.Design | None, change: spec.ChangeSpec | None, workspace: Workspace
+    plan: TaskPlan,
+    the_design: design.Design | None,
+    change: spec.ChangeSpec | None,
+    workspace: Workspace,
+    request: str = "",
 ) -> tuple[TaskPlan, list[str]]:
     """The plan a model wrote, made consistent with the design and the spec; notes say what was changed."""
     files = [c.path for c in the_design.file_changes if not is_test_path(c.path)] if the_design else []
@@ -175,8 +181,32 @@ def in_order(
         owner = by_file.get(home) if home else None
         if owner and case.id not in owner.scenarios:
             by_file[home] = owner.model_copy(update={"scenarios": [*owner.scenarios, case.id]})
+    for path, home, name in misplaced(by_file, workspace, request):
+        notes.append(f"merged '{by_file[path].task}' into the task on {home}: it is about `{name}`, defined there")
+        first, task = by_file[home], by_file.pop(path)
+        by_file[home] = first.model_copy(update={"task": f"{first.task}; {task.task}"})
     ordered = sorted(by_file.values(), key=lambda t: (t.file.endswith("__init__.py"), list(by_file).index(t.file)))
     return TaskPlan(tasks=[_with_check(t, cases) for t in ordered] or plan.tasks), notes
+
+
+def misplaced(by_file: dict[str, TaskSpec], workspace: Workspace, request: str) -> list[tuple[str, str, str]]:
+    """(file, home, name) for each task without scenarios on an existing file that defines nothing it is about,
+    while another task's file defines a name it mentions (a constructor's change put on the package's
+    ``__init__.py``). A package the request asks to re-export from keeps its task: that file is the point."""
+    exports = {f"{r.package.replace('.', '/')}/__init__.py" for r in extract(request).reexports}
+    defined = {p: top_level_names(workspace.read(p)) if workspace.exists(p) else set() for p in by_file}
+    mentions = {p: {w for w in re.findall(r"\b[A-Za-z_]\w{2,}\b", f"{t.task} {t.output}")} for p, t in by_file.items()}
+    movable = [
+        p
+        for p, t in by_file.items()
+        if not t.scenarios and p not in exports and workspace.exists(p) and not mentions[p] & defined[p]
+    ]
+    moves = []
+    for path in movable:
+        homes = [(p, n) for p in by_file if p not in movable for n in sorted(mentions[path] & defined[p])]
+        if homes:
+            moves.append((path, *homes[0]))
+    return moves
 
 
 def _with_check(task: TaskSpec, cases: list[spec.ScenarioCase]) -> TaskSpec:
@@ -217,7 +247,7 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
         f"Design:\n{ctx.brief(design.PHASE)}\n\nFiles a task may take (one per task): {', '.join(files) or '(any)'}"
     )
     plan = await ctx.ask(TaskPlan, user)
-    plan, notes = await ctx.io(in_order, plan, the_design, change, ctx.workspace)
+    plan, notes = await ctx.io(in_order, plan, the_design, change, ctx.workspace, ctx.request)
     sizes = await ctx.io(file_sizes, ctx.workspace, [t.file for t in plan.tasks])
     plan = plan.model_copy(update={"groups": task_groups(plan, sizes)})
     contract = ""
