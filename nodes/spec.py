@@ -320,7 +320,7 @@ async def revise(ctx: PhaseContext, prior: ChangeSpec, suspect: set[str]) -> dic
                     pass
             case = case.model_copy(update={"example": example, "confirmed": True, "note": "re-checked after verify"})
         cases.append(case)
-    changed = [c.test for c, old in zip(cases, prior.cases, strict=True) if c.example != old.example]
+    changed = [c.test for c, old in zip(cases, prior.cases, strict=True) if c.says() != old.says()]
     if prior.test_file:
         cases = await write_and_run(ctx, cases, prior.test_file, ModuleMap())
     green = any(c.red == "kept" for c in cases) and not any(c.red == "new" for c in cases)

@@ -37,6 +37,11 @@ class ScenarioCase(BaseModel):
     origin: Literal["request", "model"] = Field("model", description="request: the user's own words, as code")
     confirmed: bool = Field(False, description="re-checked by spec after every candidate failed it")
 
+    def says(self) -> tuple[Any, ...]:
+        """What the scenario checks (its steps, call and outcome), not where its names are imported from."""
+        e = self.example
+        return (tuple(e.setup), e.key(), e.expect, e.raises) if e else ()
+
 
 class Revision(BaseModel):
     """What spec's re-check of suspect scenarios gave: where the run goes next is decided from this."""
