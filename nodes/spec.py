@@ -315,7 +315,9 @@ async def revise(ctx: PhaseContext, prior: ChangeSpec, suspect: set[str]) -> dic
             if new is not None:
                 try:
                     revised = Example.model_validate(as_raising(new.model_dump(exclude={"name"})))
-                    example = revised.model_copy(update={"module": case.example.module if case.example else None})
+                    example = revised.model_copy(
+                        update={"module": case.example.module, "imports": case.example.imports}
+                    )
                 except ValidationError:
                     pass
             case = case.model_copy(update={"example": example, "confirmed": True, "note": "re-checked after verify"})
