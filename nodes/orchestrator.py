@@ -349,20 +349,25 @@ async def loop_back(
     harness: Harness, state: SDDState, recorder: CallRecorder, max_attempts: int
 ) -> tuple[Decision, dict]:
     """Where a failed verification goes: scenario tests that every apply candidate failed point at the spec
-    (decided in code, with what the code returned); otherwise the orchestrator model judges."""
+    (decided in code, with what the code returned), and end the run once the spec has re-checked them;
+    otherwise the orchestrator model judges."""
     verify = (state.get("outputs") or {}).get(VERIFY) or {}
     if exhausted := loop_bound_reached(state, VERIFY, max_attempts, "verification still FAIL"):
         return exhausted, {}
     evidence = failure_evidence(verify)
     failing, suspect = set(verify.get("failing_tests") or []), set(verify.get("suspect") or [])
-    if failing and failing <= suspect:
-        reason = (
-            f"every candidate failed {', '.join(sorted(t.split('::')[-1] for t in suspect))}: the scenario may be wrong"
-        )
+    unsolved = set(verify.get("unsolved") or []) | suspect  # every candidate failed them; suspect: not re-checked
+    if failing and failing <= unsolved and failing & suspect:
+        names = ", ".join(sorted(t.split("::")[-1] for t in failing & suspect))
+        reason = f"every candidate failed {names}: the scenario may be wrong"
         return Decision(phase=VERIFY, action="back_to_spec", next=SPEC, reason=reason), {
             SPEC: f"{reason}. Check each against the request's own words and fix its expected value or input.\n"
             f"{verdict_lines(verify, 1200)}"
         }
+    if failing and failing <= unsolved:  # each re-checked by spec, and failed by every candidate since
+        names = ", ".join(sorted(t.split("::")[-1] for t in failing))
+        reason = f"every candidate apply tried fails {names}, which the spec re-checked: another loop repeats the work"
+        return Decision(phase=VERIFY, action="stop", next=END, reason=reason), {}
     verdict = await judge(harness, state, recorder)
     if verdict.target == SPEC:
         return Decision(phase=VERIFY, action="back_to_spec", next=SPEC, reason=verdict.reason, by="model"), {

@@ -53,7 +53,12 @@ class VerifyReport(BaseModel):
     commands: list[dict] = Field(default_factory=list)
     matrix: list[ComplianceRow] = Field(default_factory=list)
     failing_tests: list[str] = Field(default_factory=list)
-    suspect: list[str] = Field(default_factory=list, description="scenario tests every apply candidate failed")
+    suspect: list[str] = Field(
+        default_factory=list, description="failing model-written scenario tests every apply candidate failed"
+    )
+    unsolved: list[str] = Field(
+        default_factory=list, description="failing scenario tests every apply candidate failed, re-checked or not"
+    )
     issues: list[str] = Field(default_factory=list)
 
     def render(self) -> str:
@@ -182,7 +187,8 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
     done, total = ticked_tasks(tasks_md.read_text(encoding="utf-8")) if tasks_md.is_file() else (0, 0)
     failing = sorted(t for t, o in outcomes.items() if o.status in ("failed", "error"))
     disputable = {c.test for c in cases if c.test and c.origin == "model" and not c.confirmed}
-    suspect = [t for t in (summary.suspect if summary else []) if t in failing and t in disputable]
+    unsolved = [t for t in (summary.suspect if summary else []) if t in failing]
+    suspect = [t for t in unsolved if t in disputable]
     issues = [
         f"CRITICAL: `{r.command}` exited {r.exit_code if not r.timed_out else 'on timeout'}"
         for r in results
@@ -204,6 +210,7 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
         matrix=matrix,
         failing_tests=failing,
         suspect=suspect,
+        unsolved=unsolved,
         issues=issues,
     )
     rel = await ctx.write_artifact(ARTIFACT, report.render())

@@ -269,6 +269,28 @@ def test_a_corrected_scenario_the_code_already_passes_goes_straight_to_verify(
     assert result.report["verdict"] == "PASS"
 
 
+@dataclass
+class SpecCorrectsApplyNever(SpecCorrects):
+    def sdd_apply(self, user: str) -> str:
+        return DemoScript.sdd_apply(self, user)
+
+
+def test_a_re_checked_scenario_every_candidate_still_fails_ends_the_run_without_another_loop(
+    tmp_path: Path, demo_repo: Path, demo_request: str
+) -> None:
+    fix = {"call": "slugify('ab cd', max_length=3)", "expect": "'ab'"}  # corrected, and still failed by all
+    models = team(SpecCorrectsApplyNever(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_BUGGY_ALT] * 10, fix=fix))
+    config = make_config(tmp_path, run={"max_attempts": 3, "task_loop": False, "fix_attempts": 1})
+    result = run_change(demo_request, demo_repo, config, models=models, auto_approve=True)
+    assert result.status == "failed"
+    assert "every candidate apply tried fails test_cut_without_a_trailing_dash, which the spec re-checked" in (
+        result.reason
+    )
+    steps = actions(result)
+    assert steps[-3:] == [(SPEC, "skip_to_apply", "gate"), ("sdd-apply", "advance", "gate"), (VERIFY, "stop", "gate")]
+    assert sum(1 for d in result.report["decisions"] if d["action"].startswith("back_to_")) == 2  # bound was 3
+
+
 def test_a_corrected_scenario_the_code_fails_goes_to_apply_not_design(
     tmp_path: Path, demo_repo: Path, demo_request: str
 ) -> None:
