@@ -175,17 +175,21 @@ def _phase_table(run: EvalRun) -> list[str]:
         for phase, row in r.phases.items():
             if phase not in phases:
                 phases.append(phase)
-            acc = rows.setdefault(phase, [0, 0])
+            acc = rows.setdefault(phase, [0, 0, 0, 0])
             acc[0] += int(row.get("input_tokens", 0))
             acc[1] += int(row.get("output_tokens", 0))
+            acc[2] += int(row.get("calls", 0))
+            acc[3] += int(row.get("capped_calls", 0))
     if not phases:
         return []
     arms = [a for a in run.arms if a in by_arm]
-    lines = ["", "## Tokens by phase (input / output, summed over tasks)", ""]
+    lines = ["", "## Tokens by phase (input / output; replies cut at max_tokens / calls; summed over tasks)", ""]
     lines += ["| Phase | " + " | ".join(arms) + " |", "|---|" + "---|" * len(arms)]
     for phase in phases:
         cells = [by_arm[a].get(phase) for a in arms]
-        lines.append(f"| {phase} | " + " | ".join(f"{c[0]} / {c[1]}" if c else "-" for c in cells) + " |")
+        lines.append(
+            f"| {phase} | " + " | ".join(f"{c[0]} / {c[1]}; capped {c[3]}/{c[2]}" if c else "-" for c in cells) + " |"
+        )
     return lines
 
 

@@ -272,6 +272,7 @@ def test_outputs_json_markdown_and_terminal_table(suite: SuiteRun) -> None:
     assert "## Totals per config" in suite.report and "## Per task" in suite.report
     assert f"| {CONFIG} | pipeline | 1/2 | 50% |" in suite.report
     assert "## Tokens by phase" in suite.report and "| sdd-apply |" in suite.report
+    assert "; capped 0/" in suite.report  # replies cut at max_tokens, per phase (none with these fakes)
     assert "temperature-units" in suite.report.split("## Failures and notes")[1]
     assert "totals per config" in suite.printed and "RESOLVED" in suite.printed
 
