@@ -195,7 +195,9 @@ async def work_on(
     files = list(dict.fromkeys(plan.tasks[i - 1].file for i in group))
     originals = await ctx.io(current_texts, ctx.workspace, files)
     start, start_run = await evaluate(ctx.workspace, {}, contract, set(), "current code", timeout_s=timeout)
-    baseline = {t for t, o in (start_run.outcomes if start_run else {}).items() if o.status == "passed"} - set(contract)
+    passing = {t for t, o in (start_run.outcomes if start_run else {}).items() if o.status == "passed"}
+    baseline = (passing | {t for e in ctx.state.get("apply_log") or [] for t in e.get("baseline", [])}) - set(contract)
+    start.regressions = sorted(baseline - passing)  # an earlier visit's winner broke them: not perfect as it is
     binding = ctx.harness.registry.binding(APPLY) if ctx.harness else None
     done_already = bool(contract) and start.perfect() and not evidence
     k = 0 if done_already else binding.samples if binding and binding.samples else DEFAULT_SAMPLES
@@ -276,15 +278,10 @@ async def work_on(
     if change and k and not top.perfect(suspects(scores[1:], trusted)):  # repairs made in code, run like any other
         for label, files in code_repairs(scores[1:], top, change.uses(), change.expectations()):
             await judge(label, files)
-    top = best(scores)
-    if (
-        k
-        and ctx.harness
-        and ctx.harness.registry.escalation(APPLY) is not None
-        and (top is None or not top.perfect(suspects(scores[1:], trusted)))
-    ):
+    escalation = ctx.harness.registry.escalation(APPLY) if ctx.harness else None
+    if k and escalation is not None and not (best(scores) or scores[0]).perfect(suspects(scores[1:], trusted)):
         await attempt("escalated", prompt, None, 200, escalated=True)
-    return await settle(ctx, plan, group, scores, originals, log)
+    return await settle(ctx, plan, group, scores, originals, log, baseline)
 
 
 async def settle(
@@ -294,8 +291,10 @@ async def settle(
     scores: list[Score],
     originals: dict[str, str | None],
     log: list[dict[str, Any]],
+    baseline: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> dict[str, Any]:
-    """Write the winner, judge each task, tick and commit the done ones."""
+    """Write the winner, judge each task, tick and commit the done ones. ``baseline`` (existing tests passing
+    before the first visit) goes in the log: a later visit still counts a test an earlier winner broke."""
     change = ctx.result(spec.PHASE)
     trusted = {test for test, weight in (change.weights() if change else {}).items() if weight > 1}
     suspect = suspects(scores[1:], trusted)
@@ -343,6 +342,7 @@ async def settle(
         "candidates": [s.model_dump() for s in scores],
         "winner": winner.label if winner else None,
         "suspect": sorted(suspect),
+        "baseline": sorted(baseline),
     }
     return {"results": results, "log": [*log, {"tasks": group, "step": "selected", "ok": bool(done), **summary}]}
 

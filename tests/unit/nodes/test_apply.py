@@ -176,3 +176,24 @@ def test_a_task_whose_file_did_not_change_is_not_ticked_while_a_scenario_test_fa
     result = run_change(demo_request, demo_repo, settings, models=team(script), auto_approve=True)
     tasks_md = next((demo_repo / "openspec/changes").rglob("tasks.md")).read_text()
     assert result.status == "failed" and "- [ ] 1.2 Expose slugify" in tasks_md, tasks_md
+
+
+TRUNCATE_BROKEN = '''
+
+def truncate(text: str, width: int, suffix: str = "...") -> str:
+    return text[:width]
+'''
+
+
+def test_an_existing_test_an_earlier_winner_broke_still_counts_as_broken_in_the_next_visit(
+    tmp_path: Path, demo_repo: Path, demo_request: str
+):
+    # every candidate writes slugify right and breaks truncate: the first visit writes the best of them (no task
+    # is done), and the retry must not take the broken truncate tests as tests that never passed
+    script = DemoScript(impl_versions=[SLUGIFY_OK + TRUNCATE_BROKEN])
+    settings = config(tmp_path, {"samples": 1}, {"fix_attempts": 0, "max_attempts": 2})
+    result = run_change(demo_request, demo_repo, settings, models=team(script), auto_approve=True)
+    assert result.status == "failed", result.reason
+    assert "sdd-apply failed its gate 2 time(s)" in result.reason and "breaks tests/test_strings.py::" in result.reason
+    selected = [e for e in result.report["apply_log"] if e.get("step") == "selected"]
+    assert len(selected) == 2 and all(e["candidates"][-1]["regressions"] for e in selected)
