@@ -178,11 +178,11 @@ def test_a_task_whose_file_did_not_change_is_not_ticked_while_a_scenario_test_fa
     assert result.status == "failed" and "- [ ] 1.2 Expose slugify" in tasks_md, tasks_md
 
 
-TRUNCATE_BROKEN = '''
+TRUNCATE_BROKEN = """
 
 def truncate(text: str, width: int, suffix: str = "...") -> str:
     return text[:width]
-'''
+"""
 
 
 def test_an_existing_test_an_earlier_winner_broke_still_counts_as_broken_in_the_next_visit(
