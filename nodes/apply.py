@@ -252,12 +252,12 @@ async def work_on(
     one_shot, _ = await ctx.io(one_shot_prompt, ctx.workspace.root, ctx.request)
 
     def sample(i: int) -> tuple[str, str, float | None, int, bool, str]:
-        """Greedy on the full prompt; then the one-shot baseline's very call, so a spec or task that paraphrased
-        the request wrongly cannot pull the pipeline below one prompt; then samples of the full prompt."""
-        if i == 0:
-            return "sample 1", prompt, None, 0, False, ""
-        if i == 1:
-            return "sample 2 (whole request)", one_shot, None, 1, False, ctx.system_prompt(prompt=ONE_SHOT)
+        """Greedy on the full prompt, then the one-shot call (first with no contract to tell them apart), so a
+        wrong paraphrase cannot pull the pipeline below one prompt; then samples of the full prompt."""
+        if i == (1 if contract else 0):
+            return f"sample {i + 1} (whole request)", one_shot, None, 1, False, ctx.system_prompt(prompt=ONE_SHOT)
+        if i < 2:
+            return f"sample {i + 1}", prompt, None, 0, False, ""
         return f"sample {i + 1} (t={heat})", prompt, heat, i, False, ""
 
     concurrent = not (ctx.harness and ctx.harness.config.provider_of(ctx.harness.registry.binding(APPLY)).embedded)

@@ -29,6 +29,7 @@ from sdd_harness.graph.core.phases import APPLY, ARCHIVE, ORCHESTRATOR, SPEC, VE
 from sdd_harness.graph.core.report import write_report
 from sdd_harness.graph.core.state import SDDState
 from sdd_harness.graph.core.usage import CallRecorder
+from sdd_harness.graph.infra.scenarios import NO_WORKING_TEST
 from sdd_harness.graph.infra.workspace import Workspace
 
 Action = str  # advance | retry | back_to_<phase> | skip_to_<phase> | continue | stop | done
@@ -249,6 +250,11 @@ async def decide(
     check = declared.check or (lambda _: [])
     view = GateContext(state=state, workspace=gate.workspace, paths=gate.paths, settings=settings)
     problems = ([error] if error else []) + await asyncio.to_thread(check, view)
+    no_contract = problems == [NO_WORKING_TEST] and phase == SPEC and on_fail == "retry"
+    if no_contract and gate_failures(state, phase) >= settings.max_attempts:
+        reason = f"{NO_WORKING_TEST.split(':')[0]} after {gate_failures(state, phase)} attempts: going on without a "
+        reason += "contract (apply's candidates, the whole-request one first, are checked by the existing tests)"
+        return Decision(phase=phase, action="advance", next=upcoming, reason=reason), {}
     if problems:
         return on_gate_failure(state, phase, problems, settings.max_attempts, on_fail)
     if phase == VERIFY:
@@ -332,11 +338,15 @@ def loop_bound_reached(state: SDDState, phase: str, max_attempts: int, what: str
     return Decision(phase=phase, action="stop", next=END, reason=reason)
 
 
+def gate_failures(state: SDDState, phase: str) -> int:
+    """This gate failure and the earlier ones that sent ``phase`` back for a retry."""
+    decisions = state.get("decisions") or []
+    return 1 + sum(1 for d in decisions if d["phase"] == phase and d["action"] == "retry" and d["by"] == "gate")
+
+
 def retry_or_stop(state: SDDState, phase: str, problems: list[str], max_attempts: int) -> tuple[Decision, dict]:
     """Gate failures (not runs) count against the bound, so a loop-back rerun gets its own retries."""
-    failures = 1 + sum(
-        1 for d in state.get("decisions") or [] if d["phase"] == phase and d["action"] == "retry" and d["by"] == "gate"
-    )
+    failures = gate_failures(state, phase)
     reason = "; ".join(problems)[:1500]
     if failures >= max_attempts:
         return Decision(

@@ -38,6 +38,7 @@ from sdd_harness.graph.infra.pytest_examples import examples_from_tests
 from sdd_harness.graph.infra.repomap import iter_files, mentioned_paths
 from sdd_harness.graph.infra.request_items import RequestItems, extract
 from sdd_harness.graph.infra.scenarios import (
+    NO_WORKING_TEST,
     Revision,
     ScenarioCase,
     as_raising,
@@ -430,7 +431,7 @@ def check(ctx: GateContext) -> list[str]:
     if (ctx.state.get("attempts") or {}).get(SPEC, 1) <= 1:  # named once as feedback; after that a warning
         problems += [f"not covered by any scenario: {gap}" for gap in spec.uncovered]
     if spec.test_file and not spec.tests():
-        problems.append("no scenario has a working test: write scenarios whose call is valid code")
+        problems.append(NO_WORKING_TEST)
     return problems
 
 

@@ -43,6 +43,9 @@ class ScenarioCase(BaseModel):
         return (tuple(e.setup), e.key(), e.expect, e.raises) if e else ()
 
 
+NO_WORKING_TEST = "no scenario has a working test: write scenarios whose call is valid code"
+
+
 class Revision(BaseModel):
     """What spec's re-check of suspect scenarios gave: where the run goes next is decided from this."""
 

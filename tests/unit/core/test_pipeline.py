@@ -523,3 +523,30 @@ def test_tests_that_do_not_exercise_the_requirement_do_not_count(tmp_path: Path,
     rows = {row["scenario"]: row["result"] for row in verify["matrix"]}
     assert rows["Reads well in a URL"] == "UNTESTED" and rows["Basic slug"] == "COMPLIANT"
     assert verify["verdict"] == "FAIL" and any("UNTESTED" in i and i.startswith("CRITICAL") for i in verify["issues"])
+
+
+@dataclass
+class NoValidScenario(DemoScript):
+    """Every scenario the spec model writes is invalid code, in both attempts and in every re-ask."""
+
+    def sdd_spec(self, user: str) -> dict:
+        answer = super().sdd_spec(user)
+        for scenario in answer["requirements"][0]["scenarios"]:
+            scenario["call"] = scenario["call"].replace("(", "((", 1)  # never parses
+        return answer
+
+
+def test_a_spec_that_never_gets_a_working_test_goes_on_without_a_contract_rather_than_write_nothing(
+    tmp_path: Path, demo_repo: Path, demo_request: str
+) -> None:
+    models = team(NoValidScenario())
+    result = run_change(
+        demo_request, demo_repo, make_config(tmp_path, run={"max_attempts": 2}), models=models, auto_approve=True
+    )
+    spec_steps = [d for d in result.report["decisions"] if d["phase"] == SPEC]
+    assert [d["action"] for d in spec_steps] == ["retry", "advance"]
+    assert "going on without a contract" in spec_steps[-1]["reason"]
+    steps = [e.get("step") for e in result.report["apply_log"]]
+    assert "sample 1 (whole request)" in steps  # nothing tells the paraphrase apart: the one-shot call first
+    assert "def slugify(" in (demo_repo / "textkit" / "strings.py").read_text(encoding="utf-8")
+    assert result.report["verdict"] in ("PASS WITH WARNINGS", "FAIL")  # scenarios untested, said so
