@@ -43,9 +43,8 @@ from sdd_harness.graph.infra.scenarios import (
     ScenarioCase,
     as_raising,
     checklist,
-    compares_new_object,
     coverage_gaps,
-    invented_method,
+    not_a_test,
     number,
     with_request_examples,
 )
@@ -155,7 +154,7 @@ async def more_scenarios(
     cases = []
     existing = set().union(*modules.existing.values())
     for read in examples_from_tests(reply)[:8]:
-        if compares_new_object(read.example, items) or invented_method(read.example, items, ctx.request, existing):
+        if not_a_test(read.example, items, ctx.request, existing):
             continue  # the second ask is the last: a guess here would be a test every right candidate fails
         index = home(answer, read.called())
         cases.append(
@@ -200,7 +199,7 @@ def to_cases(
             )
             try:
                 example = Example.model_validate(as_raising(scenario.model_dump(exclude={"name"})))
-                message = compares_new_object(example, items) or invented_method(example, items, request, existing)
+                message = not_a_test(example, items, request, existing)
             except ValidationError as err:
                 message = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
             if message:

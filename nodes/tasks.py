@@ -195,7 +195,7 @@ def misplaced(by_file: dict[str, TaskSpec], workspace: Workspace, request: str) 
     ``__init__.py``). A package the request asks to re-export from keeps its task: that file is the point."""
     exports = {f"{r.package.replace('.', '/')}/__init__.py" for r in extract(request).reexports}
     defined = {p: top_level_names(workspace.read(p)) if workspace.exists(p) else set() for p in by_file}
-    mentions = {p: {w for w in re.findall(r"\b[A-Za-z_]\w{2,}\b", f"{t.task} {t.output}")} for p, t in by_file.items()}
+    mentions = {p: set(re.findall(r"\b[A-Za-z_]\w{2,}\b", f"{t.task} {t.output}")) for p, t in by_file.items()}
     movable = [
         p
         for p, t in by_file.items()

@@ -23,13 +23,8 @@ def unguarded(
 ) -> list[tuple[str, dict[str, str]]]:
     """(label, files) variants of a candidate, each without one ``if …: raise E(…)`` guard that raised in a test
     whose scenario expects a returned value (``expectations``: test name -> (call, "return `x`" / "raise `E`"))."""
-    failures = [
-        message
-        for line in evidence.splitlines()
-        if (found := _FAILURE.match(line.strip()))
-        and (expectations.get(found.group(1)) or ("", ""))[1].startswith("return")
-        for message in [found.group(2)]
-    ]
+    found = [_FAILURE.match(line.strip()) for line in evidence.splitlines()]
+    failures = [m.group(2) for m in found if m and (expectations.get(m.group(1)) or ("", ""))[1].startswith("return")]
     if not failures:
         return []
     out: list[tuple[str, dict[str, str]]] = []

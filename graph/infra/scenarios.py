@@ -195,6 +195,11 @@ def invented_method(example: Example, items: RequestItems, request: str, existin
     return ""
 
 
+def not_a_test(example: Example, items: RequestItems, request: str, existing: set[str]) -> str:
+    """Why a model's example is not a test of this request ('' if it is)."""
+    return compares_new_object(example, items) or invented_method(example, items, request, existing)
+
+
 def _makes(node: ast.expr, classes: set[str]) -> bool:
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in classes
 
