@@ -9,22 +9,33 @@ from pydantic import BaseModel, Field, field_validator
 
 from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 from sdd_harness.graph.core.phases import PROPOSE
+from sdd_harness.graph.core.prose import bounded
 from sdd_harness.graph.infra.markdown import bullets
 from sdd_harness.nodes import explore
 
 ARTIFACT = "proposal.md"
 
 
+def _at_most(items: int) -> dict[str, int]:
+    """A list bound for grammar-constrained servers only (a longer list from another provider is kept): lines
+    beyond it are where a small model's proposal ran into its token limit."""
+    return {"maxItems": items}
+
+
 class Proposal(BaseModel):
     """Why and what — no implementation detail."""
 
-    why: str = Field(description="The problem or need, 1-3 sentences (at least 50 characters).")
-    what_changes: list[str] = Field(min_length=1, max_length=8, description="Concrete changes, one line each.")
-    out_of_scope: list[str] = Field(default_factory=list, max_length=5)
-    approach: str = Field(description="How, in 1-2 sentences.")
-    affected_files: list[str] = Field(default_factory=list)
-    risks: list[str] = Field(default_factory=list, max_length=4)
-    success_criteria: list[str] = Field(min_length=1, max_length=6, description="Checkable outcomes.")
+    why: bounded(300) = Field(description="The problem or need, 1-3 sentences (at least 50 characters).")
+    what_changes: list[bounded(160)] = Field(
+        min_length=1, max_length=8, description="Concrete changes, one line each.", json_schema_extra=_at_most(5)
+    )
+    out_of_scope: list[bounded(120)] = Field(default_factory=list, max_length=5, json_schema_extra=_at_most(3))
+    approach: bounded(240) = Field(description="How, in 1-2 sentences.")
+    affected_files: list[str] = Field(default_factory=list, json_schema_extra=_at_most(6))
+    risks: list[bounded(120)] = Field(default_factory=list, max_length=4, json_schema_extra=_at_most(3))
+    success_criteria: list[bounded(160)] = Field(
+        min_length=1, max_length=6, description="Checkable outcomes.", json_schema_extra=_at_most(4)
+    )
 
     @field_validator("why")
     @classmethod

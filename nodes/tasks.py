@@ -11,13 +11,15 @@ contradicting a scenario.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, create_model, field_validator
 
 from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 from sdd_harness.graph.core.phases import TASKS
+from sdd_harness.graph.core.prose import bounded
 from sdd_harness.graph.infra.contract import Example, same_value
 from sdd_harness.graph.infra.modulemap import is_test_path
 from sdd_harness.graph.infra.pycheck import top_level_names
@@ -29,20 +31,25 @@ ARTIFACT = "tasks.md"
 _ID = re.compile(r"\b([RS]\d+)\b")
 
 
-class TaskSpec(BaseModel):
-    """One small task in the precise-spec template (under ~100 changed lines)."""
+class TaskDraft(BaseModel):
+    """What the model writes for one task: the precise-spec template, each field one short line.
 
-    task: str = Field(description="Imperative title, one line.")
+    The bounds keep a plan of a few tasks inside the phase's token budget (a reply cut at ``max_tokens`` is
+    paid for in full and loses its last tasks); code fills ``check`` and the groups, so the model is not asked.
+    """
+
+    task: bounded(120) = Field(description="Imperative title, one line.")
     file: str = Field(description="The one file from the design this task edits or creates.")
     requirements: list[str] = Field(default_factory=list, description="Requirement ids it implements, e.g. R1.")
     scenarios: list[str] = Field(default_factory=list, description="Scenario ids its code must pass, e.g. S2.")
-    input: str = Field("", description="Parameters and types.")
-    output: str = Field("", description="Return value and type.")
-    validation: str = Field("", description="Input checks.")
-    error_handling: str = Field("", description="Which errors are raised, when.")
-    dependencies: list[str] = Field(default_factory=list, description="Repo files or names this task relies on.")
-    style: str = Field("", description="Style constraints.")
-    check: str = Field("", description="The scenario tests (or command) proving this task.")
+    input: bounded(100) = Field("", description="Parameters and types.")
+    output: bounded(100) = Field("", description="Return value and type.")
+    validation: bounded(120) = Field("", description="Input checks.")
+    error_handling: bounded(120) = Field("", description="Which errors are raised, when.")
+    dependencies: list[str] = Field(
+        default_factory=list, description="Repo files or names this task relies on.", json_schema_extra={"maxItems": 3}
+    )
+    style: bounded(80) = Field("", description="Style constraints.")
 
     @field_validator("requirements", "scenarios", "dependencies", mode="before")
     @classmethod
@@ -50,11 +57,39 @@ class TaskSpec(BaseModel):
         return [value] if isinstance(value, str) else value
 
 
+class TaskSpec(TaskDraft):
+    """One small task in the precise-spec template (under ~100 changed lines)."""
+
+    check: str = Field("", description="The scenario tests (or command) proving this task.")
+
+
 class TaskPlan(BaseModel):
     tasks: list[TaskSpec] = Field(min_length=1, max_length=12)
     groups: list[list[int]] = Field(
         default_factory=list, description="Filled by code: tasks (1-based) apply works on together."
     )
+
+
+@functools.cache
+def draft_schema(files: tuple[str, ...]) -> type[BaseModel]:
+    """The schema the model answers in: one task per design file at most, ``file`` one of them.
+
+    Both bounds live in the JSON schema only, so a grammar-constrained server cannot write a fifth task on the
+    same file (the habit that ran replies into their token limit) while a provider without grammars is not
+    re-asked for it: ``in_order`` merges same-file tasks and maps stray files either way.
+    """
+    if not files:
+        return create_model("TaskPlan", tasks=(list[TaskDraft], Field(min_length=1, max_length=12)))
+    item = create_model(
+        "TaskDraft",
+        __base__=TaskDraft,
+        file=(
+            str,
+            Field(description=TaskDraft.model_fields["file"].description, json_schema_extra={"enum": list(files)}),
+        ),
+    )
+    bound = Field(min_length=1, max_length=12, json_schema_extra={"maxItems": len(files)})
+    return create_model("TaskPlan", tasks=(list[item], bound))
 
 
 GROUP_FILES = 4
@@ -246,7 +281,8 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
         f"Change request (the user's words):\n{ctx.request}\n\nSpec (ids to reference):\n{ctx.brief(spec.PHASE)}\n\n"
         f"Design:\n{ctx.brief(design.PHASE)}\n\nFiles a task may take (one per task): {', '.join(files) or '(any)'}"
     )
-    plan = await ctx.ask(TaskPlan, user)
+    draft = await ctx.ask(draft_schema(tuple(files)), user)
+    plan = TaskPlan.model_validate(draft.model_dump())
     plan, notes = await ctx.io(in_order, plan, the_design, change, ctx.workspace, ctx.request)
     sizes = await ctx.io(file_sizes, ctx.workspace, [t.file for t in plan.tasks])
     plan = plan.model_copy(update={"groups": task_groups(plan, sizes)})

@@ -48,3 +48,12 @@ def test_a_copied_answer_is_still_re_asked_first():
 def test_an_answer_that_never_parses_still_fails():
     with pytest.raises(ModelOutputError):
         ask(["not json"] * 3)
+
+
+def test_a_runaway_proposal_line_is_cut_and_its_lists_are_bounded_for_grammars() -> None:
+    schema = Proposal.model_json_schema()["properties"]
+    assert schema["what_changes"]["maxItems"] == 5 and schema["success_criteria"]["maxItems"] == 4
+    loop = "The function should be tested with an empty list of readings. " * 20
+    proposal = Proposal(why=loop, what_changes=["a"] * 7, approach="Edit it.", success_criteria=[loop])
+    assert proposal.why == "The function should be tested with an empty list of readings."
+    assert len(proposal.what_changes) == 7  # a provider without grammars keeps its longer list

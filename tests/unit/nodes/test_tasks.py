@@ -9,7 +9,7 @@ from sdd_harness.graph.infra.scenarios import ScenarioCase
 from sdd_harness.graph.infra.workspace import Workspace
 from sdd_harness.nodes.design import Design, FileChange
 from sdd_harness.nodes.spec import ChangeSpec
-from sdd_harness.nodes.tasks import TaskPlan, TaskSpec, in_order
+from sdd_harness.nodes.tasks import TaskPlan, TaskSpec, draft_schema, in_order
 
 HISTORY = "class History:\n    def __init__(self, initial):\n        self.current = initial\n"
 
@@ -70,3 +70,31 @@ def test_the_package_the_request_re_exports_from_keeps_its_task(tmp_path: Path) 
     request = "Extend the `History` class in `pad/history.py`. Re-export `History` from `pad/__init__.py`."
     ordered, _ = in_order(plan, DESIGN, CHANGE, workspace(tmp_path), request)
     assert [t.file for t in ordered.tasks] == ["pad/history.py", "pad/__init__.py"]
+
+
+def test_the_schema_a_model_answers_in_allows_one_task_per_design_file() -> None:
+    schema = draft_schema(("pad/history.py", "pad/__init__.py")).model_json_schema()
+    item = schema["$defs"]["TaskDraft"]["properties"]
+    assert schema["properties"]["tasks"]["maxItems"] == 2
+    assert item["file"]["enum"] == ["pad/history.py", "pad/__init__.py"]
+    assert "check" not in item and "groups" not in schema["properties"]  # code fills those
+    assert all(item[f]["maxLength"] <= 120 for f in ("task", "input", "output", "validation", "error_handling"))
+
+
+def test_a_provider_without_grammars_is_not_re_asked_for_what_the_grammar_forbids() -> None:
+    answer = {
+        "tasks": [
+            {"task": "Limit the steps", "file": "pad/history.py", "check": "ignored"},
+            {"task": "Limit again", "file": "pad/history.py"},
+            {"task": "Export", "file": "./pad/__init__.py", "validation": "It works. It works. It works."},
+        ]
+    }
+    draft = draft_schema(("pad/history.py", "pad/__init__.py")).model_validate(answer)
+    plan = TaskPlan.model_validate(draft.model_dump())
+    assert [t.file for t in plan.tasks] == ["pad/history.py", "pad/history.py", "./pad/__init__.py"]
+    assert plan.tasks[0].check == "" and plan.tasks[2].validation == "It works."
+
+
+def test_a_run_on_task_title_is_cut_at_a_sentence() -> None:
+    title = "Limit how many undo steps the history keeps. " + "Keep only the last steps and drop the oldest " * 5
+    assert TaskSpec(task=title, file="pad/history.py").task == "Limit how many undo steps the history keeps."
