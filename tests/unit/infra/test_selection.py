@@ -28,6 +28,9 @@ def score(label: str, passed: str = "", regressions: int = 0, diff: int = 10, er
     [
         ([score("x", "a"), score("y", "ab")], "y"),  # more contract tests passed
         ([score("x", "ab", regressions=3, diff=90), score("y", "a")], "x"),  # ... even with regressions
+        # ... unless a plausible candidate (half the contract or more) breaks nothing the user's tests check
+        ([score("x", "abc", regressions=1), score("y", "ab")], "y"),
+        ([score("x", "abc", regressions=1), score("y", "ab", regressions=1)], "x"),  # all break one: count first
         (  # same count: the passing set other candidates agree on (CodeT)
             [score("x", "ab"), score("y", "bc"), score("z", "bc")],
             "y",
