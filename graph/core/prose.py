@@ -45,7 +45,9 @@ def _bounded(limit: int):
     def clean(value: object) -> object:
         if not isinstance(value, str):
             return value
-        return cut_to(without_repeats(value), limit)
+        text = without_repeats(value)
+        # a string that fills its limit exactly was closed by the grammar mid-word: end it at a sentence or word
+        return cut_to(text, limit - 1) if len(text) >= limit else text
 
     return clean
 

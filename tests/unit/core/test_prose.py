@@ -41,3 +41,11 @@ def test_spec_answer_schema_bounds_every_free_text_field():
     assert defs["RequirementAnswer"]["properties"]["text"]["maxLength"] <= 300
     assert defs["ScenarioAnswer"]["properties"]["call"]["maxLength"] <= 300
     assert defs["ScenarioAnswer"]["properties"]["expect"]["anyOf"][0]["maxLength"] <= 300
+
+
+def test_a_string_a_grammar_closed_at_its_limit_ends_at_a_whole_word() -> None:
+    class Line(BaseModel):
+        text: bounded(40)
+
+    closed = "The function takes two arguments: `cents` (an"[:40]
+    assert Line(text=closed).text == "The function takes two arguments:"
