@@ -3,8 +3,9 @@
 No single test is an oracle — a scenario can be wrong — so, as in CodeT, a candidate's standing counts the
 contract tests it passes *and* how many other candidates pass exactly the same ones (agreement between
 independent samples is evidence). A test that every candidate fails is suspect: it is reported with what the
-code returned, not trusted to pick a winner. Ties go to fewer broken existing tests, then the smaller diff; a
-candidate that breaks an existing test never beats a plausible one that breaks none.
+code returned, not trusted to pick a winner. Ties go to fewer broken existing tests, then the smaller diff.
+What is written never breaks an existing test while a plausible candidate keeps them all; a contract test
+that only such breaking code passes is suspect.
 """
 
 from __future__ import annotations
@@ -45,29 +46,31 @@ def suspects(scores: list[Score], trusted: set[str] = frozenset()) -> set[str]: 
     """Contract tests that every *plausible* candidate fails — one that passes at least half of the contract —
     when there are at least two *different* ones. Candidates that pass little say nothing about a test, the
     same code twice is one piece of evidence, and a ``trusted`` test (the user's own example or error case) is
-    never suspect: the code is wrong, not the request."""
-    candidates = plausible(scores)
-    distinct = {tuple(sorted(s.files.items())) or s.label: s for s in candidates}
-    if len(distinct) < 2:
-        return set()
-    common = set(candidates[0].failed)
-    for score in candidates[1:]:
-        common &= set(score.failed)
-    return common - set(trusted)
+    never suspect: the code is wrong, not the request.
+
+    When some plausible candidates keep every existing test, only they count: a contract test that only code
+    breaking the user's tests passes is at odds with those tests, and is suspect too (two different ones at least)."""
+    every = plausible(scores)
+    for candidates in ([s for s in every if not s.regressions], every):
+        if len({tuple(sorted(s.files.items())) or s.label for s in candidates}) >= 2:
+            common = set(candidates[0].failed)
+            for score in candidates[1:]:
+                common &= set(score.failed)
+            return common - set(trusted)
+    return set()
 
 
-def ranked(scores: list[Score]) -> list[Score]:
+def ranked(scores: list[Score], keep_existing: bool = False) -> list[Score]:
     """Best first: more contract tests passed (weighted: the request's own examples count more), more
     candidates agreeing on the same passing set, fewer existing tests broken, smaller diff.
 
-    One rule comes before all that: when a plausible candidate breaks no existing test, every candidate that
-    breaks one ranks below it. The user's tests were written by a person, the contract by a model; a candidate
-    that breaks one cannot be done, so picking it for a few more contract tests only sends the repair the wrong
-    way. When every plausible candidate breaks something (the request changes what an old test checks), the
-    count of broken tests is only a tie-breaker, as before."""
+    ``keep_existing`` (the order for what is written): when a plausible candidate breaks no existing test,
+    every candidate that breaks one ranks below it. The user's tests were written by a person, the contract by
+    a model, and code that breaks one cannot be done. Without it (the order for what a repair starts from) the
+    candidate closest to the contract comes first: its repair is shown the test it broke."""
     usable = [s for s in scores if s.usable]
     agreement = Counter(frozenset(s.passed) for s in usable)
-    clean = any(not s.regressions for s in plausible(usable))
+    clean = keep_existing and any(not s.regressions for s in plausible(usable))
     return sorted(
         usable,
         key=lambda s: (
@@ -81,22 +84,27 @@ def ranked(scores: list[Score]) -> list[Score]:
 
 
 def best(scores: list[Score]) -> Score | None:
+    """The candidate a repair starts from."""
     order = ranked(scores)
     return order[0] if order else None
 
 
 def chosen(scores: list[Score], preferred: str = "whole request") -> Score | None:
-    """The candidate to write; ``scores[0]`` is the code as it is. Leaving the code unchanged wins only when it
-    is strictly better: when no candidate does better on the contract than the unchanged code (the contract can
-    be wrong — every candidate failing a broken import), a candidate that breaks nothing it does not already
-    break is written — the ``preferred`` one (the whole-request answer, what one prompt would have given) first."""
-    top = best(scores)
+    """The candidate to write; ``scores[0]`` is the code as it is. Code that breaks an existing test is not
+    written while a plausible candidate keeps them all (see ``ranked``). Leaving the code unchanged wins only
+    when it is strictly better: when no candidate does better on the contract than the unchanged code (the
+    contract can be wrong — every candidate failing a broken import), a candidate that breaks nothing it does
+    not already break is written — the ``preferred`` one (the whole-request answer, what one prompt would have
+    given) first."""
+    order = ranked(scores, keep_existing=True)
+    top = order[0] if order else None
     if top is None or not scores or top is not scores[0]:
         return top
     tied = [
         s
-        for s in ranked(scores[1:])
-        if s.files
+        for s in order
+        if s is not top
+        and s.files
         and (s.points or len(s.passed)) >= (top.points or len(top.passed))
         and len(s.regressions) <= len(top.regressions)
     ]

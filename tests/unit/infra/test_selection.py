@@ -28,9 +28,6 @@ def score(label: str, passed: str = "", regressions: int = 0, diff: int = 10, er
     [
         ([score("x", "a"), score("y", "ab")], "y"),  # more contract tests passed
         ([score("x", "ab", regressions=3, diff=90), score("y", "a")], "x"),  # ... even with regressions
-        # ... unless a plausible candidate (half the contract or more) breaks nothing the user's tests check
-        ([score("x", "abc", regressions=1), score("y", "ab")], "y"),
-        ([score("x", "abc", regressions=1), score("y", "ab", regressions=1)], "x"),  # all break one: count first
         (  # same count: the passing set other candidates agree on (CodeT)
             [score("x", "ab"), score("y", "bc"), score("z", "bc")],
             "y",
@@ -116,3 +113,24 @@ def test_unchanged_code_is_kept_only_when_it_is_strictly_better() -> None:
     better = score("sample 1", "a")
     better.files = {"m.py": "code"}
     assert chosen([current, better, whole]) is better  # a candidate that passes more still wins on its own
+
+
+def test_what_is_written_keeps_the_users_tests_while_a_plausible_candidate_does() -> None:
+    from sdd_harness.graph.infra.selection import chosen
+
+    current = score("current code", diff=0)
+    breaking, keeping = score("repair 1", "abc", regressions=1), score("sample 1", "ab")
+    breaking.files, keeping.files = {"m.py": "breaks"}, {"m.py": "keeps"}
+    assert best([current, breaking, keeping]) is breaking  # a repair starts from the closest: it sees what broke
+    assert chosen([current, breaking, keeping]) is keeping
+    both = score("sample 2", "ab", regressions=1)
+    both.files = {"m.py": "also breaks"}
+    assert chosen([current, breaking, both]) is breaking  # every plausible one breaks it: the contract decides
+
+
+def test_a_contract_test_only_code_breaking_the_users_tests_passes_is_suspect() -> None:
+    breaking = score("repair 1", "abc", regressions=1)
+    keeping, other = score("sample 1", "ab"), score("sample 3", "ab")
+    breaking.files, keeping.files, other.files = {"m.py": "1"}, {"m.py": "2"}, {"m.py": "3"}
+    assert suspects([breaking, keeping, other]) == {"t::c"}
+    assert suspects([breaking, keeping]) == set()  # one candidate that keeps them is not evidence enough
