@@ -315,15 +315,9 @@ async def settle(
         clean = winner is not None and not (set(winner.failed) - suspect) and not winner.regressions
         needless = not touched and not tests and bool(changed) and clean  # e.g. a package face no test needs
         ok = (touched or needless) and not missing and not (winner and winner.regressions)
-        why = (
-            "its file did not change"
-            if not touched
-            else f"scenario tests still failing: {', '.join(missing)}"
-            if missing
-            else f"breaks {', '.join(winner.regressions[:5])}"
-            if winner and winner.regressions
-            else ""
-        )
+        problems = [f"scenario tests still failing: {', '.join(missing)}"] if missing else []
+        problems += [f"breaks {', '.join(winner.regressions[:5])}"] if winner and winner.regressions else []
+        why = "; ".join(problems) if touched else "its file did not change"  # both: the next visit fixes both
         results[str(index)] = {
             "ok": ok,
             "changed": [task.file] if touched else [],

@@ -197,3 +197,14 @@ def test_an_existing_test_an_earlier_winner_broke_still_counts_as_broken_in_the_
     assert "sdd-apply failed its gate 2 time(s)" in result.reason and "breaks tests/test_strings.py::" in result.reason
     selected = [e for e in result.report["apply_log"] if e.get("step") == "selected"]
     assert len(selected) == 2 and all(e["candidates"][-1]["regressions"] for e in selected)
+
+
+def test_the_gate_feedback_names_failing_scenario_tests_and_broken_existing_tests_together(
+    tmp_path: Path, demo_repo: Path, demo_request: str
+):
+    # the next visit is told both, not only the first: before, a broken existing test went unnamed
+    script = DemoScript(impl_versions=[SLUGIFY_BUGGY + TRUNCATE_BROKEN])
+    settings = config(tmp_path, {"samples": 1}, {"fix_attempts": 0, "max_attempts": 1})
+    result = run_change(demo_request, demo_repo, settings, models=team(script), auto_approve=True)
+    assert "scenario tests still failing: " in result.reason, result.reason
+    assert "; breaks tests/test_strings.py::" in result.reason, result.reason
