@@ -183,6 +183,15 @@ def repair_prompt(base: str, score: Score, change: spec.ChangeSpec | None = None
 # ------------------------------------------------------------------------------------ one group
 
 
+def trusted_tests(change: spec.ChangeSpec | None, confirmed: bool = False) -> set[str]:
+    """Never suspect: the user's own examples and error cases; with ``confirmed``, also the tests the spec
+    re-checked and kept - sampling and repair go on against them, and once every candidate has failed one, the
+    group is settled as before (verify then ends the run instead of another apply visit)."""
+    if change is None:
+        return set()
+    return {c.test for c in change.cases if c.test and (c.origin == "request" or (confirmed and c.confirmed))}
+
+
 async def work_on(
     ctx: PhaseContext, plan: TaskPlan, group: list[int], evidence: str = "", tested: bool = True
 ) -> dict[str, Any]:
@@ -190,7 +199,7 @@ async def work_on(
     change = ctx.result(spec.PHASE)
     contract = change.tests() if change else []
     weights = change.weights() if change else {}
-    trusted = {test for test, weight in weights.items() if weight > 1}  # the request's own examples
+    trusted = trusted_tests(change, confirmed=True)
     timeout = ctx.settings.command_timeout_s
     files = list(dict.fromkeys(plan.tasks[i - 1].file for i in group))
     originals = await ctx.io(current_texts, ctx.workspace, files)
@@ -296,8 +305,7 @@ async def settle(
     """Write the winner, judge each task, tick and commit the done ones. ``baseline`` (existing tests passing
     before the first visit) goes in the log: a later visit still counts a test an earlier winner broke."""
     change = ctx.result(spec.PHASE)
-    trusted = {test for test, weight in (change.weights() if change else {}).items() if weight > 1}
-    suspect = suspects(scores[1:], trusted)
+    suspect = suspects(scores[1:], trusted_tests(change))
     winner = chosen(scores)
     changed: list[str] = []
     if winner is not None and winner.files and winner is not scores[0]:
