@@ -34,7 +34,7 @@ from sdd_harness.graph.infra.git import commit_paths
 from sdd_harness.graph.infra.oneshot_prompt import PROMPT as ONE_SHOT
 from sdd_harness.graph.infra.oneshot_prompt import build_prompt as one_shot_prompt
 from sdd_harness.graph.infra.outline import named_identifiers, new_definitions
-from sdd_harness.graph.infra.scenarios import scenario_lines
+from sdd_harness.graph.infra.scenarios import scenario_lines, trusted
 from sdd_harness.graph.infra.selection import Score, best, chosen, suspects
 from sdd_harness.nodes import spec, tasks
 from sdd_harness.nodes.tasks import TaskPlan, TaskSpec, ticked_tasks
@@ -183,15 +183,6 @@ def repair_prompt(base: str, score: Score, change: spec.ChangeSpec | None = None
 # ------------------------------------------------------------------------------------ one group
 
 
-def trusted_tests(change: spec.ChangeSpec | None, confirmed: bool = False) -> set[str]:
-    """Never suspect: the user's own examples and error cases; with ``confirmed``, also the tests the spec
-    re-checked and kept - sampling and repair go on against them, and once every candidate has failed one, the
-    group is settled as before (verify then ends the run instead of another apply visit)."""
-    if change is None:
-        return set()
-    return {c.test for c in change.cases if c.test and (c.origin == "request" or (confirmed and c.confirmed))}
-
-
 async def work_on(
     ctx: PhaseContext, plan: TaskPlan, group: list[int], evidence: str = "", tested: bool = True
 ) -> dict[str, Any]:
@@ -199,7 +190,7 @@ async def work_on(
     change = ctx.result(spec.PHASE)
     contract = change.tests() if change else []
     weights = change.weights() if change else {}
-    trusted = trusted_tests(change, confirmed=True)
+    trusted_now = trusted(change.cases if change else [], confirmed=True)  # confirmed: apply works against them
     timeout = ctx.settings.command_timeout_s
     files = list(dict.fromkeys(plan.tasks[i - 1].file for i in group))
     originals = await ctx.io(current_texts, ctx.workspace, files)
@@ -274,21 +265,21 @@ async def work_on(
         await asyncio.gather(*(attempt(*sample(i)) for i in range(k)))
     else:
         for i in range(k):
-            if (await attempt(*sample(i))).perfect(suspects(scores[1:], trusted)):
+            if (await attempt(*sample(i))).perfect(suspects(scores[1:], trusted_now)):
                 break
     for round_ in range(ctx.settings.fix_attempts if k else 0):
         top = best(scores)
-        if top is None or top.perfect(suspects(scores[1:], trusted)) or not top.files:
+        if top is None or top.perfect(suspects(scores[1:], trusted_now)) or not top.files:
             break
         fixed = await attempt(f"repair {round_ + 1}", repair_prompt(prompt, top, change), None, 100 + round_)
         if fixed.files and fixed.files == top.files:  # greedy decoding gave the same code back: sample instead
             await attempt(f"repair {round_ + 1} (t={heat})", repair_prompt(prompt, top, change), heat, 150 + round_)
     top = best(scores) or scores[0]
-    if change and k and not top.perfect(suspects(scores[1:], trusted)):  # repairs made in code, run like any other
+    if change and k and not top.perfect(suspects(scores[1:], trusted_now)):  # repairs made in code, run like any other
         for label, files in code_repairs(scores[1:], top, change.uses(), change.expectations()):
             await judge(label, files)
     escalation = ctx.harness.registry.escalation(APPLY) if ctx.harness else None
-    if k and escalation is not None and not (best(scores) or scores[0]).perfect(suspects(scores[1:], trusted)):
+    if k and escalation is not None and not (best(scores) or scores[0]).perfect(suspects(scores[1:], trusted_now)):
         await attempt("escalated", prompt, None, 200, escalated=True)
     return await settle(ctx, plan, group, scores, originals, log, baseline)
 
@@ -305,7 +296,7 @@ async def settle(
     """Write the winner, judge each task, tick and commit the done ones. ``baseline`` (existing tests passing
     before the first visit) goes in the log: a later visit still counts a test an earlier winner broke."""
     change = ctx.result(spec.PHASE)
-    suspect = suspects(scores[1:], trusted_tests(change))
+    suspect = suspects(scores[1:], trusted(change.cases if change else []))
     winner = chosen(scores)
     changed: list[str] = []
     if winner is not None and winner.files and winner is not scores[0]:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from sdd_harness.graph.infra.contract import Example, render_test
 from sdd_harness.graph.infra.request_items import extract
-from sdd_harness.graph.infra.scenarios import ScenarioCase, coverage_gaps, invented_method, with_request_examples
+from sdd_harness.graph.infra.scenarios import (
+    ScenarioCase,
+    coverage_gaps,
+    invented_method,
+    trusted,
+    with_request_examples,
+)
 
 REQUEST = (
     "Add a class `Ring` in a new module `pkg/ring.py` with `push(value: float) -> None`.\n"
@@ -99,3 +105,11 @@ def test_a_value_the_request_states_for_one_parameter_is_a_scenario_in_its_words
     stated = [c for c in cases if c.example and c.example.call == "area(0, 1)"]
     assert len(stated) == 1 and stated[0].origin == "request"
     assert stated[0].example.expect == "1" and stated[0].example.raises is None  # the model's guess is corrected
+
+
+def test_a_test_the_spec_re_checked_is_trusted_only_while_apply_works_on_it():
+    users, models, kept = case("ring.push(1.0)"), case("ring.push(2.0)"), case("ring.push(3.0)")
+    users.origin, users.test, models.test = "request", "t::users", "t::models"
+    kept.test, kept.confirmed = "t::kept", True
+    assert trusted([users, models, kept]) == {"t::users"}  # settling a group: a re-checked test can be unsolved
+    assert trusted([users, models, kept], confirmed=True) == {"t::users", "t::kept"}  # sampling goes on for it
