@@ -35,7 +35,7 @@ from sdd_harness.graph.infra.oneshot_prompt import PROMPT as ONE_SHOT
 from sdd_harness.graph.infra.oneshot_prompt import build_prompt as one_shot_prompt
 from sdd_harness.graph.infra.outline import named_identifiers, new_definitions
 from sdd_harness.graph.infra.scenarios import scenario_lines, trusted
-from sdd_harness.graph.infra.selection import Score, best, chosen, suspects
+from sdd_harness.graph.infra.selection import Score, best, chosen, plausible, suspects
 from sdd_harness.nodes import spec, tasks
 from sdd_harness.nodes.tasks import TaskPlan, TaskSpec, ticked_tasks
 
@@ -296,7 +296,10 @@ async def settle(
     """Write the winner, judge each task, tick and commit the done ones. ``baseline`` (existing tests passing
     before the first visit) goes in the log: a later visit still counts a test an earlier winner broke."""
     change = ctx.result(spec.PHASE)
-    suspect = suspects(scores[1:], trusted(change.cases if change else []))
+    cases = change.cases if change else []
+    tried, rechecked = plausible(scores[1:]), trusted(cases, confirmed=True) - trusted(cases)
+    suspect = suspects(scores[1:], trusted(cases))  # + a re-checked test every try failed, the same code or not:
+    suspect |= {t for t in rechecked if tried and all(t in s.failed for s in tried)}  # verify ends the run on it
     winner = chosen(scores)
     changed: list[str] = []
     if winner is not None and winner.files and winner is not scores[0]:

@@ -208,3 +208,17 @@ def test_the_gate_feedback_names_failing_scenario_tests_and_broken_existing_test
     result = run_change(demo_request, demo_repo, settings, models=team(script), auto_approve=True)
     assert "scenario tests still failing: " in result.reason, result.reason
     assert "; breaks tests/test_strings.py::" in result.reason, result.reason
+
+
+def test_a_test_the_spec_stood_by_that_every_candidate_fails_again_ends_the_run_at_verify(
+    tmp_path: Path, demo_repo: Path, demo_request: str
+):
+    # two different buggy candidates make the trailing-dash test suspect; the spec stands by it; back in apply
+    # both candidates are the same code and fail it again: that is settled, not retried, and verify ends the run
+    script = DemoScript(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_BUGGY_ALT, SLUGIFY_BUGGY])
+    settings = config(tmp_path, {"samples": 2}, {"fix_attempts": 0, "max_attempts": 3})
+    result = run_change(demo_request, demo_repo, settings, models=team(script), auto_approve=True)
+    steps = [(d["phase"], d["action"]) for d in result.report["decisions"] if d["action"] != "continue"]
+    assert ("sdd-spec", "skip_to_apply") in steps, steps
+    assert steps[-2:] == [("sdd-apply", "advance"), ("sdd-verify", "stop")], steps
+    assert "which the spec re-checked" in result.reason, result.reason
