@@ -274,26 +274,26 @@ async def decide(
 
 def after_recheck(state: SDDState, revision: dict[str, Any]) -> tuple[Decision, dict[str, str]]:
     """Where the run goes after spec re-checked the scenarios every candidate failed. Design and tasks do not
-    depend on a scenario's expected value, so they stand: code that now passes every test goes to verify;
-    corrected tests, and tests the spec stands by, go to apply. A re-checked test is trusted from then on (never
-    suspect again), so apply samples and repairs against it instead of stopping early; if every candidate still
-    fails it, verify ends the run."""
+    depend on a scenario's expected value, so they stand: code that now passes every test goes to verify,
+    corrected tests go to apply, and tests the spec stands by end the run (the code is kept). Sending those to
+    apply as well was measured and made things worse: the 1.5B spec stood by a wrong test in most such runs,
+    and apply then wrote code that passed it against the request's own words."""
     names = ", ".join(t.split("::")[-1] for t in revision.get("rechecked") or []) or "the suspect scenarios"
     if revision.get("green"):
         reason = f"re-checked {names}: the code as it is passes every scenario test"
         return Decision(phase=SPEC, action="skip_to_verify", next=VERIFY, reason=reason), {}
-    test_file = ((state.get("outputs") or {}).get(SPEC) or {}).get("test_file") or "the contract"
     if changed := [t.split("::")[-1] for t in revision.get("changed") or []]:
+        test_file = ((state.get("outputs") or {}).get(SPEC) or {}).get("test_file") or "the contract"
         reason = f"re-checked {names}: {', '.join(changed)} corrected; apply aims at the new tests"
-        told = f"The spec corrected these scenario tests in {test_file}: {', '.join(changed)}."
-    else:
-        reason = f"the spec stands by {names} after re-checking them against the request; apply aims at them"
-        told = (
-            f"The spec re-checked these scenario tests in {test_file} against the request and stands by them: {names}."
-        )
-    return Decision(phase=SPEC, action="skip_to_apply", next=APPLY, reason=reason), {
-        APPLY: f"{told} Make the code pass every test there; keep what already passes."
-    }
+        return Decision(phase=SPEC, action="skip_to_apply", next=APPLY, reason=reason), {
+            APPLY: f"The spec corrected these scenario tests in {test_file}: {', '.join(changed)}. "
+            "Make the code pass every test there; keep what already passes."
+        }
+    reason = (
+        f"the spec stands by {names}, which every candidate apply tried fails; the code is kept and "
+        f"{VERIFY}'s report names the failing tests"
+    )
+    return Decision(phase=SPEC, action="stop", next=END, reason=reason), {}
 
 
 async def ask_human(state: SDDState, gate: GateContext, phase: str, upcoming: str) -> tuple[Decision, dict] | None:

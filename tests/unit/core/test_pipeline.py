@@ -216,19 +216,14 @@ def failed_after_loop_back(tmp_path: Path, demo_repo: Path, demo_request: str) -
     return run_change(demo_request, demo_repo, config, models=models, auto_approve=True), models
 
 
-def test_a_scenario_the_spec_stands_by_gets_one_more_apply_visit_then_the_run_stops(
-    failed_after_loop_back: tuple[RunResult, dict],
-) -> None:
+def test_failed_loop_back_stops_cleanly(failed_after_loop_back: tuple[RunResult, dict]) -> None:
     result, models = failed_after_loop_back
     assert result.status == "failed"
+    assert "the spec stands by test_cut_without_a_trailing_dash" in result.reason  # the spec kept its test
     steps = actions(result)
     assert ("sdd-verify", "back_to_apply", "model") in steps  # the first failure: the model judged the code
     assert ("sdd-verify", "back_to_spec", "gate") in steps  # every candidate failed it: the scenario is suspect
-    stood = steps.index((SPEC, "skip_to_apply", "gate"))  # design and tasks are not rerun on the same inputs
-    assert [phase for phase, _, _ in steps[stood + 1 :]] == ["sdd-apply", "sdd-verify"] and steps[-1][1] == "stop"
-    reasons = [d["reason"] for d in result.report["decisions"] if d["action"] == "skip_to_apply"]
-    assert "the spec stands by test_cut_without_a_trailing_dash" in reasons[0]
-    assert "stands by them: test_cut_without_a_trailing_dash" in human_prompts(models["sdd-apply"])[-1]
+    assert steps[-1] == (SPEC, "stop", "gate")  # design, tasks and apply are not rerun on the same inputs
     assert len(models[ORCHESTRATOR].calls) == 1  # judged once; the suspect test went back without a model call
     assert models[ARCHIVE].calls == []
     assert result.report_path is not None and "**failed**" in result.report_path.read_text(encoding="utf-8")

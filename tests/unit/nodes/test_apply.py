@@ -210,12 +210,24 @@ def test_the_gate_feedback_names_failing_scenario_tests_and_broken_existing_test
     assert "; breaks tests/test_strings.py::" in result.reason, result.reason
 
 
-def test_a_test_the_spec_stood_by_that_every_candidate_fails_again_ends_the_run_at_verify(
+@dataclass
+class SpecCorrectsWrongly(DemoScript):
+    """Asked to re-check the suspect trailing-dash scenario, the spec answers with another value no candidate
+    gives."""
+
+    def sdd_spec(self, user: str) -> dict:
+        if "Every implementation tried fails" in user:
+            fix = {"call": "slugify('ab cd', max_length=3)", "expect": "'ab'"}
+            return {"scenarios": [{"name": "Cut without a trailing dash", "module": "textkit.strings", **fix}]}
+        return super().sdd_spec(user)
+
+
+def test_a_corrected_test_every_candidate_fails_again_ends_the_run_at_verify(
     tmp_path: Path, demo_repo: Path, demo_request: str
 ):
-    # two different buggy candidates make the trailing-dash test suspect; the spec stands by it; back in apply
+    # two different buggy candidates make the trailing-dash test suspect; the spec corrects it; back in apply
     # both candidates are the same code and fail it again: that is settled, not retried, and verify ends the run
-    script = DemoScript(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_BUGGY_ALT, SLUGIFY_BUGGY])
+    script = SpecCorrectsWrongly(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_BUGGY_ALT, SLUGIFY_BUGGY])
     settings = config(tmp_path, {"samples": 2}, {"fix_attempts": 0, "max_attempts": 3})
     result = run_change(demo_request, demo_repo, settings, models=team(script), auto_approve=True)
     steps = [(d["phase"], d["action"]) for d in result.report["decisions"] if d["action"] != "continue"]
