@@ -34,8 +34,8 @@ from sdd_harness.graph.infra.git import commit_paths
 from sdd_harness.graph.infra.oneshot_prompt import PROMPT as ONE_SHOT
 from sdd_harness.graph.infra.oneshot_prompt import build_prompt as one_shot_prompt
 from sdd_harness.graph.infra.outline import named_identifiers, new_definitions
-from sdd_harness.graph.infra.scenarios import scenario_lines, trusted
-from sdd_harness.graph.infra.selection import Score, best, chosen, plausible, suspects
+from sdd_harness.graph.infra.scenarios import rechecked, scenario_lines, trusted
+from sdd_harness.graph.infra.selection import Score, best, chosen, suspects
 from sdd_harness.nodes import spec, tasks
 from sdd_harness.nodes.tasks import TaskPlan, TaskSpec, ticked_tasks
 
@@ -190,7 +190,8 @@ async def work_on(
     change = ctx.result(spec.PHASE)
     contract = change.tests() if change else []
     weights = change.weights() if change else {}
-    trusted_now = trusted(change.cases if change else [], confirmed=True)  # confirmed: apply works against them
+    cases = change.cases if change else []
+    trusted_now = trusted(cases) | rechecked(cases)  # while sampling, apply works against re-checked tests too
     timeout = ctx.settings.command_timeout_s
     files = list(dict.fromkeys(plan.tasks[i - 1].file for i in group))
     originals = await ctx.io(current_texts, ctx.workspace, files)
@@ -297,9 +298,7 @@ async def settle(
     before the first visit) goes in the log: a later visit still counts a test an earlier winner broke."""
     change = ctx.result(spec.PHASE)
     cases = change.cases if change else []
-    tried, rechecked = plausible(scores[1:]), trusted(cases, confirmed=True) - trusted(cases)
-    suspect = suspects(scores[1:], trusted(cases))  # + a re-checked test every try failed, the same code or not:
-    suspect |= {t for t in rechecked if tried and all(t in s.failed for s in tried)}  # verify ends the run on it
+    suspect = suspects(scores[1:], trusted(cases), rechecked(cases))  # verify ends the run on a re-checked one
     winner = chosen(scores)
     changed: list[str] = []
     if winner is not None and winner.files and winner is not scores[0]:

@@ -54,11 +54,14 @@ class Revision(BaseModel):
     green: bool = Field(False, description="every contract test passes on the code as it is now")
 
 
-def trusted(cases: list[ScenarioCase], confirmed: bool = False) -> set[str]:
-    """Tests never suspect: the user's own examples and error cases; with ``confirmed``, also the tests the spec
-    re-checked and kept - apply samples and repairs against those, and once every candidate has failed one, the
-    group is settled as before (verify then ends the run instead of another apply visit)."""
-    return {c.test for c in cases if c.test and (c.origin == "request" or (confirmed and c.confirmed))}
+def trusted(cases: list[ScenarioCase]) -> set[str]:
+    """Tests never suspect: the user's own examples and error cases."""
+    return {c.test for c in cases if c.test and c.origin == "request"}
+
+
+def rechecked(cases: list[ScenarioCase]) -> set[str]:
+    """Tests the spec re-checked after every candidate failed them (and kept or corrected)."""
+    return {c.test for c in cases if c.test and c.confirmed and c.origin == "model"}
 
 
 def as_raising(data: dict[str, Any]) -> dict[str, Any]:

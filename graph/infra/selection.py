@@ -42,22 +42,29 @@ def plausible(scores: list[Score]) -> list[Score]:
     return [s for s in scores if s.usable and s.passed and 2 * len(s.passed) >= len(s.passed) + len(s.failed)]
 
 
-def suspects(scores: list[Score], trusted: set[str] = frozenset()) -> set[str]:  # type: ignore[assignment]
+def suspects(
+    scores: list[Score],
+    trusted: set[str] = frozenset(),  # type: ignore[assignment]
+    rechecked: set[str] = frozenset(),  # type: ignore[assignment]
+) -> set[str]:
     """Contract tests that every *plausible* candidate fails — one that passes at least half of the contract —
     when there are at least two *different* ones. Candidates that pass little say nothing about a test, the
     same code twice is one piece of evidence, and a ``trusted`` test (the user's own example or error case) is
     never suspect: the code is wrong, not the request.
 
     When some plausible candidates keep every existing test, only they count: a contract test that only code
-    breaking the user's tests passes is at odds with those tests, and is suspect too (two different ones at least)."""
+    breaking the user's tests passes is at odds with those tests, and is suspect too (two different ones at least).
+    A ``rechecked`` test (the spec already looked at it again) needs no second opinion: every plausible
+    candidate failing it, the same code or not, is enough."""
     every = plausible(scores)
+    settled = {t for t in rechecked if every and all(t in s.failed for s in every)}
     for candidates in ([s for s in every if not s.regressions], every):
         if len({tuple(sorted(s.files.items())) or s.label for s in candidates}) >= 2:
             common = set(candidates[0].failed)
             for score in candidates[1:]:
                 common &= set(score.failed)
-            return common - set(trusted)
-    return set()
+            return (common - set(trusted)) | settled
+    return settled
 
 
 def ranked(scores: list[Score], keep_existing: bool = False) -> list[Score]:
