@@ -90,8 +90,10 @@ def _sections(body: list[str]) -> list[tuple[str | None, list[str]]]:
 
 def _owner(code: str, allowed: list[str], sources: dict[str, str | None]) -> str | None:
     """The allowed file an unnamed block can only be for: the only one; else, among the test files (a block
-    defining ``test_*`` functions) or the others, the only one — or the only one already defining a name the
-    block redefines."""
+    defining ``test_*`` functions) or the others, the only one; the only one already defining a name the block
+    redefines; for new definitions, the only file not written yet; for a block of imports and assignments
+    only (a re-export), the only package ``__init__.py``. Small models often drop the ``### path`` line when a
+    change adds a module and re-exports it (seen in real runs), which lost the whole candidate."""
     if len(allowed) == 1:
         return allowed[0]
     names = set(re.findall(r"^(?:async\s+)?(?:def|class)\s+(\w+)", code, flags=re.MULTILINE))
@@ -102,7 +104,13 @@ def _owner(code: str, allowed: list[str], sources: dict[str, str | None]) -> str
     redefined = [
         a for a in side if names & set(re.findall(r"^(?:async\s+)?(?:def|class)\s+(\w+)", sources.get(a) or "", re.M))
     ]
-    return redefined[0] if len(redefined) == 1 else None
+    if redefined:
+        return redefined[0] if len(redefined) == 1 else None
+    unwritten = [a for a in side if a in sources and sources[a] is None]
+    inits = [a for a in side if a.rsplit("/", 1)[-1] == "__init__.py"]
+    if names:
+        return unwritten[0] if len(unwritten) == 1 else None
+    return inits[0] if len(inits) == 1 and code.strip() else None
 
 
 def _is_test_file(path: str) -> bool:

@@ -73,6 +73,20 @@ def test_an_unnamed_block_goes_to_the_only_file_it_can_mean() -> None:
     assert [b.path for b in blocks] == ["shapes/geometry.py"] and problems == []
 
 
+def test_unnamed_blocks_of_a_new_module_and_its_re_export_find_their_files() -> None:
+    """A change adding a module and re-exporting it: a block of new definitions is for the file not written
+    yet, a block of imports only is for the package's ``__init__.py``."""
+    group = ["shapes/hexagon.py", "shapes/__init__.py"]
+    current = {"shapes/hexagon.py": None, "shapes/__init__.py": "from shapes.naming import name\n"}
+    code_block = "```python\ndef hexagon_area(side):\n    return 2.598 * side * side\n```"
+    export_block = "```python\nfrom shapes.hexagon import hexagon_area\n\n__all__ = ['name', 'hexagon_area']\n```"
+    blocks, problems = read_blocks(f"{code_block}\n\n{export_block}", group, current)
+    assert [b.path for b in blocks] == ["shapes/hexagon.py", "shapes/__init__.py"] and problems == []
+    two_new = {"shapes/hexagon.py": None, "shapes/octagon.py": None}
+    blocks, problems = read_blocks(code_block, list(two_new), two_new)  # two new files: no guess
+    assert blocks == [] and "does not say which file" in problems[0]
+
+
 @pytest.mark.parametrize(
     ("reply", "problem"),
     [
