@@ -254,6 +254,8 @@ async def decide(
     if no_contract and gate_failures(state, phase) >= settings.max_attempts:
         reason = f"{NO_WORKING_TEST.split(':')[0]} after {gate_failures(state, phase)} attempts: going on without a "
         reason += "contract (apply's candidates, the whole-request one first, are checked by the existing tests)"
+        if not context.auto_approve and (human := await ask_human(state, gate, phase, upcoming)):
+            return human  # a reviewer who asked to see the spec still does, contract or not
         return Decision(phase=phase, action="advance", next=upcoming, reason=reason), {}
     if problems:
         return on_gate_failure(state, phase, problems, settings.max_attempts, on_fail)

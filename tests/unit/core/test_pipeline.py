@@ -550,3 +550,21 @@ def test_a_spec_that_never_gets_a_working_test_goes_on_without_a_contract_rather
     assert "sample 1 (whole request)" in steps  # nothing tells the paraphrase apart: the one-shot call first
     assert "def slugify(" in (demo_repo / "textkit" / "strings.py").read_text(encoding="utf-8")
     assert result.report["verdict"] in ("PASS WITH WARNINGS", "FAIL")  # scenarios untested, said so
+
+
+def test_a_spec_going_on_without_a_contract_still_stops_at_its_approval_gate(
+    tmp_path: Path, demo_repo: Path, demo_request: str
+) -> None:
+    seen: list[str] = []
+    config = make_config(tmp_path, run={"max_attempts": 2, "approval_gates": [SPEC]})
+    result = run_change(
+        demo_request,
+        demo_repo,
+        config,
+        models=team(NoValidScenario()),
+        auto_approve=False,
+        approver=lambda payload: seen.append(payload["phase"]) or "stop",
+    )
+    assert seen == [SPEC]  # the reviewer saw the spec before any code was written
+    assert result.status == "stopped" and actions(result)[-1] == (SPEC, "stop", "human")
+    assert "def slugify(" not in (demo_repo / "textkit" / "strings.py").read_text(encoding="utf-8")
