@@ -21,12 +21,9 @@ from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 from sdd_harness.graph.core.phases import SPEC, VERIFY
 from sdd_harness.graph.core.prose import bounded, code
 from sdd_harness.graph.infra.contract import (
-    ContractTest,
     Example,
     contract_block,
     red_problem,
-    render_test,
-    test_name,
     uncreated,
     with_contract,
 )
@@ -46,6 +43,8 @@ from sdd_harness.graph.infra.scenarios import (
     coverage_gaps,
     not_a_test,
     number,
+    rendered,
+    restated,
     with_request_examples,
 )
 from sdd_harness.graph.infra.testrun import run_pytest
@@ -327,36 +326,21 @@ async def revise(ctx: PhaseContext, prior: ChangeSpec, suspect: set[str]) -> dic
         cases = await write_and_run(ctx, cases, prior.test_file, ModuleMap())
     green = any(c.red == "kept" for c in cases) and not any(c.red == "new" for c in cases)
     revision = Revision(rechecked=[c.test for c in doubtful], changed=changed, green=green)
-    spec = prior.model_copy(update={"cases": cases, "revision": revision})
+    deltas = restated(prior.deltas, cases) if changed else prior.deltas  # spec.md says what the tests check
+    if changed:
+        await ctx.io(write_change_specs, ctx.paths.root, ctx.paths.change_id, SpecDeltaSet(deltas=deltas))
+    spec = prior.model_copy(update={"cases": cases, "revision": revision, "deltas": deltas})
     return {"outputs": {SPEC: spec.model_dump()}}
 
 
 # ------------------------------------------------------------------------------------ the contract, red first
 
 
-def render(cases: list[ScenarioCase], test_file: str) -> tuple[list[ScenarioCase], list[ContractTest]]:
-    taken: set[str] = set()
-    tests, out = [], []
-    for case in cases:
-        if case.example is None:
-            out.append(case.model_copy(update={"test": "", "red": "untested"}))
-            continue
-        name = test_name(case.name, taken)
-        source = render_test(name, case.requirement, case.name, case.example)
-        tests.append(
-            ContractTest(
-                capability=case.capability, requirement=case.requirement, scenario=case.name, name=name, source=source
-            )
-        )
-        out.append(case.model_copy(update={"test": f"{test_file}::{name}"}))
-    return out, tests
-
-
 async def write_and_run(
     ctx: PhaseContext, cases: list[ScenarioCase], test_file: str, modules: ModuleMap
 ) -> list[ScenarioCase]:
     """Write the tests into the change's test file, run them on the code as it is, and judge each failure."""
-    cases, tests = render(cases, test_file)
+    cases, tests = rendered(cases, test_file)
     current = await ctx.io(lambda: ctx.workspace.read(test_file) if ctx.workspace.exists(test_file) else None)
     await ctx.io(
         ctx.workspace.write,

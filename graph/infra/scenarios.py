@@ -14,8 +14,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sdd_harness.graph.infra.contract import Example, same_value
+from sdd_harness.graph.infra.contract import ContractTest, Example, render_test, same_value, test_name
 from sdd_harness.graph.infra.error_bounds import error_calls, stated_raise, value_calls
+from sdd_harness.graph.infra.openspec.models import CapabilityDelta, Requirement, Scenario
 from sdd_harness.graph.infra.pyparse import parse_python
 from sdd_harness.graph.infra.request_items import RequestItems
 
@@ -293,3 +294,42 @@ def checklist(items: RequestItems) -> str:
     lines += [f"- example (use exactly): `{x.call}` == `{x.expect}`" for x in items.examples]
     lines += [f"- re-export: `from {r.package} import {', '.join(r.names)}` must work" for r in items.reexports]
     return "\n".join(lines) or "(nothing the code could read; cover the request's behaviour)"
+
+
+def restated(deltas: list[CapabilityDelta], cases: list[ScenarioCase]) -> list[CapabilityDelta]:
+    """``deltas`` with each scenario's WHEN/THEN taken from its case as it is now: after spec's re-check
+    corrected a case, the spec.md that archive merges into the project's specs says what the test checks."""
+    examples = {(c.requirement, c.name): c.example for c in cases if c.example}
+
+    def steps(requirement: Requirement) -> Requirement:
+        scenarios = [
+            Scenario(name=s.name, given=s.given, when=[e.when()], then=[e.then()])
+            if (e := examples.get((requirement.name, s.name)))
+            else s
+            for s in requirement.scenarios
+        ]
+        return requirement.model_copy(update={"scenarios": scenarios})
+
+    return [
+        d.model_copy(update={"added": [steps(r) for r in d.added], "modified": [steps(r) for r in d.modified]})
+        for d in deltas
+    ]
+
+
+def rendered(cases: list[ScenarioCase], test_file: str) -> tuple[list[ScenarioCase], list[ContractTest]]:
+    """Each case with its test id in ``test_file``, and the tests to write (a case without an example has none)."""
+    taken: set[str] = set()
+    tests, out = [], []
+    for case in cases:
+        if case.example is None:
+            out.append(case.model_copy(update={"test": "", "red": "untested"}))
+            continue
+        name = test_name(case.name, taken)
+        source = render_test(name, case.requirement, case.name, case.example)
+        tests.append(
+            ContractTest(
+                capability=case.capability, requirement=case.requirement, scenario=case.name, name=name, source=source
+            )
+        )
+        out.append(case.model_copy(update={"test": f"{test_file}::{name}"}))
+    return out, tests

@@ -267,6 +267,9 @@ def test_a_corrected_scenario_the_code_already_passes_goes_straight_to_verify(
         (ARCHIVE, "done", "gate"),
     ]
     assert result.report["verdict"] == "PASS"
+    archived = "\n".join(p.read_text(encoding="utf-8") for p in (demo_repo / "openspec" / "specs").rglob("spec.md"))
+    assert "the result is `'hello-'`" in archived  # the project's spec says what the corrected test checks
+    assert "the result is `'hello'`" not in archived
 
 
 @dataclass
