@@ -254,11 +254,14 @@ async def work_on(
 
     def sample(i: int) -> tuple[str, str, float | None, int, bool, str]:
         """Greedy on the full prompt, then the one-shot call (first with no contract to tell them apart), so a
-        wrong paraphrase cannot pull the pipeline below one prompt; then samples of the full prompt."""
+        wrong paraphrase cannot pull the pipeline below one prompt; then samples of the two in turn."""
+        whole = ctx.system_prompt(prompt=ONE_SHOT)
         if i == (1 if contract else 0):
-            return f"sample {i + 1} (whole request)", one_shot, None, 1, False, ctx.system_prompt(prompt=ONE_SHOT)
+            return f"sample {i + 1} (whole request)", one_shot, None, 1, False, whole
         if i < 2:
             return f"sample {i + 1}", prompt, None, 0, False, ""
+        if i % 2:
+            return f"sample {i + 1} (whole request, t={heat})", one_shot, heat, i, False, whole
         return f"sample {i + 1} (t={heat})", prompt, heat, i, False, ""
 
     concurrent = not (ctx.harness and ctx.harness.config.provider_of(ctx.harness.registry.binding(APPLY)).embedded)

@@ -50,6 +50,23 @@ def test_the_candidate_that_passes_the_scenario_tests_is_the_one_written(
     assert 'rstrip("-")' in (demo_repo / "textkit/strings.py").read_text()
 
 
+def test_samples_beyond_the_greedy_two_take_the_full_prompt_and_the_whole_request_in_turn(
+    tmp_path: Path, demo_repo: Path, demo_request: str
+):
+    models = team(DemoScript(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_BUGGY, SLUGIFY_BUGGY, SLUGIFY_OK]))
+    settings = config(tmp_path, {"samples": 4, "sample_temperature": 0.6}, {"fix_attempts": 0})
+    result = run_change(demo_request, demo_repo, settings, models=models, auto_approve=True)
+    assert result.status == "done", result.reason
+    labels = sorted(e["step"] for e in candidates(result))  # run concurrently on a cloud config
+    assert labels == ["sample 1", "sample 2 (whole request)", "sample 3 (t=0.6)", "sample 4 (whole request, t=0.6)"]
+    calls, kwargs = models[APPLY].calls, models[APPLY].call_kwargs
+    assert "making one whole change" in str(calls[3][0].content) and "Tasks:" not in str(calls[3][-1].content)
+    assert [k.get("temperature") for k in kwargs[:4]] == [None, None, 0.6, 0.6]
+    assert len({k.get("seed") for k in kwargs[:4]}) == 4  # four different draws
+    selected = next(e for e in result.report["apply_log"] if e.get("step") == "selected")
+    assert selected["winner"] == "sample 4 (whole request, t=0.6)"
+
+
 def test_a_failing_candidate_is_repaired_from_its_real_test_output(tmp_path: Path, demo_repo: Path, demo_request: str):
     models = team(DemoScript(impl_versions=[SLUGIFY_UNDEFINED, SLUGIFY_OK]))
     settings = config(tmp_path, {"samples": 1}, {"fix_attempts": 1})
