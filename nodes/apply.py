@@ -27,6 +27,7 @@ from sdd_harness.graph.infra.candidates import (
     file_block,
     merged_files,
     reexported,
+    stops_before_tests,
     wrong_results,
 )
 from sdd_harness.graph.infra.compose import code_repairs
@@ -98,8 +99,7 @@ def fan_out(state: dict[str, Any], continuing: bool) -> list[Send]:
 
 def remaining(state: dict[str, Any]) -> str:
     """Groups not yet attempted: every visit records a result for each task it ran, so this shrinks."""
-    ready = ready_groups(state, retry_failed=False)
-    return f"next task group: {ready}" if ready else ""
+    return f"next task group: {ready}" if (ready := ready_groups(state, retry_failed=False)) else ""
 
 
 def apply_summary(state: dict[str, Any]) -> dict[str, Any]:
@@ -217,8 +217,9 @@ async def work_on(
     ) -> Score:
         system = system or ctx.system_prompt()
         try:
+            stop = stops if text_prompt == one_shot else None  # its tests would be refused: not decoded at all
             reply = await ctx.ask_text(
-                text_prompt, temperature=temperature, seed=seed, escalated=escalated, system=system
+                text_prompt, temperature=temperature, seed=seed, escalated=escalated, system=system, stop=stop
             )
         except Exception as err:  # noqa: BLE001 - a failed call is a failed candidate, the group goes on
             return await judge(label, {}, f"{type(err).__name__}: {str(err)[:300]}")
@@ -265,6 +266,7 @@ async def work_on(
         return f"sample {i + 1} (t={heat})", prompt, heat, i, False, ""
 
     concurrent = not (ctx.harness and ctx.harness.config.provider_of(ctx.harness.registry.binding(APPLY)).embedded)
+    stops = None if concurrent else stops_before_tests(files)  # embedded only: a cloud model may refuse `stop`
     if concurrent and k:
         await asyncio.gather(*(attempt(*sample(i)) for i in range(k)))
     else:

@@ -229,12 +229,10 @@ class PhaseContext(GateContext):
         a phase's retry after a failed gate uses that model by itself."""
         assert self.harness is not None
         role = role or self.phase
-        registry = self.harness.registry
-        if escalated or (self.attempt > 1 and role == self.phase):
-            stronger = registry.escalation(role, **bind)
-            if stronger is not None:
-                return stronger
-        return registry.runnable(role, **bind)
+        wanted = escalated or (self.attempt > 1 and role == self.phase)
+        if wanted and (stronger := self.harness.registry.escalation(role, **bind)) is not None:
+            return stronger
+        return self.harness.registry.runnable(role, **bind)
 
     @property
     def feedback(self) -> str:
@@ -296,12 +294,14 @@ class PhaseContext(GateContext):
         seed: int | None = None,
         escalated: bool = False,
         system: str = "",
+        stop: list[str] | None = None,
     ) -> str:
         """One plain-text call for this phase (code blocks, not JSON; ``system`` replaces its system prompt),
         recorded; a reply cut at the output limit comes back as far as it got. Provider faults: ``ProviderError``."""
         assert self.recorder is not None
-        sampling = {"temperature": temperature, "seed": seed}
-        bind: dict[str, Any] = {key: value for key, value in sampling.items() if value is not None}
+        bind: dict[str, Any] = {
+            k: v for k, v in dict(temperature=temperature, seed=seed, stop=stop).items() if v is not None
+        }
         messages = [SystemMessage(system or self.system_prompt()), HumanMessage(user)]
         try:
             reply = await self.model(escalated=escalated, **bind).ainvoke(

@@ -81,6 +81,17 @@ def merged_files(workspace: Workspace, reply: str, allowed: list[str], echo: str
     return files, ""
 
 
+def stops_before_tests(allowed: list[str]) -> list[str]:
+    """Stop sequences that end a whole-request reply where it starts a test file this candidate may not write.
+
+    Asked for the whole change, a model writes the code first and then tests (in the real apply replies read,
+    no reply put tests first); those tests are refused here, and they were up to two thirds of the reply's
+    tokens, often cut at the output limit. A prefix is left out when an allowed file starts with it."""
+    prefixes = ("tests/", "test_")
+    kept = [p for p in prefixes if not any(a.startswith(p) or a.rsplit("/", 1)[-1].startswith(p) for a in allowed)]
+    return [f"\n### {p}" for p in kept]
+
+
 _FAILED_LINE = re.compile(r"^- (\w+): (.*)$")
 _ASSERTED = re.compile(r"assert (.+?) == (.+)$")
 

@@ -110,17 +110,18 @@ class FakeChatModel(BaseChatModel):
         """The keyword arguments of each call (temperature, seed, response_format …), in call order."""
         return list(self._call_kwargs)
 
-    def _reply_text(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> str:
+    def _reply_text(self, messages: list[BaseMessage], kwargs: dict[str, Any], stop: list[str] | None = None) -> str:
+        """The scripted reply, ended before the first of ``stop`` as a server ends it (``stop`` is recorded too)."""
         with self._lock:
             self._calls.append(list(messages))
-            self._call_kwargs.append(dict(kwargs))
+            self._call_kwargs.append({**kwargs, **({"stop": list(stop)} if stop else {})})
             scripted = self.replies.pop(0) if self.replies else None
         if isinstance(scripted, BaseException):
             raise scripted
         if scripted is not None:
-            return scripted
+            return _stopped(scripted, stop)
         if self.responder is not None:
-            return self.responder(messages, kwargs)
+            return _stopped(self.responder(messages, kwargs), stop)
         schema = schema_of(kwargs)
         return json.dumps(minimal_instance(schema)) if schema else "ok"
 
@@ -148,7 +149,7 @@ class FakeChatModel(BaseChatModel):
             import time
 
             time.sleep(self.latency_s)
-        return self._result(messages, self._reply_text(messages, kwargs), "tools" in kwargs)
+        return self._result(messages, self._reply_text(messages, kwargs, stop), "tools" in kwargs)
 
     async def _agenerate(
         self,
@@ -162,9 +163,14 @@ class FakeChatModel(BaseChatModel):
         try:
             if self.latency_s:
                 await asyncio.sleep(self.latency_s)
-            return self._result(messages, self._reply_text(messages, kwargs), "tools" in kwargs)
+            return self._result(messages, self._reply_text(messages, kwargs, stop), "tools" in kwargs)
         finally:
             self._active -= 1
+
+
+def _stopped(text: str, stop: list[str] | None) -> str:
+    cuts = [text.find(s) for s in stop or [] if s in text]
+    return text[: min(cuts)] if cuts else text
 
 
 def _tool_calls(text: str) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sdd_harness.graph.infra.candidates import reexported, wrong_results
+from sdd_harness.graph.infra.candidates import reexported, stops_before_tests, wrong_results
 from sdd_harness.graph.infra.workspace import Workspace
 
 EVIDENCE = """- test_accents: AssertionError: assert 'caf' == 'cafe'
@@ -36,3 +36,9 @@ def test_the_package_the_request_names_gets_its_reexport_even_when_no_task_lists
     candidate = {"pkg/ring.py": "class Ring:\n    pass\n"}
     out = reexported(Workspace(tmp_path), candidate, ["pkg/ring.py"], request)
     assert out["pkg/__init__.py"] == '"""pkg."""\n\nfrom pkg.ring import Ring\n'
+
+
+def test_a_whole_request_reply_stops_at_test_files_unless_the_task_may_write_one() -> None:
+    assert stops_before_tests(["pkg/mod.py", "pkg/__init__.py"]) == ["\n### tests/", "\n### test_"]
+    assert stops_before_tests(["pkg/mod.py", "tests/test_mod.py"]) == []  # the task writes a test file itself
+    assert stops_before_tests(["test_helpers.py"]) == ["\n### tests/"]

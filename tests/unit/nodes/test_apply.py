@@ -67,6 +67,33 @@ def test_samples_beyond_the_greedy_two_take_the_full_prompt_and_the_whole_reques
     assert selected["winner"] == "sample 4 (whole request, t=0.6)"
 
 
+class WritesTestsToo(DemoScript):
+    """Asked for the whole change, the model writes the code and then tests for it, as the one-shot call does."""
+
+    def sdd_apply(self, user: str) -> str:
+        tests = "### tests/test_strings.py\n```python\ndef test_slug():\n    assert slugify('a b') == 'a-b'\n```\n"
+        return super().sdd_apply(user) + "\n" + tests * 20
+
+
+def test_on_a_local_model_the_whole_request_reply_stops_before_the_tests_it_may_not_write(
+    tmp_path: Path, demo_repo: Path, demo_request: str
+):
+    data = yaml.safe_load((CONFIGS_DIR / "local.yaml").read_text(encoding="utf-8"))
+    data["run"]["approval_gates"] = []
+    settings = tmp_path / "local.yaml"
+    settings.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    models = team(WritesTestsToo(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_OK]))
+    result = run_change(demo_request, demo_repo, settings, models=models, auto_approve=True)
+    assert result.status == "done", result.reason
+    whole = [i for i, c in enumerate(models[APPLY].calls) if "making one whole change" in str(c[0].content)]
+    kwargs = models[APPLY].call_kwargs
+    assert whole and all("\n### tests/" in kwargs[i]["stop"] for i in whole)
+    assert all("stop" not in k for i, k in enumerate(kwargs) if i not in whole)  # the full prompt writes no tests
+    outputs = [c["output_tokens"] for c in result.report["calls"] if c["phase"] == APPLY]
+    assert outputs[whole[0]] < outputs[0] / 4  # the twenty refused test blocks were never generated
+    assert "def test_slug" not in (demo_repo / "tests/test_strings.py").read_text(encoding="utf-8")
+
+
 def test_a_failing_candidate_is_repaired_from_its_real_test_output(tmp_path: Path, demo_repo: Path, demo_request: str):
     models = team(DemoScript(impl_versions=[SLUGIFY_UNDEFINED, SLUGIFY_OK]))
     settings = config(tmp_path, {"samples": 1}, {"fix_attempts": 1})
