@@ -110,7 +110,8 @@ def _owner(code: str, allowed: list[str], sources: dict[str, str | None]) -> str
     inits = [a for a in side if a.rsplit("/", 1)[-1] == "__init__.py"]
     if names:
         return unwritten[0] if len(unwritten) == 1 else None
-    return inits[0] if len(inits) == 1 and code.strip() else None
+    exports = re.search(r"^(?:from\s+\S+\s+import\s|import\s|__all__\b)", code, flags=re.MULTILINE)
+    return inits[0] if len(inits) == 1 and exports else None
 
 
 def _is_test_file(path: str) -> bool:

@@ -82,6 +82,8 @@ def test_unnamed_blocks_of_a_new_module_and_its_re_export_find_their_files() -> 
     export_block = "```python\nfrom shapes.hexagon import hexagon_area\n\n__all__ = ['name', 'hexagon_area']\n```"
     blocks, problems = read_blocks(f"{code_block}\n\n{export_block}", group, current)
     assert [b.path for b in blocks] == ["shapes/hexagon.py", "shapes/__init__.py"] and problems == []
+    blocks, problems = read_blocks("```python\nSIDES = 6\n```", group, current)  # a constant: for which file?
+    assert blocks == [] and "does not say which file" in problems[0]
     two_new = {"shapes/hexagon.py": None, "shapes/octagon.py": None}
     blocks, problems = read_blocks(code_block, list(two_new), two_new)  # two new files: no guess
     assert blocks == [] and "does not say which file" in problems[0]
