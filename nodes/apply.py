@@ -252,11 +252,11 @@ async def work_on(
         return score
 
     one_shot, _ = await ctx.io(one_shot_prompt, ctx.workspace.root, ctx.request)
+    whole = ctx.system_prompt(prompt=ONE_SHOT)
 
     def sample(i: int) -> tuple[str, str, float | None, int, bool, str]:
         """Greedy on the full prompt, then the one-shot call (first with no contract to tell them apart), so a
         wrong paraphrase cannot pull the pipeline below one prompt; then samples of the two in turn."""
-        whole = ctx.system_prompt(prompt=ONE_SHOT)
         if i == (1 if contract else 0):
             return f"sample {i + 1} (whole request)", one_shot, None, 1, False, whole
         if i < 2:

@@ -45,6 +45,7 @@ from sdd_harness.graph.infra.scenarios import (
     number,
     rendered,
     restated,
+    scenario_steps,
     with_request_examples,
 )
 from sdd_harness.graph.infra.testrun import run_pytest
@@ -215,13 +216,7 @@ def deltas_of(answer: SpecAnswer, cases: list[ScenarioCase], existing: dict[str,
     A requirement left without scenarios (all of them repeated another's calls) is left out."""
     requirements = []
     for r_index, req in enumerate(answer.requirements, 1):
-        scenarios = [
-            {"name": c.name, "when": [c.example.when()], "then": [c.example.then()]}
-            if c.example
-            else {"name": c.name, "when": [c.name], "then": ["the behaviour holds"]}
-            for c in cases
-            if c.requirement_id == f"R{r_index}"
-        ]
+        scenarios = [scenario_steps(c) for c in cases if c.requirement_id == f"R{r_index}"]
         if scenarios:
             requirements.append({"name": req.name, "text": req.text, "scenarios": scenarios})
     if not requirements:
@@ -326,8 +321,9 @@ async def revise(ctx: PhaseContext, prior: ChangeSpec, suspect: set[str]) -> dic
         cases = await write_and_run(ctx, cases, prior.test_file, ModuleMap())
     green = any(c.red == "kept" for c in cases) and not any(c.red == "new" for c in cases)
     revision = Revision(rechecked=[c.test for c in doubtful], changed=changed, green=green)
-    deltas = restated(prior.deltas, cases) if changed else prior.deltas  # spec.md says what the tests check
-    if changed:
+    deltas = prior.deltas
+    if changed:  # the change's spec.md says what the corrected tests check
+        deltas = restated(prior.deltas, cases)
         await ctx.io(write_change_specs, ctx.paths.root, ctx.paths.change_id, SpecDeltaSet(deltas=deltas))
     spec = prior.model_copy(update={"cases": cases, "revision": revision, "deltas": deltas})
     return {"outputs": {SPEC: spec.model_dump()}}

@@ -296,15 +296,22 @@ def checklist(items: RequestItems) -> str:
     return "\n".join(lines) or "(nothing the code could read; cover the request's behaviour)"
 
 
+def scenario_steps(case: ScenarioCase) -> dict[str, Any]:
+    """The case as an OpenSpec scenario: its example's WHEN/THEN (a case left as prose: just its name)."""
+    if case.example:
+        return {"name": case.name, "when": [case.example.when()], "then": [case.example.then()]}
+    return {"name": case.name, "when": [case.name], "then": ["the behaviour holds"]}
+
+
 def restated(deltas: list[CapabilityDelta], cases: list[ScenarioCase]) -> list[CapabilityDelta]:
     """``deltas`` with each scenario's WHEN/THEN taken from its case as it is now: after spec's re-check
     corrected a case, the spec.md that archive merges into the project's specs says what the test checks."""
-    examples = {(c.requirement, c.name): c.example for c in cases if c.example}
+    current = {(c.requirement, c.name): c for c in cases if c.example}
 
     def steps(requirement: Requirement) -> Requirement:
         scenarios = [
-            Scenario(name=s.name, given=s.given, when=[e.when()], then=[e.then()])
-            if (e := examples.get((requirement.name, s.name)))
+            Scenario.model_validate({**scenario_steps(c), "given": s.given})
+            if (c := current.get((requirement.name, s.name)))
             else s
             for s in requirement.scenarios
         ]
