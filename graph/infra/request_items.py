@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+from collections.abc import Callable
 
 from pydantic import BaseModel, Field
 
@@ -26,6 +27,10 @@ _OLD_BEHAVIOUR = re.compile(r"\b(today|currently|used to|instead of|before the c
 _EG_PAIR = r"([^()\n;]+?)\s*(?:->|→|=>)\s*([^()\n,;]+?)(?=\s*(?:[,;)]|\band\b|\bor\b|$))"
 _EG = re.compile(rf"\be\.g\.?\s*,?\s*{_EG_PAIR}")
 _EG_MORE = re.compile(rf"\s*(?:,|\band\b|\bor\b)\s*(?!e\.g)(?=[^,;]*(?:->|→|=>)){_EG_PAIR}")  # "e.g. 1 -> 2, 3 -> 4"
+_ALIAS = re.compile(
+    r"`([^`\n]+)`\s*(?:means|stands for|is short for|is shorthand for|is the same as|is equivalent to|is read as)\s*"
+    r"`([^`\n]+)`"
+)
 _RAISE = re.compile(r"\b(?:raises?|raising|throws?|throwing)\b", re.I)
 _RAISED = re.compile(
     r"\b([A-Z]\w*(?:Error|Exception|Warning))`?\s+(?:is|are|gets|(?:must|should|will) be)\s+(?:raised|thrown)\b"
@@ -217,6 +222,27 @@ def _examples(request: str, items: RequestItems) -> None:
                 for left, right in pairs:
                     if _literal(left):
                         add(f"{signature.name}({left.strip()})", right, f"e.g. {left.strip()} -> {right.strip()}")
+    for line in request.splitlines():
+        for match in _ALIAS.finditer(line):
+            _alias(match.group(1), match.group(2), add, list(items.examples))
+
+
+def _alias(short: str, full: str, add: Callable[[str, str, str], None], examples: list[WorkedExample]) -> None:
+    """`"x1F"` means `"0x1F"`: an input the request equates with another gives the same result, so a worked
+    example of the full form (``f("0x1F") == 31``) is one of the short form too, and trusted like it."""
+    if not (_literal(short) and _literal(full)) or ast.literal_eval(short) == ast.literal_eval(full):
+        return
+    for example in examples:
+        call = parse_expression(example.call)
+        if (
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Name)
+            and len(call.args) == 1
+            and not call.keywords
+            and _literal(ast.unparse(call.args[0]))
+            and ast.literal_eval(call.args[0]) == ast.literal_eval(full)
+        ):
+            add(f"{call.func.id}({short.strip()})", example.expect, f"{short.strip()} means {full.strip()}")
 
 
 def _literal(text: str) -> bool:

@@ -163,6 +163,18 @@ def test_an_aside_about_today_does_not_swallow_the_example_after_it() -> None:
 # ------------------------------------------------------------------------------------------ re-exports
 
 
+def test_an_input_the_request_equates_with_another_shares_its_example() -> None:
+    items = extract(
+        'Add `decode(code: str) -> int`: `decode("0x1F")` returns `31`. The short form `"x1F"` means `"0x1F"`; '
+        '`"0X1F"` is the same as `"0x1F"`, and `\'q\'` means `"quit"` (no example for it).'
+    )
+    assert [(e.call, e.expect) for e in items.examples] == [
+        ('decode("0x1F")', "31"),
+        ('decode("x1F")', "31"),
+        ('decode("0X1F")', "31"),
+    ]
+
+
 def test_a_reexport_from_an_init_file_with_all() -> None:
     items = extract(
         "Add `roman(n)` and `arabic(text)` in `numerals/convert.py`.\n"
