@@ -14,6 +14,7 @@ import ast
 from collections.abc import Mapping
 
 from sdd_harness.graph.infra.guards import unguarded
+from sdd_harness.graph.infra.namefix import mended_candidates
 from sdd_harness.graph.infra.pyparse import parse_python
 from sdd_harness.graph.infra.selection import Score, ranked
 
@@ -23,9 +24,14 @@ _DEFINITION = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 def code_repairs(
     scores: list[Score], top: Score, uses: Mapping[str, set[str]], expectations: Mapping[str, tuple[str, str]]
 ) -> list[tuple[str, dict[str, str]]]:
-    """Candidates made in code from the model's, each to be run like any other: the composite, and the best
-    candidate without each of its own guards that stopped a call a scenario says returns a value."""
-    variants = [("composed", composed(scores, uses)), *unguarded(top.files, top.evidence, expectations)]
+    """Candidates made in code from the model's, each to be run like any other: the composite, the best
+    candidate without each of its own guards that stopped a call a scenario says returns a value, and the best
+    candidates with their undefined names mended."""
+    variants = [
+        ("composed", composed(scores, uses)),
+        *unguarded(top.files, top.evidence, expectations),
+        *mended_candidates(ranked(scores)),
+    ]
     return [(label, files) for label, files in variants if files]
 
 

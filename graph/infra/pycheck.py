@@ -17,16 +17,24 @@ from sdd_harness.graph.infra.pyparse import parse_python
 def undefined_names(source: str, filename: str = "<module>") -> list[tuple[str, int]]:
     """(name, first line) for every name the code uses that nothing defines — pyflakes' undefined-name check
     (F821). Code that does not parse has none; a name a star import may provide is not guessed at."""
+    first_use: dict[str, int] = {}
+    for name, line, _ in undefined_uses(source, filename):
+        first_use[name] = min(first_use.get(name, line), line)
+    return sorted(first_use.items(), key=lambda item: (item[1], item[0]))
+
+
+def undefined_uses(source: str, filename: str = "<module>") -> list[tuple[str, int, int]]:
+    """(name, line, column) of every use of a name nothing defines, in source order (pyflakes' F821)."""
     try:
         tree = parse_python(source, filename)
     except (SyntaxError, ValueError):  # ValueError: null bytes
         return []
-    first_use: dict[str, int] = {}
-    for message in Checker(tree, filename=filename).messages:
-        if isinstance(message, UndefinedName):
-            name = str(message.message_args[0])
-            first_use[name] = min(first_use.get(name, message.lineno), message.lineno)
-    return sorted(first_use.items(), key=lambda item: (item[1], item[0]))
+    found = [
+        (str(m.message_args[0]), m.lineno, m.col)
+        for m in Checker(tree, filename=filename).messages
+        if isinstance(m, UndefinedName)
+    ]
+    return sorted(found, key=lambda use: (use[1], use[2]))
 
 
 def defined_tests(source: str) -> set[str]:

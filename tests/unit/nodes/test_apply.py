@@ -106,6 +106,19 @@ def test_a_failing_candidate_is_repaired_from_its_real_test_output(tmp_path: Pat
     assert "Wrong results:\n- `slugify(" in repair_prompt  # each failing scenario as its call and expectation
 
 
+def test_a_candidate_that_slipped_on_a_name_is_mended_in_code_and_run(
+    tmp_path: Path, demo_repo: Path, demo_request: str
+):
+    slipped = SLUGIFY_OK.replace('"-".join(words)', '"-".join(_words)')  # NameError: the local is `words`
+    models = team(DemoScript(impl_versions=[slipped]))
+    settings = config(tmp_path, {"samples": 1}, {"fix_attempts": 0})
+    result = run_change(demo_request, demo_repo, settings, models=models, auto_approve=True)
+    assert result.status == "done", result.reason
+    assert [(e["step"], e["ok"]) for e in candidates(result)] == [("sample 1", False), ("sample 1, names mended", True)]
+    assert len(models[APPLY].calls) == 1  # mended without another model call
+    assert '"-".join(words)' in (demo_repo / "textkit/strings.py").read_text()
+
+
 def test_a_repair_that_gives_the_same_code_back_is_sampled_again(tmp_path: Path, demo_repo: Path, demo_request: str):
     models = team(DemoScript(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_BUGGY, SLUGIFY_OK]))
     settings = config(tmp_path, {"samples": 1, "sample_temperature": 0.7}, {"fix_attempts": 1})
