@@ -285,20 +285,26 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
 
 async def revise(ctx: PhaseContext, prior: ChangeSpec, suspect: set[str]) -> dict[str, Any]:
     """Back from verification with suspect scenarios — ones every plausible candidate failed and that the model,
-    not the request, wrote: the spec model re-checks just those against the request, with what the code
-    returned, and its answer stands (a re-checked scenario is not suspect again). The rest stays as it was."""
+    not the request, wrote: the spec model works each call out again from the request alone, and its answer
+    stands (a re-checked scenario is not suspect again). It is blind to the outcome it wrote before and to what
+    the code did: shown them, the 1.5B model stood by its first answer in most real runs. The rest stays as it was."""
     doubtful = [c for c in prior.cases if c.test in suspect and c.origin == "model" and c.example]
-    listing = "\n".join(f"- {c.name}: `{c.example.call}` {c.example.then()}" for c in doubtful if c.example)
+    listing = "\n".join(
+        f"- {c.name}: {''.join(f'after `{step}`, ' for step in c.example.setup)}`{c.example.call}`"
+        for c in doubtful
+        if c.example
+    )
     try:
         fix = await ctx.ask(
             ScenarioFix,
-            f"Change request (the user's words, authoritative):\n{ctx.request}\n\nEvery implementation tried fails "
-            f"these scenarios:\n{listing}\n\nWhat the code did:\n{ctx.feedback[-1500:]}\n\nWork out from the "
-            "request's rules, step by step, what each call must give; answer each scenario (same name) with the "
-            "value the request implies.",
+            f"Change request (the user's words, authoritative):\n{ctx.request}\n\nFor each call below, work out "
+            "from the request's rules, step by step, what it must give: the value it returns (expect) or the "
+            f"exception it raises (raises). Answer each one with the same name and call.\n{listing}",
             feedback=False,
         )
         answers = {s.name: s for s in fix.scenarios}
+        if len(fix.scenarios) == len(doubtful) and not set(answers) & {c.name for c in doubtful}:
+            answers = {c.name: s for c, s in zip(doubtful, fix.scenarios, strict=True)}  # renamed, in order
     except ModelOutputError:
         answers = {}
     cases = []

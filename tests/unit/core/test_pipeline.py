@@ -237,7 +237,7 @@ class SpecCorrects(DemoScript):
     fix: dict[str, str] = field(default_factory=dict)
 
     def sdd_spec(self, user: str) -> dict:
-        if "Every implementation tried fails" in user:
+        if "For each call below, work out" in user:
             return {"scenarios": [{"name": "Cut without a trailing dash", "module": "textkit.strings", **self.fix}]}
         return super().sdd_spec(user)
 
@@ -247,17 +247,19 @@ class SpecCorrects(DemoScript):
         return super().sdd_apply(user)
 
 
-def rechecked(tmp_path: Path, demo_repo: Path, demo_request: str, fix: dict[str, str]) -> RunResult:
+def rechecked(
+    tmp_path: Path, demo_repo: Path, demo_request: str, fix: dict[str, str]
+) -> tuple[RunResult, dict[str, Any]]:
     models = team(SpecCorrects(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_BUGGY_ALT] * 10, fix=fix))
     config = make_config(tmp_path, run={"max_attempts": 3, "task_loop": False, "fix_attempts": 1})
-    return run_change(demo_request, demo_repo, config, models=models, auto_approve=True)
+    return run_change(demo_request, demo_repo, config, models=models, auto_approve=True), models
 
 
 def test_a_corrected_scenario_the_code_already_passes_goes_straight_to_verify(
     tmp_path: Path, demo_repo: Path, demo_request: str
 ) -> None:
     fix = {"call": "slugify('hello world', max_length=6)", "expect": "'hello-'"}  # what every candidate returns
-    result = rechecked(tmp_path, demo_repo, demo_request, fix)
+    result, models = rechecked(tmp_path, demo_repo, demo_request, fix)
     assert result.status == "done", result.reason
     steps = actions(result)
     back = steps.index(("sdd-verify", "back_to_spec", "gate"))
@@ -270,6 +272,9 @@ def test_a_corrected_scenario_the_code_already_passes_goes_straight_to_verify(
     archived = "\n".join(p.read_text(encoding="utf-8") for p in (demo_repo / "openspec" / "specs").rglob("spec.md"))
     assert "the result is `'hello-'`" in archived  # the project's spec says what the corrected test checks
     assert "the result is `'hello'`" not in archived
+    recheck = next(str(c[-1].content) for c in models[SPEC].calls if "For each call" in str(c[-1].content))
+    assert "slugify('hello world', max_length=6)" in recheck  # the call, worked out afresh from the request:
+    assert "'hello'`" not in recheck and "hello-" not in recheck  # neither its old outcome nor what the code did
 
 
 @dataclass
@@ -298,7 +303,7 @@ def test_a_corrected_scenario_the_code_fails_goes_to_apply_not_design(
     tmp_path: Path, demo_repo: Path, demo_request: str
 ) -> None:
     fix = {"call": "slugify('ab cd', max_length=3)", "expect": "'ab'"}  # a new case the buggy code fails
-    result = rechecked(tmp_path, demo_repo, demo_request, fix)
+    result, models = rechecked(tmp_path, demo_repo, demo_request, fix)
     assert result.status == "done", result.reason
     steps = actions(result)
     back = steps.index(("sdd-verify", "back_to_spec", "gate"))

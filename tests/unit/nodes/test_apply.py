@@ -273,7 +273,7 @@ class SpecCorrectsWrongly(DemoScript):
     gives."""
 
     def sdd_spec(self, user: str) -> dict:
-        if "Every implementation tried fails" in user:
+        if "For each call below, work out" in user:
             fix = {"call": "slugify('ab cd', max_length=3)", "expect": "'ab'"}
             return {"scenarios": [{"name": "Cut without a trailing dash", "module": "textkit.strings", **fix}]}
         return super().sdd_spec(user)
