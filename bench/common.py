@@ -23,7 +23,7 @@ import yaml  # noqa: E402
 from sdd_harness.graph.core.config import CONFIGS_DIR, HarnessConfig, parse_config  # noqa: E402
 
 DEMO_REPO = ROOT / "examples" / "demo-repo"
-REQUEST = (ROOT / "examples" / "demo-request.md").read_text(encoding="utf-8")
+REQUEST = (ROOT / "tests" / "fakes" / "slugify-request.md").read_text(encoding="utf-8")  # what the fakes answer
 # A verify command that reflects the real code (buggy slugify lacks the rstrip) without starting Python:
 # fails on SLUGIFY_BUGGY, passes on SLUGIFY_OK, so the verify loop-back still happens.
 CHEAP_VERIFY = "grep -q 'rstrip(\"-\")' textkit/strings.py"

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.scripted import SLUGIFY_REQUEST
+
 pytest_plugins = ["tests.fakes.openai_server"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,8 +24,9 @@ def demo_repo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def demo_request() -> str:
-    return (EXAMPLES / "demo-request.md").read_text(encoding="utf-8")
+def slugify_request() -> str:
+    """The change the scripted fakes answer (add slugify); `make demo` runs examples/demo-request.md instead."""
+    return SLUGIFY_REQUEST
 
 
 @pytest.fixture(autouse=True)

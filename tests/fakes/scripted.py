@@ -10,12 +10,16 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import BaseMessage
 
 from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
 from tests.fakes.chat import FakeChatModel
+
+# The change these scripted models answer (add slugify); `make demo` runs its own request on real models.
+SLUGIFY_REQUEST = (Path(__file__).parent / "slugify-request.md").read_text(encoding="utf-8")
 
 SLUGIFY_OK = '''
 
@@ -213,6 +217,57 @@ class DemoScript:
 
     def orchestrator(self, user: str) -> dict:
         return {"target": self.judge_target, "reason": "assertion failures in slugify"}
+
+
+READING_TIME_OK = """
+
+def reading_time(text: str, words_per_minute: int = 200) -> int:
+    if words_per_minute < 1:
+        raise ValueError(f"words_per_minute must be >= 1, got {words_per_minute}")
+    return math.ceil(word_count(text) / words_per_minute)
+"""
+
+
+@dataclass
+class DemoRequestScript(DemoScript):
+    """Answers for the change `make demo` runs (examples/demo-request.md: add reading_time and re-export it)."""
+
+    def sdd_spec(self, user: str) -> dict:
+        module = "textkit.counting"
+        scenarios = [
+            {"name": "Rounds up", "call": "reading_time('a b c', words_per_minute=2)", "expect": "2", "module": module},
+            {"name": "Empty text", "call": "reading_time('')", "expect": "0", "module": module},
+            {"name": "Rejects zero", "call": "reading_time('a', words_per_minute=0)", "raises": "ValueError"},
+        ]
+        for scenario in scenarios:
+            scenario.setdefault("module", module)
+        text = "The system SHALL give the whole minutes needed to read a text."
+        return {
+            "capability": "reading-time",
+            "purpose": "Estimate reading time.",
+            "requirements": [{"name": "Reading Time", "text": text, "scenarios": scenarios}],
+        }
+
+    def sdd_design(self, user: str) -> dict:
+        return {
+            "approach": "A pure function next to word_count.",
+            "file_changes": [
+                {"path": "textkit/counting.py", "action": "modify", "description": "add reading_time"},
+                {"path": "textkit/__init__.py", "action": "modify", "description": "re-export it"},
+            ],
+            "interfaces": ["def reading_time(text: str, words_per_minute: int = 200) -> int"],
+            "testing_strategy": "Scenario tests in tests/test_counting.py.",
+        }
+
+    def sdd_tasks(self, user: str) -> dict:
+        task = {"task": "Add reading_time", "file": "textkit/counting.py", "requirements": ["R1"]}
+        return {"tasks": [{**task, "scenarios": ["S1", "S2", "S3"], "output": "int"}]}
+
+    def sdd_apply(self, user: str) -> str:
+        return f"### textkit/counting.py\n```python\nimport math\n{READING_TIME_OK}```\n"
+
+    def sdd_archive(self, user: str) -> dict:
+        return {"summary": "Added reading_time, re-exported from textkit.", "follow_ups": []}
 
 
 def team(

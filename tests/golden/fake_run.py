@@ -13,6 +13,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from tests.fakes.scripted import SLUGIFY_REQUEST
+
 ROOT = Path(__file__).resolve().parents[2]
 SNAPSHOT = Path(__file__).with_name("fake_run.json")
 VOLATILE = {"run.json", "run.md"}  # the run report: wall times, costs per call
@@ -34,7 +36,7 @@ def run_files(workdir: Path) -> dict[str, str]:
     repo = workdir / "demo-repo"
     ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache")
     shutil.copytree(ROOT / "examples" / "demo-repo", repo, ignore=ignore)
-    request = (ROOT / "examples" / "demo-request.md").read_text(encoding="utf-8")
+    request = SLUGIFY_REQUEST
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     result = run_change(request, repo, "opencode-go", models=team(), auto_approve=True)
     assert result.status == "done", result.reason

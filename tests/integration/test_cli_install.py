@@ -20,6 +20,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from tests.fakes.http_team import http_config, serve_demo
+from tests.fakes.scripted import DemoRequestScript
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -151,11 +152,13 @@ def test_demo_runs_from_the_installed_wheel(
     plain_install: Path, scratch: dict[str, Path], fake_openai_server, tmp_path: Path
 ):
     """The demo repo and request come from the package itself (not this checkout): a whole run on a fake team."""
-    serve_demo(fake_openai_server)
+    serve_demo(fake_openai_server, DemoRequestScript())
     config = http_config(tmp_path, fake_openai_server.base_url)
     keep = scratch["tmp"] / "demo"
     out = sdd(plain_install, "demo", "--config", str(config), "--keep", str(keep), cwd=scratch["cwd"], timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "status: done" in out.stdout
-    assert "def slugify" in (keep / "demo-repo" / "textkit" / "strings.py").read_text()
-    assert (keep / "demo-repo" / "tests" / "test_strings.py").is_file()
+    assert "status: done" in out.stdout and "verdict: PASS" in out.stdout
+    repo = keep / "demo-repo"
+    assert "def reading_time" in (repo / "textkit" / "counting.py").read_text()
+    assert "reading_time" in (repo / "textkit" / "__init__.py").read_text()  # the request's re-export
+    assert "def test_" in (repo / "tests" / "test_counting.py").read_text()  # the scenario tests, kept

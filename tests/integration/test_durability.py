@@ -36,6 +36,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.logged import append_line, logged_team
+from tests.fakes.scripted import SLUGIFY_REQUEST
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -79,7 +80,7 @@ def child_main(argv: list[str] | None = None) -> int:
 
     context = Context(repo=str(Path(args.repo).resolve()), auto_approve=True)
     if args.mode == "run":
-        request = (EXAMPLES / "demo-request.md").read_text(encoding="utf-8")
+        request = SLUGIFY_REQUEST
         result = run_change(
             request, args.repo, "opencode-go", models=models, context=context, run_id=args.run_id, on_event=on_event
         )
@@ -184,7 +185,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Baseline:
 
     folder = tmp_path_factory.mktemp("baseline")
     repo, log = fresh_repo(folder), folder / "calls.log"
-    request = (EXAMPLES / "demo-request.md").read_text(encoding="utf-8")
+    request = SLUGIFY_REQUEST
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
         mp.delenv("SDD_CHECKPOINT_URL", raising=False)

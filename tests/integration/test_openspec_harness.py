@@ -52,8 +52,8 @@ def assert_valid(reports: list[dict[str, Any]]) -> None:
         assert not bad, json.dumps(bad, indent=2)
 
 
-def test_new_capability(demo_repo: Path, demo_request: str, tmp_path: Path):
-    assert_valid(validate_at_archive_gate(demo_repo, DemoScript(), tmp_path, demo_request))
+def test_new_capability(demo_repo: Path, slugify_request: str, tmp_path: Path):
+    assert_valid(validate_at_archive_gate(demo_repo, DemoScript(), tmp_path, slugify_request))
 
 
 class Brownfield(DemoScript):

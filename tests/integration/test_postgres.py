@@ -51,10 +51,10 @@ def no_sqlite(repo: Path) -> bool:
     return not (repo / ".sdd" / "checkpoints.sqlite").exists()
 
 
-def test_approval_pause_then_resume_in_a_fresh_process(demo_repo: Path, demo_request: str, tmp_path: Path) -> None:
+def test_approval_pause_then_resume_in_a_fresh_process(demo_repo: Path, slugify_request: str, tmp_path: Path) -> None:
     models = team()
     context = Context(repo=str(demo_repo), approval_gates=[PROPOSE])
-    paused = run_change(demo_request, demo_repo, "opencode-go", models=models, context=context, checkpoint_url=URL)
+    paused = run_change(slugify_request, demo_repo, "opencode-go", models=models, context=context, checkpoint_url=URL)
     assert paused.status == "awaiting_approval" and paused.interrupt["phase"] == PROPOSE
     assert no_sqlite(demo_repo)
     assert stored_checkpoints(paused.run_id) >= 6
@@ -79,7 +79,7 @@ def test_approval_pause_then_resume_in_a_fresh_process(demo_repo: Path, demo_req
     assert (demo_repo / "openspec" / "specs" / "text-slugs" / "spec.md").is_file()
 
 
-def test_budget_stop_then_resume_in_a_fresh_graph(demo_repo: Path, demo_request: str, tmp_path: Path) -> None:
+def test_budget_stop_then_resume_in_a_fresh_graph(demo_repo: Path, slugify_request: str, tmp_path: Path) -> None:
     data: dict[str, Any] = yaml.safe_load((CONFIGS_DIR / "opencode-go.yaml").read_text(encoding="utf-8"))
     data["run"] = {"budget_usd": 1.0}
     data["prices"] = {"fake-sdd-propose": {"input_per_mtok": 1_000_000, "output_per_mtok": 1_000_000}}
@@ -87,7 +87,7 @@ def test_budget_stop_then_resume_in_a_fresh_graph(demo_repo: Path, demo_request:
     config.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
     models = team()
-    stopped = run_change(demo_request, demo_repo, config, models=models, auto_approve=True, checkpoint_url=URL)
+    stopped = run_change(slugify_request, demo_repo, config, models=models, auto_approve=True, checkpoint_url=URL)
     assert stopped.status == "budget_exceeded", stopped.reason
     assert stopped.state["pending_phase"] == SPEC and models[SPEC].calls == []
     before = {role: len(fake.calls) for role, fake in models.items()}

@@ -199,7 +199,7 @@ def test_langgraph_dev_runs_the_graph_pauses_for_approval_and_resumes(
     dev_server: tuple[DevServer, DemoScript],
     fake_openai_server: FakeOpenAIServer,
     demo_repo: Path,
-    demo_request: str,
+    slugify_request: str,
 ) -> None:
     from langgraph_sdk import get_sync_client
 
@@ -223,7 +223,7 @@ def test_langgraph_dev_runs_the_graph_pauses_for_approval_and_resumes(
     thread_id = thread["thread_id"]
     context = {"repo": str(demo_repo), "approval_gates": [PROPOSE], "auto_approve": False}
 
-    first = stream_leg(client, thread_id, assistant_id, context, input={"request": demo_request})
+    first = stream_leg(client, thread_id, assistant_id, context, input={"request": slugify_request})
     assert first["errors"] == [], (first["errors"], server.log_tail())
     assert first["interrupt"] is not None, server.log_tail()
     assert first["interrupt"]["phase"] == PROPOSE

@@ -1,7 +1,7 @@
 """`sdd run --dry-run` and `sdd models`: who serves each phase, at what price, and what a run may cost.
 
-The typical token counts are one recorded run of the bundled demo change (`sdd demo`, add `slugify()` plus
-tests to a small repo): init … apply from a real run on the local models (`bench/recorded/demo-run.json`);
+The typical token counts are one recorded run of an earlier demo change (add `slugify()` plus tests to the
+bundled demo repo): init … apply from a real run on the local models (`bench/recorded/demo-run.json`);
 verify, archive and the orchestrator, which that run did not reach, from the scripted fake run
 (`bench/recorded/fake-run.json`, tokens = characters ÷ 4). Reasoning tokens are not in them, and a bigger
 repository or request costs more: the range is a first guess, not a quote. A test keeps the table equal to

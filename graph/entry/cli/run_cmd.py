@@ -318,7 +318,7 @@ def demo(
     keep: Annotated[Path | None, typer.Option(help="Scratch folder (default: a new temp dir).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Run the bundled example change (add slugify() plus tests) on a scratch copy of the bundled demo repo."""
+    """Run the bundled example change (add reading_time() plus tests) on a scratch copy of the bundled demo repo."""
     from importlib import resources
 
     from sdd_harness.graph.core.config import ConfigError

@@ -25,9 +25,9 @@ def config_with_tools(mode: str, tmp_path: Path):
 
 
 @pytest.mark.parametrize("mode", ["json", "native"])
-def test_explore_reads_a_file_with_either_tool_style(mode: str, tmp_path: Path, demo_repo: Path, demo_request: str):
+def test_explore_reads_a_file_with_either_tool_style(mode: str, tmp_path: Path, demo_repo: Path, slugify_request: str):
     models = team(DemoScript())
-    result = run_change(demo_request, demo_repo, config_with_tools(mode, tmp_path), models=models, auto_approve=True)
+    result = run_change(slugify_request, demo_repo, config_with_tools(mode, tmp_path), models=models, auto_approve=True)
 
     assert result.status == "done", result.reason
     steps = result.state["outputs"][EXPLORE]["tool_steps"]
@@ -54,8 +54,8 @@ def run_reading_the_named_file(repo: Path, request: str, tmp_path: Path) -> tupl
     return result, "\n".join(str(m.content) for m in calls[1]), "\n".join(str(m.content) for m in calls[-1])
 
 
-def test_a_file_already_in_the_prompt_is_not_sent_twice(tmp_path: Path, demo_repo: Path, demo_request: str):
-    result, second_look, answer = run_reading_the_named_file(demo_repo, demo_request, tmp_path)
+def test_a_file_already_in_the_prompt_is_not_sent_twice(tmp_path: Path, demo_repo: Path, slugify_request: str):
+    result, second_look, answer = run_reading_the_named_file(demo_repo, slugify_request, tmp_path)
 
     assert result.status == "done", result.reason
     assert "will be shown to you in full when you answer" in second_look
@@ -64,13 +64,13 @@ def test_a_file_already_in_the_prompt_is_not_sent_twice(tmp_path: Path, demo_rep
 
 
 def test_a_named_file_too_big_to_show_whole_can_be_read_and_is_shown_once(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ):
     strings = demo_repo / "textkit" / "strings.py"
     filler = "".join(f"\n\ndef helper_{i}(text: str) -> str:\n    return text * {i}\n" for i in range(60))
     strings.write_text(strings.read_text() + filler + "\n\ndef last_helper() -> None:\n    pass\n")
 
-    result, second_look, answer = run_reading_the_named_file(demo_repo, demo_request, tmp_path)
+    result, second_look, answer = run_reading_the_named_file(demo_repo, slugify_request, tmp_path)
 
     assert result.status == "done", result.reason
     assert "will be shown to you in full" not in second_look and "def helper_3(" in second_look  # really read
@@ -78,10 +78,12 @@ def test_a_named_file_too_big_to_show_whole_can_be_read_and_is_shown_once(
 
 
 def test_look_around_steps_carry_the_map_and_the_answer_carries_the_code(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ):
     models = team(DemoScript())
-    result = run_change(demo_request, demo_repo, config_with_tools("json", tmp_path), models=models, auto_approve=True)
+    result = run_change(
+        slugify_request, demo_repo, config_with_tools("json", tmp_path), models=models, auto_approve=True
+    )
 
     assert result.status == "done", result.reason
     *looks, answer = [[str(m.content) for m in call] for call in models[EXPLORE].calls]
@@ -95,7 +97,7 @@ def test_look_around_steps_carry_the_map_and_the_answer_carries_the_code(
     assert "affected_files" in answer[0]
 
 
-def test_json_actions_are_requested_as_a_json_schema_union(demo_repo: Path, demo_request: str, tmp_path: Path):
+def test_json_actions_are_requested_as_a_json_schema_union(demo_repo: Path, slugify_request: str, tmp_path: Path):
     seen: list[dict] = []
 
     class Recording(DemoScript):
@@ -104,7 +106,7 @@ def test_json_actions_are_requested_as_a_json_schema_union(demo_repo: Path, demo
             return super().__call__(phase, messages, kwargs)
 
     run_change(
-        demo_request, demo_repo, config_with_tools("json", tmp_path), models=team(Recording()), auto_approve=True
+        slugify_request, demo_repo, config_with_tools("json", tmp_path), models=team(Recording()), auto_approve=True
     )
     names = [f.get("json_schema", {}).get("name") for f in seen]
     assert "ActionStep" in names
@@ -113,7 +115,7 @@ def test_json_actions_are_requested_as_a_json_schema_union(demo_repo: Path, demo
         assert action in schema
 
 
-def test_native_tool_calls_over_http(fake_openai_server, demo_repo: Path, demo_request: str, tmp_path: Path):
+def test_native_tool_calls_over_http(fake_openai_server, demo_repo: Path, slugify_request: str, tmp_path: Path):
     """A real OpenAI-compatible server returning tool_calls drives the native path."""
     script = DemoScript()
     from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
@@ -152,7 +154,7 @@ def test_native_tool_calls_over_http(fake_openai_server, demo_repo: Path, demo_r
     import yaml
 
     path.write_text(yaml.safe_dump(data))
-    result = run_change(demo_request, demo_repo, str(path), auto_approve=True)
+    result = run_change(slugify_request, demo_repo, str(path), auto_approve=True)
     assert result.status == "done", result.reason
     explore_requests = fake_openai_server.requests_for(f"m-{EXPLORE}")
     assert explore_requests[0].tools and {t["function"]["name"] for t in explore_requests[0].tools} >= {

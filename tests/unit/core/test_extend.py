@@ -37,10 +37,10 @@ def snapshot(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_review_phase_runs_on_its_own_model_is_gated_and_drawn(tmp_path: Path, demo_repo: Path, demo_request: str):
+def test_review_phase_runs_on_its_own_model_is_gated_and_drawn(tmp_path: Path, demo_repo: Path, slugify_request: str):
     config = write_config(tmp_path, {"sdd-review": REVIEW})
     models = team(DemoScript(), extra_roles=("sdd-review",))
-    result = run_change(demo_request, demo_repo, str(config), models=models, auto_approve=True)
+    result = run_change(slugify_request, demo_repo, str(config), models=models, auto_approve=True)
 
     assert result.status == "done", result.reason
     review_calls = [c for c in result.report["calls"] if c["phase"] == "sdd-review"]
@@ -53,10 +53,10 @@ def test_review_phase_runs_on_its_own_model_is_gated_and_drawn(tmp_path: Path, d
     assert "sdd-review --> orchestrator" in mermaid and "orchestrator -.-> sdd-review" in mermaid
 
 
-def test_review_can_send_the_change_back_to_apply(tmp_path: Path, demo_repo: Path, demo_request: str):
+def test_review_can_send_the_change_back_to_apply(tmp_path: Path, demo_repo: Path, slugify_request: str):
     config = write_config(tmp_path, {"sdd-review": REVIEW})
     models = team(DemoScript(review_verdicts=["changes_requested", "approve"]), extra_roles=("sdd-review",))
-    result = run_change(demo_request, demo_repo, str(config), models=models, auto_approve=True)
+    result = run_change(slugify_request, demo_repo, str(config), models=models, auto_approve=True)
 
     assert result.status == "done", result.reason
     loop = [d for d in result.report["decisions"] if d["phase"] == "sdd-review"]
@@ -65,7 +65,7 @@ def test_review_can_send_the_change_back_to_apply(tmp_path: Path, demo_repo: Pat
     assert any("slugify lacks a docstring example" in p for p in apply_prompts)  # findings reached apply
 
 
-def test_a_phase_beside_spec_runs_in_the_same_step(tmp_path: Path, demo_repo: Path, demo_request: str):
+def test_a_phase_beside_spec_runs_in_the_same_step(tmp_path: Path, demo_repo: Path, slugify_request: str):
     security = {
         "module": "tests.fakes.custom_phase",
         "beside": "sdd-spec",
@@ -80,7 +80,7 @@ def test_a_phase_beside_spec_runs_in_the_same_step(tmp_path: Path, demo_repo: Pa
     models = team(DemoScript(), extra_roles=("sdd-security",))
     steps: list[str] = []
     result = run_change(
-        demo_request,
+        slugify_request,
         demo_repo,
         str(config),
         models=models,
@@ -93,22 +93,22 @@ def test_a_phase_beside_spec_runs_in_the_same_step(tmp_path: Path, demo_repo: Pa
     assert (next((demo_repo / "openspec/changes/archive").iterdir()) / "security.md").is_file()
 
 
-def test_fast_forward_profile_skips_explore_and_design(tmp_path: Path, demo_repo: Path, demo_request: str):
+def test_fast_forward_profile_skips_explore_and_design(tmp_path: Path, demo_repo: Path, slugify_request: str):
     config = write_config(tmp_path, run={"profile": "fast-forward"})
     models = team()
-    result = run_change(demo_request, demo_repo, str(config), models=models, auto_approve=True)
+    result = run_change(slugify_request, demo_repo, str(config), models=models, auto_approve=True)
     assert result.status == "done", result.reason
     assert models["sdd-explore"].calls == [] and models["sdd-design"].calls == []
     assert {d["phase"] for d in result.report["decisions"]} >= {"sdd-propose", "sdd-tasks", "sdd-archive"}
 
 
-def test_user_prompt_dir_overrides_a_builtin_prompt(tmp_path: Path, demo_repo: Path, demo_request: str):
+def test_user_prompt_dir_overrides_a_builtin_prompt(tmp_path: Path, demo_repo: Path, slugify_request: str):
     prompts = tmp_path / "my-prompts"
     prompts.mkdir()
     (prompts / "sdd-propose.md").write_text("You are the propose phase. HOUSE RULE 42: cite the ticket.\n")
     config = write_config(tmp_path, prompt_dir="my-prompts")
     models = team()
-    run_change(demo_request, demo_repo, str(config), models=models, auto_approve=True)
+    run_change(slugify_request, demo_repo, str(config), models=models, auto_approve=True)
     assert "HOUSE RULE 42" in str(models["sdd-propose"].calls[0][0].content)
     assert "HOUSE RULE 42" not in str(models["sdd-spec"].calls[0][0].content)
 

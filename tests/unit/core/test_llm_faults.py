@@ -34,7 +34,7 @@ from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
 from sdd_harness.graph.core.usage import CallRecorder
 from sdd_harness.graph.entry.api import RunResult, resume_run, run_change
 from tests.fakes.openai_server import ChatRequest, FakeOpenAIServer, Fault, Reply
-from tests.fakes.scripted import DemoScript, role_of
+from tests.fakes.scripted import SLUGIFY_REQUEST, DemoScript, role_of
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = ROOT / "examples"
@@ -132,7 +132,7 @@ def clean_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def request_text() -> str:
-    return (EXAMPLES / "demo-request.md").read_text(encoding="utf-8")
+    return SLUGIFY_REQUEST
 
 
 def calls_of(result: RunResult, phase: str) -> list[dict[str, Any]]:

@@ -143,7 +143,7 @@ def test_streamed_reasoning_deltas_are_joined(fake_openai_server: FakeOpenAIServ
 
 
 def test_reasoning_text_lands_in_the_run_report(
-    tmp_path: Path, demo_repo: Path, demo_request: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, demo_repo: Path, slugify_request: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     script = DemoScript()
@@ -159,7 +159,7 @@ def test_reasoning_text_lands_in_the_run_report(
         data["providers"] = {"p": data["providers"]["p"]}
         path = tmp_path / "thinking.yaml"
         path.write_text(json.dumps(data), encoding="utf-8")  # JSON is YAML
-        result = run_change(demo_request, demo_repo, path, auto_approve=True)
+        result = run_change(slugify_request, demo_repo, path, auto_approve=True)
         assert all(r.body["thinking"] == {"type": "enabled"} for r in server.requests)
     assert result.status == "done", result.reason
     calls = result.report["calls"]

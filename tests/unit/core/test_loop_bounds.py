@@ -58,12 +58,12 @@ def config(folder: Path, base_url: str) -> Path:
     ids=["apply-500", "apply-bad-json", "spec-500", "spec-bad-json"],
 )
 def test_a_phase_whose_every_call_fails_stops_the_run_after_a_bounded_number_of_requests(
-    tmp_path: Path, demo_repo: Path, demo_request: str, phase: str, fault: Fault
+    tmp_path: Path, demo_repo: Path, slugify_request: str, phase: str, fault: Fault
 ) -> None:
     with FakeOpenAIServer() as server:
         serve_demo(server)
         server.inject(fault, model=f"m-{phase}", times=10_000)
-        result = run_change(demo_request, demo_repo, config(tmp_path, server.base_url), auto_approve=True)
+        result = run_change(slugify_request, demo_repo, config(tmp_path, server.base_url), auto_approve=True)
         requests = server.count(f"m-{phase}")
     assert result.status == "failed" and f"{phase} failed its gate {MAX_ATTEMPTS} time(s)" in result.reason
     assert result.state["pending_phase"] == phase  # resumable where it stopped
@@ -76,7 +76,7 @@ def test_a_phase_whose_every_call_fails_stops_the_run_after_a_bounded_number_of_
 
 
 def test_a_run_stopped_by_its_budget_spends_nothing_on_resume_until_the_budget_is_raised(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ) -> None:
     from sdd_harness.graph.entry.api import resume_run
 
@@ -86,20 +86,20 @@ def test_a_run_stopped_by_its_budget_spends_nothing_on_resume_until_the_budget_i
         data["run"]["token_budget"] = 1  # the first phase's call already exceeds it
         path = tmp_path / "budget.yaml"
         path.write_text(yaml.safe_dump(data), encoding="utf-8")
-        stopped = run_change(demo_request, demo_repo, path, auto_approve=True)
+        stopped = run_change(slugify_request, demo_repo, path, auto_approve=True)
         assert stopped.status == "budget_exceeded"
         before = server.count()
         again = resume_run(stopped.run_id, demo_repo)
         assert again.status == "budget_exceeded" and server.count() == before  # not one more call
 
 
-def test_the_demo_repo_is_left_as_it_was_when_apply_never_answers(tmp_path: Path, demo_request: str) -> None:
+def test_the_demo_repo_is_left_as_it_was_when_apply_never_answers(tmp_path: Path, slugify_request: str) -> None:
     repo = tmp_path / "repo"
     shutil.copytree(ROOT / "examples" / "demo-repo", repo)
     before = (repo / "textkit" / "strings.py").read_text(encoding="utf-8")
     with FakeOpenAIServer() as server:
         serve_demo(server)
         server.inject(Fault.server_error(500), model=f"m-{APPLY}", times=10_000)
-        run_change(demo_request, repo, config(tmp_path, server.base_url), auto_approve=True)
+        run_change(slugify_request, repo, config(tmp_path, server.base_url), auto_approve=True)
     assert (repo / "textkit" / "strings.py").read_text(encoding="utf-8") == before
     assert not list((repo / ".sdd" / "sandboxes").iterdir())  # no candidate copy left behind

@@ -216,7 +216,7 @@ def test_reasoning_switches_go_over_the_wire(tmp_path: Path, fake_openai_server:
 def test_full_run_over_http_asks_each_phase_for_its_own_model(
     tmp_path: Path,
     demo_repo: Path,
-    demo_request: str,
+    slugify_request: str,
     fake_openai_server: FakeOpenAIServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -236,7 +236,7 @@ def test_full_run_over_http_asks_each_phase_for_its_own_model(
 
     server.responder = responder
     config = custom_config(tmp_path, server.base_url, sdd_spec={"reasoning": "high"}, sdd_init={"reasoning": "none"})
-    result = run_change(demo_request, demo_repo, config, auto_approve=True)
+    result = run_change(slugify_request, demo_repo, config, auto_approve=True)
 
     assert result.status == "done", result.reason
     assert misrouted == []

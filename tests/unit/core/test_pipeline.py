@@ -23,7 +23,7 @@ from sdd_harness.graph.core.phases import ARCHIVE, BUILTIN_PHASES, ORCHESTRATOR,
 from sdd_harness.graph.entry.api import RunResult, list_runs, resume_run, run_change
 from sdd_harness.nodes.tasks import ticked_tasks
 from tests.fakes.chat import FakeChatModel
-from tests.fakes.scripted import SLUGIFY_BUGGY, SLUGIFY_BUGGY_ALT, SLUGIFY_OK, DemoScript, team
+from tests.fakes.scripted import SLUGIFY_BUGGY, SLUGIFY_BUGGY_ALT, SLUGIFY_OK, SLUGIFY_REQUEST, DemoScript, team
 
 SLUGIFY_BROKEN = SLUGIFY_OK.replace('.rstrip("-")', ".rstrip(suffix)")
 
@@ -83,7 +83,7 @@ def happy(tmp_path_factory: pytest.TempPathFactory) -> HappyRun:
     shutil.copytree(
         ROOT / "examples" / "demo-repo", repo, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache")
     )
-    request = (ROOT / "examples" / "demo-request.md").read_text(encoding="utf-8")
+    request = SLUGIFY_REQUEST
     models = team()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
@@ -145,12 +145,12 @@ def test_happy_path_archives_the_change(happy: HappyRun) -> None:
 # --------------------------------------------------------------------------- verify loop-backs
 
 
-def test_verify_fail_goes_back_to_apply_then_passes(tmp_path: Path, demo_repo: Path, demo_request: str) -> None:
+def test_verify_fail_goes_back_to_apply_then_passes(tmp_path: Path, demo_repo: Path, slugify_request: str) -> None:
     # task_loop off: apply runs no per-task checks, so only verify's full test run sees the bug
     script = DemoScript(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_OK])
     models = team(script)
     config = make_config(tmp_path, run={"task_loop": False})
-    result = run_change(demo_request, demo_repo, config, models=models, auto_approve=True)
+    result = run_change(slugify_request, demo_repo, config, models=models, auto_approve=True)
 
     assert result.status == "done", result.reason
     assert result.report["verdict"] == "PASS"
@@ -167,11 +167,11 @@ def test_verify_fail_goes_back_to_apply_then_passes(tmp_path: Path, demo_repo: P
     assert repo_tests_pass(demo_repo).returncode == 0
 
 
-def test_verify_fail_judged_as_spec_problem_reruns_spec(tmp_path: Path, demo_repo: Path, demo_request: str) -> None:
+def test_verify_fail_judged_as_spec_problem_reruns_spec(tmp_path: Path, demo_repo: Path, slugify_request: str) -> None:
     script = DemoScript(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_OK], judge_target=SPEC)
     models = team(script)
     config = make_config(tmp_path, run={"task_loop": False})
-    result = run_change(demo_request, demo_repo, config, models=models, auto_approve=True)
+    result = run_change(slugify_request, demo_repo, config, models=models, auto_approve=True)
 
     assert result.status == "done", result.reason
     steps = actions(result)
@@ -187,11 +187,11 @@ def test_verify_fail_judged_as_spec_problem_reruns_spec(tmp_path: Path, demo_rep
 # --------------------------------------------------------------------------- bounded attempts
 
 
-def test_attempts_bound_stops_cleanly_naming_the_phase(tmp_path: Path, demo_repo: Path, demo_request: str) -> None:
+def test_attempts_bound_stops_cleanly_naming_the_phase(tmp_path: Path, demo_repo: Path, slugify_request: str) -> None:
     script = DemoScript(impl_versions=[SLUGIFY_BROKEN])  # never right: every scenario test fails
     models = team(script)
     config = make_config(tmp_path, run={"max_attempts": 2, "fix_attempts": 0})
-    result = run_change(demo_request, demo_repo, config, models=models, auto_approve=True)
+    result = run_change(slugify_request, demo_repo, config, models=models, auto_approve=True)
 
     assert result.status == "failed"
     assert "sdd-apply" in result.reason and "2 time(s)" in result.reason
@@ -208,12 +208,12 @@ def steps_for(result: RunResult, phase: str) -> list[str]:
 
 
 @pytest.fixture
-def failed_after_loop_back(tmp_path: Path, demo_repo: Path, demo_request: str) -> tuple[RunResult, dict]:
+def failed_after_loop_back(tmp_path: Path, demo_repo: Path, slugify_request: str) -> tuple[RunResult, dict]:
     """Verify fails; the model sends it back to apply; every repair candidate fails the same test, so it goes
     to spec as suspect; nothing ever passes. Loop-backs are bounded by max_attempts."""
     models = team(DemoScript(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_BUGGY_ALT] * 10))
     config = make_config(tmp_path, run={"max_attempts": 2, "task_loop": False, "fix_attempts": 1})
-    return run_change(demo_request, demo_repo, config, models=models, auto_approve=True), models
+    return run_change(slugify_request, demo_repo, config, models=models, auto_approve=True), models
 
 
 def test_failed_loop_back_stops_cleanly(failed_after_loop_back: tuple[RunResult, dict]) -> None:
@@ -248,18 +248,18 @@ class SpecCorrects(DemoScript):
 
 
 def rechecked(
-    tmp_path: Path, demo_repo: Path, demo_request: str, fix: dict[str, str]
+    tmp_path: Path, demo_repo: Path, slugify_request: str, fix: dict[str, str]
 ) -> tuple[RunResult, dict[str, Any]]:
     models = team(SpecCorrects(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_BUGGY_ALT] * 10, fix=fix))
     config = make_config(tmp_path, run={"max_attempts": 3, "task_loop": False, "fix_attempts": 1})
-    return run_change(demo_request, demo_repo, config, models=models, auto_approve=True), models
+    return run_change(slugify_request, demo_repo, config, models=models, auto_approve=True), models
 
 
 def test_a_corrected_scenario_the_code_already_passes_goes_straight_to_verify(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ) -> None:
     fix = {"call": "slugify('hello world', max_length=6)", "expect": "'hello-'"}  # what every candidate returns
-    result, models = rechecked(tmp_path, demo_repo, demo_request, fix)
+    result, models = rechecked(tmp_path, demo_repo, slugify_request, fix)
     assert result.status == "done", result.reason
     steps = actions(result)
     back = steps.index(("sdd-verify", "back_to_spec", "gate"))
@@ -284,12 +284,12 @@ class SpecCorrectsApplyNever(SpecCorrects):
 
 
 def test_a_re_checked_scenario_every_candidate_still_fails_ends_the_run_without_another_loop(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ) -> None:
     fix = {"call": "slugify('ab cd', max_length=3)", "expect": "'ab'"}  # corrected, and still failed by all
     models = team(SpecCorrectsApplyNever(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_BUGGY_ALT] * 10, fix=fix))
     config = make_config(tmp_path, run={"max_attempts": 3, "task_loop": False, "fix_attempts": 1})
-    result = run_change(demo_request, demo_repo, config, models=models, auto_approve=True)
+    result = run_change(slugify_request, demo_repo, config, models=models, auto_approve=True)
     assert result.status == "failed"
     assert "every candidate apply tried fails test_cut_without_a_trailing_dash, which the spec re-checked" in (
         result.reason
@@ -300,10 +300,10 @@ def test_a_re_checked_scenario_every_candidate_still_fails_ends_the_run_without_
 
 
 def test_a_corrected_scenario_the_code_fails_goes_to_apply_not_design(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ) -> None:
     fix = {"call": "slugify('ab cd', max_length=3)", "expect": "'ab'"}  # a new case the buggy code fails
-    result, models = rechecked(tmp_path, demo_repo, demo_request, fix)
+    result, models = rechecked(tmp_path, demo_repo, slugify_request, fix)
     assert result.status == "done", result.reason
     steps = actions(result)
     back = steps.index(("sdd-verify", "back_to_spec", "gate"))
@@ -324,13 +324,13 @@ def test_every_loop_back_is_counted_against_the_bound(failed_after_loop_back: tu
 
 
 def test_budget_stop_keeps_state_and_resume_finishes_without_repaying(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ) -> None:
     models = team()
     # propose is priced at $1 per token: the budget is blown right after it
     prices = {"fake-sdd-propose": {"input_per_mtok": 1_000_000, "output_per_mtok": 1_000_000}}
     config = make_config(tmp_path, run={"budget_usd": 1.0}, prices=prices)
-    result = run_change(demo_request, demo_repo, config, models=models, auto_approve=True)
+    result = run_change(slugify_request, demo_repo, config, models=models, auto_approve=True)
 
     assert result.status == "budget_exceeded", result.reason
     assert "budget" in result.reason
@@ -361,10 +361,10 @@ def test_budget_stop_keeps_state_and_resume_finishes_without_repaying(
     assert list_runs(demo_repo)[result.run_id]["status"] == "done"
 
 
-def test_token_budget_stops_cleanly(tmp_path: Path, demo_repo: Path, demo_request: str) -> None:
+def test_token_budget_stops_cleanly(tmp_path: Path, demo_repo: Path, slugify_request: str) -> None:
     models = team()
     result = run_change(
-        demo_request,
+        slugify_request,
         demo_repo,
         make_config(tmp_path, run={"token_budget": 1}),
         models=models,
@@ -410,14 +410,14 @@ The system SHALL turn text into a slug.
 
 
 def test_bad_spec_delta_is_caught_by_the_gate_and_spec_retried_with_the_message(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ) -> None:
     spec_dir = demo_repo / "openspec" / "specs" / "text-slugs"
     spec_dir.mkdir(parents=True)
     (spec_dir / "spec.md").write_text(EXISTING_SPEC, encoding="utf-8")
     script = BadDeltaFirst()
     models = team(script)
-    result = run_change(demo_request, demo_repo, "opencode-go", models=models, auto_approve=True)
+    result = run_change(slugify_request, demo_repo, "opencode-go", models=models, auto_approve=True)
 
     assert result.status == "done", result.reason
     spec_decisions = [d for d in result.report["decisions"] if d["phase"] == SPEC]
@@ -438,7 +438,7 @@ def test_bad_spec_delta_is_caught_by_the_gate_and_spec_retried_with_the_message(
 
 
 def test_human_gate_reject_reruns_with_feedback_then_approve_passes(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ) -> None:
     models = team()
     answers = iter(["reject: add an error case", "approve"])
@@ -449,7 +449,7 @@ def test_human_gate_reject_reruns_with_feedback_then_approve_passes(
         return next(answers)
 
     config = make_config(tmp_path, run={"approval_gates": [PROPOSE]})
-    result = run_change(demo_request, demo_repo, config, models=models, auto_approve=False, approver=approver)
+    result = run_change(slugify_request, demo_repo, config, models=models, auto_approve=False, approver=approver)
 
     assert result.status == "done", result.reason
     assert [p["phase"] for p in seen] == [PROPOSE, PROPOSE]
@@ -461,12 +461,12 @@ def test_human_gate_reject_reruns_with_feedback_then_approve_passes(
 
 
 def test_human_gate_approve_only_asks_at_the_configured_gate(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ) -> None:
     seen: list[str] = []
     config = make_config(tmp_path, run={"approval_gates": ["before-archive"]})
     result = run_change(
-        demo_request,
+        slugify_request,
         demo_repo,
         config,
         models=team(),
@@ -477,11 +477,11 @@ def test_human_gate_approve_only_asks_at_the_configured_gate(
     assert seen == ["sdd-verify"]  # asked once, just before archiving
 
 
-def test_human_gate_stop_ends_the_run(tmp_path: Path, demo_repo: Path, demo_request: str) -> None:
+def test_human_gate_stop_ends_the_run(tmp_path: Path, demo_repo: Path, slugify_request: str) -> None:
     models = team()
     config = make_config(tmp_path, run={"approval_gates": [PROPOSE]})
     result = run_change(
-        demo_request, demo_repo, config, models=models, auto_approve=False, approver=lambda payload: "stop"
+        slugify_request, demo_repo, config, models=models, auto_approve=False, approver=lambda payload: "stop"
     )
     assert result.status == "stopped"
     assert "reviewer" in result.reason
@@ -492,11 +492,11 @@ def test_human_gate_stop_ends_the_run(tmp_path: Path, demo_repo: Path, demo_requ
 
 
 def test_human_gate_without_approver_pauses_and_resume_answers(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ) -> None:
     models = team()
     config = make_config(tmp_path, run={"approval_gates": [PROPOSE]})
-    paused = run_change(demo_request, demo_repo, config, models=models, auto_approve=False)
+    paused = run_change(slugify_request, demo_repo, config, models=models, auto_approve=False)
     assert paused.status == "awaiting_approval"
     assert paused.interrupt is not None and paused.interrupt["phase"] == PROPOSE
     assert models[SPEC].calls == []
@@ -505,7 +505,7 @@ def test_human_gate_without_approver_pauses_and_resume_answers(
     assert len(models[PROPOSE].calls) == 1 and models[SPEC].calls == []
 
 
-def test_tests_that_do_not_exercise_the_requirement_do_not_count(tmp_path: Path, demo_repo: Path, demo_request: str):
+def test_tests_that_do_not_exercise_the_requirement_do_not_count(tmp_path: Path, demo_repo: Path, slugify_request: str):
     """A scenario with no code of its own is linked by the verify model; a linked test that calls none of what
     the scenario is about is no evidence: UNTESTED, and with require_coverage the verdict is FAIL."""
 
@@ -526,7 +526,7 @@ def test_tests_that_do_not_exercise_the_requirement_do_not_count(tmp_path: Path,
             }
 
     config = make_config(tmp_path, run={"require_coverage": True, "max_attempts": 1})
-    result = run_change(demo_request, demo_repo, config, models=team(ProseScenario()), auto_approve=True)
+    result = run_change(slugify_request, demo_repo, config, models=team(ProseScenario()), auto_approve=True)
     verify = result.state["outputs"]["sdd-verify"]
     rows = {row["scenario"]: row["result"] for row in verify["matrix"]}
     assert rows["Reads well in a URL"] == "UNTESTED" and rows["Basic slug"] == "COMPLIANT"
@@ -545,11 +545,11 @@ class NoValidScenario(DemoScript):
 
 
 def test_a_spec_that_never_gets_a_working_test_goes_on_without_a_contract_rather_than_write_nothing(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ) -> None:
     models = team(NoValidScenario())
     result = run_change(
-        demo_request, demo_repo, make_config(tmp_path, run={"max_attempts": 2}), models=models, auto_approve=True
+        slugify_request, demo_repo, make_config(tmp_path, run={"max_attempts": 2}), models=models, auto_approve=True
     )
     spec_steps = [d for d in result.report["decisions"] if d["phase"] == SPEC]
     assert [d["action"] for d in spec_steps] == ["retry", "advance"]
@@ -561,12 +561,12 @@ def test_a_spec_that_never_gets_a_working_test_goes_on_without_a_contract_rather
 
 
 def test_a_spec_going_on_without_a_contract_still_stops_at_its_approval_gate(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ) -> None:
     seen: list[str] = []
     config = make_config(tmp_path, run={"max_attempts": 2, "approval_gates": [SPEC]})
     result = run_change(
-        demo_request,
+        slugify_request,
         demo_repo,
         config,
         models=team(NoValidScenario()),

@@ -85,7 +85,7 @@ def assert_nowhere(secret: str, *texts: str) -> None:
 def test_a_full_run_leaves_no_trace_of_the_key(
     canary: str,
     demo_repo: Path,
-    demo_request: str,
+    slugify_request: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
@@ -95,7 +95,7 @@ def test_a_full_run_leaves_no_trace_of_the_key(
     monkeypatch.setenv(KEY_VAR, canary)
     with FakeOpenAIServer() as server:
         scripted(server)
-        result = run_change(demo_request, demo_repo, write_config(tmp_path, server.base_url), auto_approve=True)
+        result = run_change(slugify_request, demo_repo, write_config(tmp_path, server.base_url), auto_approve=True)
         assert {r.authorization for r in server.requests} == {f"Bearer {canary}"}  # the key was really used
     assert result.status == "done", result.reason
     assert (demo_repo / ".sdd" / "checkpoints.sqlite").is_file() and (demo_repo / ".sdd" / "runs.json").is_file()
@@ -107,7 +107,7 @@ def test_a_full_run_leaves_no_trace_of_the_key(
 def test_failures_and_their_messages_never_show_the_key(
     canary: str,
     demo_repo: Path,
-    demo_request: str,
+    slugify_request: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
@@ -120,18 +120,18 @@ def test_failures_and_their_messages_never_show_the_key(
         scripted(server)
         config = write_config(tmp_path, server.base_url)
         server.inject(Fault.http(401, f"Incorrect API key provided: {canary}"), times=1000)
-        denied = run_change(demo_request, demo_repo, config, auto_approve=True)
+        denied = run_change(slugify_request, demo_repo, config, auto_approve=True)
         assert server.count() >= 3 and all(r.authorization == f"Bearer {canary}" for r in server.requests)
         server.reset()
         server.inject(Fault.server_error(500), times=1000)
-        broken = run_change(demo_request, demo_repo, config, auto_approve=True, run_id="broken-run")
+        broken = run_change(slugify_request, demo_repo, config, auto_approve=True, run_id="broken-run")
 
         # the same failure through the CLI (its summary table and status line)
         server.reset()
         server.inject(Fault.http(401, f"Incorrect API key provided: {canary}"), times=1000)
         from sdd_harness.graph.entry.cli import app
 
-        cli = CliRunner().invoke(app, ["run", demo_request, "--repo", str(demo_repo), "-c", str(config), "--auto"])
+        cli = CliRunner().invoke(app, ["run", slugify_request, "--repo", str(demo_repo), "-c", str(config), "--auto"])
 
     assert denied.status == "failed" and "401" in denied.reason and "Incorrect API key provided" in denied.reason
     assert broken.status == "failed" and "500" in broken.reason

@@ -21,7 +21,7 @@ from sdd_harness.graph.core.phases import DESIGN, PROPOSE, SPEC
 from sdd_harness.graph.entry.api import RunError, RunResult, list_runs, resume_run, run_change
 from sdd_harness.graph.infra import checkpoints
 from sdd_harness.graph.infra.checkpoints import CheckpointError, open_checkpointer
-from tests.fakes.scripted import team
+from tests.fakes.scripted import SLUGIFY_REQUEST, team
 
 ROOT = Path(__file__).resolve().parents[3]
 BASE: dict[str, Any] = yaml.safe_load((CONFIGS_DIR / "opencode-go.yaml").read_text(encoding="utf-8"))
@@ -61,7 +61,7 @@ def paused_at_propose(repo: Path, folder: Path, request: str, **context: Any) ->
 def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunResult]:
     repo = tmp_path_factory.mktemp("finished") / "demo-repo"
     shutil.copytree(ROOT / "examples" / "demo-repo", repo, ignore=shutil.ignore_patterns("__pycache__"))
-    request = (ROOT / "examples" / "demo-request.md").read_text(encoding="utf-8")
+    request = SLUGIFY_REQUEST
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
         mp.delenv(checkpoints.ENV_URL, raising=False)
@@ -219,10 +219,10 @@ def test_a_run_whose_process_died_is_interrupted_and_a_live_one_cannot_be_resume
     assert "interrupted" not in index_path.read_text(encoding="utf-8")  # listing derives it, never writes
 
 
-def test_run_id_cannot_be_reused(finished: tuple[Path, RunResult], demo_request: str) -> None:
+def test_run_id_cannot_be_reused(finished: tuple[Path, RunResult], slugify_request: str) -> None:
     repo, result = finished
     with pytest.raises(RunError, match="already exists"):
-        run_change(demo_request, repo, "opencode-go", models=team(), run_id=result.run_id)
+        run_change(slugify_request, repo, "opencode-go", models=team(), run_id=result.run_id)
 
 
 # --------------------------------------------------------------------------- resume refusals change nothing
@@ -256,8 +256,8 @@ def test_resume_finished_run(finished: tuple[Path, RunResult]) -> None:
     assert list_runs(repo)[result.run_id]["status"] == "done"
 
 
-def test_resume_with_another_config_or_store(demo_repo: Path, demo_request: str, tmp_path: Path) -> None:
-    paused = paused_at_propose(demo_repo, tmp_path, demo_request)
+def test_resume_with_another_config_or_store(demo_repo: Path, slugify_request: str, tmp_path: Path) -> None:
+    paused = paused_at_propose(demo_repo, tmp_path, slugify_request)
     before = stored(demo_repo, paused.run_id)
     with pytest.raises(RunError, match="different config"):
         resume_run(paused.run_id, demo_repo, "local", models=team(), answer="approve")
@@ -268,9 +268,9 @@ def test_resume_with_another_config_or_store(demo_repo: Path, demo_request: str,
 
 
 def test_resume_with_an_answer_not_understood_then_a_good_one(
-    demo_repo: Path, demo_request: str, tmp_path: Path
+    demo_repo: Path, slugify_request: str, tmp_path: Path
 ) -> None:
-    paused = paused_at_propose(demo_repo, tmp_path, demo_request)
+    paused = paused_at_propose(demo_repo, tmp_path, slugify_request)
     before = stored(demo_repo, paused.run_id)
     with pytest.raises(RunError, match="'maybe later' not understood; use approve, reject: <feedback>, or stop"):
         resume_run(paused.run_id, demo_repo, models=team(), answer="maybe later")
@@ -283,8 +283,10 @@ def test_resume_with_an_answer_not_understood_then_a_good_one(
 # --------------------------------------------------------------------------- resume uses the run's own settings
 
 
-def test_resume_keeps_the_runs_context_and_config_snapshot(demo_repo: Path, demo_request: str, tmp_path: Path) -> None:
-    paused = paused_at_propose(demo_repo, tmp_path, demo_request, approval_gates=[PROPOSE, DESIGN])
+def test_resume_keeps_the_runs_context_and_config_snapshot(
+    demo_repo: Path, slugify_request: str, tmp_path: Path
+) -> None:
+    paused = paused_at_propose(demo_repo, tmp_path, slugify_request, approval_gates=[PROPOSE, DESIGN])
     config = tmp_path / "sdd-config.yaml"
     config.write_text(config.read_text(encoding="utf-8").replace("max_attempts", "x"), encoding="utf-8")
     write_config(tmp_path, approval_gates=[SPEC])  # the file changed since the run started

@@ -23,10 +23,10 @@ from sdd_harness.graph.infra import checkpoints
 from sdd_harness.graph.infra import git as gitinfra
 from sdd_harness.graph.infra.git import GitError, protected_paths
 from tests.fakes.http_team import http_config, serve_demo
-from tests.fakes.scripted import team
+from tests.fakes.scripted import SLUGIFY_REQUEST, team
 
 ROOT = Path(__file__).resolve().parents[3]
-REQUEST = (ROOT / "examples" / "demo-request.md").read_text(encoding="utf-8")
+REQUEST = SLUGIFY_REQUEST
 ME = ["-c", "user.name=Test User", "-c", "user.email=test@example.com"]
 
 

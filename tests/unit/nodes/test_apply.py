@@ -31,10 +31,10 @@ def candidates(result: Any) -> list[dict[str, Any]]:
 
 
 def test_the_candidate_that_passes_the_scenario_tests_is_the_one_written(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ):
     models = team(DemoScript(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_OK, SLUGIFY_BUGGY]))
-    result = run_change(demo_request, demo_repo, config(tmp_path, {"samples": 3}), models=models, auto_approve=True)
+    result = run_change(slugify_request, demo_repo, config(tmp_path, {"samples": 3}), models=models, auto_approve=True)
     assert result.status == "done", result.reason
     scores = {e["step"].split(" (")[0]: (e["passed"], e["failed"]) for e in candidates(result)}
     assert scores == {"sample 1": (5, 1), "sample 2": (6, 0), "sample 3": (5, 1)}  # the buggy one keeps a dash
@@ -43,7 +43,7 @@ def test_the_candidate_that_passes_the_scenario_tests_is_the_one_written(
     calls = models[APPLY].calls
     full, whole, sampled = (str(call[-1].content) for call in calls)  # greedy, the one-shot call, sampled
     assert "making one whole change" in str(calls[1][0].content)  # the one-shot baseline's own system prompt
-    assert "## Repository map" in whole and demo_request.strip() in whole  # and its own user prompt
+    assert "## Repository map" in whole and slugify_request.strip() in whole  # and its own user prompt
     assert "scenario tests" not in whole and "Tasks:" not in whole  # nothing the small-model phases wrote
     assert "scenario tests" in full and full == sampled
     assert selected["winner"] == "sample 2 (whole request)"
@@ -51,11 +51,11 @@ def test_the_candidate_that_passes_the_scenario_tests_is_the_one_written(
 
 
 def test_samples_beyond_the_greedy_two_take_the_full_prompt_and_the_whole_request_in_turn(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ):
     models = team(DemoScript(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_BUGGY, SLUGIFY_BUGGY, SLUGIFY_OK]))
     settings = config(tmp_path, {"samples": 4, "sample_temperature": 0.6}, {"fix_attempts": 0})
-    result = run_change(demo_request, demo_repo, settings, models=models, auto_approve=True)
+    result = run_change(slugify_request, demo_repo, settings, models=models, auto_approve=True)
     assert result.status == "done", result.reason
     labels = sorted(e["step"] for e in candidates(result))  # run concurrently on a cloud config
     assert labels == ["sample 1", "sample 2 (whole request)", "sample 3 (t=0.6)", "sample 4 (whole request, t=0.6)"]
@@ -76,14 +76,14 @@ class WritesTestsToo(DemoScript):
 
 
 def test_on_a_local_model_the_whole_request_reply_stops_before_the_tests_it_may_not_write(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ):
     data = yaml.safe_load((CONFIGS_DIR / "local.yaml").read_text(encoding="utf-8"))
     data["run"]["approval_gates"] = []
     settings = tmp_path / "local.yaml"
     settings.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     models = team(WritesTestsToo(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_OK]))
-    result = run_change(demo_request, demo_repo, settings, models=models, auto_approve=True)
+    result = run_change(slugify_request, demo_repo, settings, models=models, auto_approve=True)
     assert result.status == "done", result.reason
     whole = [i for i, c in enumerate(models[APPLY].calls) if "making one whole change" in str(c[0].content)]
     kwargs = models[APPLY].call_kwargs
@@ -94,10 +94,12 @@ def test_on_a_local_model_the_whole_request_reply_stops_before_the_tests_it_may_
     assert "def test_slug" not in (demo_repo / "tests/test_strings.py").read_text(encoding="utf-8")
 
 
-def test_a_failing_candidate_is_repaired_from_its_real_test_output(tmp_path: Path, demo_repo: Path, demo_request: str):
+def test_a_failing_candidate_is_repaired_from_its_real_test_output(
+    tmp_path: Path, demo_repo: Path, slugify_request: str
+):
     models = team(DemoScript(impl_versions=[SLUGIFY_UNDEFINED, SLUGIFY_OK]))
     settings = config(tmp_path, {"samples": 1}, {"fix_attempts": 1})
-    result = run_change(demo_request, demo_repo, settings, models=models, auto_approve=True)
+    result = run_change(slugify_request, demo_repo, settings, models=models, auto_approve=True)
     assert result.status == "done", result.reason
     assert [(e["step"], e["ok"]) for e in candidates(result)] == [("sample 1", False), ("repair 1", True)]
     repair_prompt = str(models[APPLY].calls[1][-1].content)
@@ -107,22 +109,22 @@ def test_a_failing_candidate_is_repaired_from_its_real_test_output(tmp_path: Pat
 
 
 def test_a_candidate_that_slipped_on_a_name_is_mended_in_code_and_run(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ):
     slipped = SLUGIFY_OK.replace('"-".join(words)', '"-".join(_words)')  # NameError: the local is `words`
     models = team(DemoScript(impl_versions=[slipped]))
     settings = config(tmp_path, {"samples": 1}, {"fix_attempts": 0})
-    result = run_change(demo_request, demo_repo, settings, models=models, auto_approve=True)
+    result = run_change(slugify_request, demo_repo, settings, models=models, auto_approve=True)
     assert result.status == "done", result.reason
     assert [(e["step"], e["ok"]) for e in candidates(result)] == [("sample 1", False), ("sample 1, names mended", True)]
     assert len(models[APPLY].calls) == 1  # mended without another model call
     assert '"-".join(words)' in (demo_repo / "textkit/strings.py").read_text()
 
 
-def test_a_repair_that_gives_the_same_code_back_is_sampled_again(tmp_path: Path, demo_repo: Path, demo_request: str):
+def test_a_repair_that_gives_the_same_code_back_is_sampled_again(tmp_path: Path, demo_repo: Path, slugify_request: str):
     models = team(DemoScript(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_BUGGY, SLUGIFY_OK]))
     settings = config(tmp_path, {"samples": 1, "sample_temperature": 0.7}, {"fix_attempts": 1})
-    result = run_change(demo_request, demo_repo, settings, models=models, auto_approve=True)
+    result = run_change(slugify_request, demo_repo, settings, models=models, auto_approve=True)
     assert result.status == "done", result.reason
     steps = [(e["step"], e["ok"]) for e in candidates(result)]
     assert steps == [("sample 1", False), ("repair 1", False), ("repair 1 (t=0.7)", True)]
@@ -131,24 +133,24 @@ def test_a_repair_that_gives_the_same_code_back_is_sampled_again(tmp_path: Path,
 
 
 def test_the_escalation_model_answers_only_after_the_cheap_one_failed(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ):
     models = team(DemoScript(impl_versions=[SLUGIFY_BUGGY]))
     stronger = DemoScript(impl_versions=[SLUGIFY_OK])
     models[f"{APPLY}#escalate"] = FakeChatModel(model="fake-stronger", responder=stronger.responder(APPLY))
     settings = config(tmp_path, {"samples": 1, "escalate": "stronger-model"}, {"fix_attempts": 0})
-    result = run_change(demo_request, demo_repo, settings, models=models, auto_approve=True)
+    result = run_change(slugify_request, demo_repo, settings, models=models, auto_approve=True)
     assert result.status == "done", result.reason
     assert [(e["step"], e["ok"]) for e in candidates(result)] == [("sample 1", False), ("escalated", True)]
     served = [c["served_model"] for c in result.report["calls"] if c["phase"] == APPLY]
     assert served == ["fake-sdd-apply", "fake-stronger"]  # the report shows which model made the accepted code
 
 
-def test_an_apply_prompt_carries_the_request_the_scenarios_and_the_files(demo_repo: Path, demo_request: str):
+def test_an_apply_prompt_carries_the_request_the_scenarios_and_the_files(demo_repo: Path, slugify_request: str):
     models = team()
-    run_change(demo_request, demo_repo, "opencode-go", models=models, auto_approve=True)
+    run_change(slugify_request, demo_repo, "opencode-go", models=models, auto_approve=True)
     prompt = str(models[APPLY].calls[0][-1].content)
-    assert demo_request.strip() in prompt  # the user's words, verbatim
+    assert slugify_request.strip() in prompt  # the user's words, verbatim
     assert "`slugify('x', max_length=0)` raises `ValueError`" in prompt  # the scenarios as code
     assert "### textkit/strings.py" in prompt and "def truncate" in prompt  # the file it changes
     assert "return text[: width - len(suffix)] + suffix" not in prompt  # bodies the change does not name are folded
@@ -159,7 +161,9 @@ def test_an_apply_prompt_carries_the_request_the_scenarios_and_the_files(demo_re
     assert "return text[: width - len(suffix)] + suffix" in whole  # the one-shot candidate sees whole files
 
 
-def test_verbosity_rules_come_from_config_per_phase_and_per_model(tmp_path: Path, demo_repo: Path, demo_request: str):
+def test_verbosity_rules_come_from_config_per_phase_and_per_model(
+    tmp_path: Path, demo_repo: Path, slugify_request: str
+):
     config_file = tmp_path / "c.yaml"
     config_file.write_text(
         "extends: opencode-go\n"
@@ -169,7 +173,7 @@ def test_verbosity_rules_come_from_config_per_phase_and_per_model(tmp_path: Path
         "phases:\n  sdd-spec: {verbosity: ['Assume the reader knows Python.']}\n"
     )
     models = team()
-    run_change(demo_request, demo_repo, str(config_file), models=models, auto_approve=True)
+    run_change(slugify_request, demo_repo, str(config_file), models=models, auto_approve=True)
     system = {role: str(models[role].calls[0][0].content) for role in ("sdd-apply", "sdd-tasks", "sdd-spec")}
     assert "Functions under 12 lines." in system["sdd-apply"] and "Functions under 12" not in system["sdd-spec"]
     assert "No tutorial comments." in system["sdd-tasks"]  # sdd-tasks runs on deepseek-v4-flash in this map
@@ -177,21 +181,21 @@ def test_verbosity_rules_come_from_config_per_phase_and_per_model(tmp_path: Path
     assert all("## Output rules" in text for text in system.values())
 
 
-def test_a_task_is_not_done_while_its_scenario_tests_fail(tmp_path: Path, demo_repo: Path, demo_request: str):
+def test_a_task_is_not_done_while_its_scenario_tests_fail(tmp_path: Path, demo_repo: Path, slugify_request: str):
     models = team(DemoScript(impl_versions=[SLUGIFY_UNDEFINED]))
     settings = config(tmp_path, {"samples": 2}, {"fix_attempts": 0, "max_attempts": 1})
-    result = run_change(demo_request, demo_repo, settings, models=models, auto_approve=True)
+    result = run_change(slugify_request, demo_repo, settings, models=models, auto_approve=True)
     assert result.status == "failed" and "scenario tests still failing: test_basic_slug" in result.reason
     tasks_md = next((demo_repo / "openspec/changes").glob("*/tasks.md"))
     assert "- [ ] 1.1" in tasks_md.read_text()  # never ticked
 
 
 def test_a_test_every_plausible_candidate_fails_is_suspect_and_goes_back_to_spec(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ):
     models = team(DemoScript(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_BUGGY_ALT]))
     settings = config(tmp_path, {"samples": 2}, {"fix_attempts": 0, "max_attempts": 1})
-    result = run_change(demo_request, demo_repo, settings, models=models, auto_approve=True)
+    result = run_change(slugify_request, demo_repo, settings, models=models, auto_approve=True)
     selected = next(e for e in result.report["apply_log"] if e.get("step") == "selected")
     assert selected["suspect"] == ["tests/test_strings.py::test_cut_without_a_trailing_dash"]
     back = [d for d in result.report["decisions"] if d["action"] == "back_to_spec"]
@@ -214,10 +218,10 @@ class ExtraPackageTask(DemoScript):
 
 
 def test_a_task_whose_file_needed_no_change_is_set_aside_only_when_every_scenario_test_passes(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ):
     settings = config(tmp_path, {"samples": 1}, {"fix_attempts": 0, "max_attempts": 1})
-    result = run_change(demo_request, demo_repo, settings, models=team(ExtraPackageTask()), auto_approve=True)
+    result = run_change(slugify_request, demo_repo, settings, models=team(ExtraPackageTask()), auto_approve=True)
     assert result.status == "done", result.reason
     tasks_md = next((demo_repo / "openspec/changes").rglob("tasks.md")).read_text()  # archived by now
     line = "- 1.2 Expose slugify (`textkit/__init__.py`) (not needed: every scenario test passes without changing"
@@ -226,11 +230,11 @@ def test_a_task_whose_file_needed_no_change_is_set_aside_only_when_every_scenari
 
 
 def test_a_task_whose_file_did_not_change_is_not_ticked_while_a_scenario_test_fails(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ):
     settings = config(tmp_path, {"samples": 1}, {"fix_attempts": 0, "max_attempts": 1})
     script = ExtraPackageTask(impl_versions=[SLUGIFY_BUGGY])
-    result = run_change(demo_request, demo_repo, settings, models=team(script), auto_approve=True)
+    result = run_change(slugify_request, demo_repo, settings, models=team(script), auto_approve=True)
     tasks_md = next((demo_repo / "openspec/changes").rglob("tasks.md")).read_text()
     assert result.status == "failed" and "- [ ] 1.2 Expose slugify" in tasks_md, tasks_md
 
@@ -243,13 +247,13 @@ def truncate(text: str, width: int, suffix: str = "...") -> str:
 
 
 def test_an_existing_test_an_earlier_winner_broke_still_counts_as_broken_in_the_next_visit(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ):
     # every candidate writes slugify right and breaks truncate: the first visit writes the best of them (no task
     # is done), and the retry must not take the broken truncate tests as tests that never passed
     script = DemoScript(impl_versions=[SLUGIFY_OK + TRUNCATE_BROKEN])
     settings = config(tmp_path, {"samples": 1}, {"fix_attempts": 0, "max_attempts": 2})
-    result = run_change(demo_request, demo_repo, settings, models=team(script), auto_approve=True)
+    result = run_change(slugify_request, demo_repo, settings, models=team(script), auto_approve=True)
     assert result.status == "failed", result.reason
     assert "sdd-apply failed its gate 2 time(s)" in result.reason and "breaks tests/test_strings.py::" in result.reason
     selected = [e for e in result.report["apply_log"] if e.get("step") == "selected"]
@@ -257,12 +261,12 @@ def test_an_existing_test_an_earlier_winner_broke_still_counts_as_broken_in_the_
 
 
 def test_the_gate_feedback_names_failing_scenario_tests_and_broken_existing_tests_together(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ):
     # the next visit is told both, not only the first: before, a broken existing test went unnamed
     script = DemoScript(impl_versions=[SLUGIFY_BUGGY + TRUNCATE_BROKEN])
     settings = config(tmp_path, {"samples": 1}, {"fix_attempts": 0, "max_attempts": 1})
-    result = run_change(demo_request, demo_repo, settings, models=team(script), auto_approve=True)
+    result = run_change(slugify_request, demo_repo, settings, models=team(script), auto_approve=True)
     assert "scenario tests still failing: " in result.reason, result.reason
     assert "; breaks tests/test_strings.py::" in result.reason, result.reason
 
@@ -280,13 +284,13 @@ class SpecCorrectsWrongly(DemoScript):
 
 
 def test_a_corrected_test_every_candidate_fails_again_ends_the_run_at_verify(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ):
     # two different buggy candidates make the trailing-dash test suspect; the spec corrects it; back in apply
     # both candidates are the same code and fail it again: that is settled, not retried, and verify ends the run
     script = SpecCorrectsWrongly(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_BUGGY_ALT, SLUGIFY_BUGGY])
     settings = config(tmp_path, {"samples": 2}, {"fix_attempts": 0, "max_attempts": 3})
-    result = run_change(demo_request, demo_repo, settings, models=team(script), auto_approve=True)
+    result = run_change(slugify_request, demo_repo, settings, models=team(script), auto_approve=True)
     steps = [(d["phase"], d["action"]) for d in result.report["decisions"] if d["action"] != "continue"]
     assert ("sdd-spec", "skip_to_apply") in steps, steps
     assert steps[-2:] == [("sdd-apply", "advance"), ("sdd-verify", "stop")], steps

@@ -93,10 +93,12 @@ class NeverCompiles(DemoScript):
         return "### textkit/strings.py\n```python\ndef slugify(:\n```\n"
 
 
-def test_a_group_no_candidate_can_do_is_retried_within_its_bound_and_the_run_stops(demo_repo: Path, demo_request: str):
+def test_a_group_no_candidate_can_do_is_retried_within_its_bound_and_the_run_stops(
+    demo_repo: Path, slugify_request: str
+):
     models = team(NeverCompiles())
     original = (demo_repo / "textkit/strings.py").read_text()
-    result = run_change(demo_request, demo_repo, "opencode-go", models=models, auto_approve=True)
+    result = run_change(slugify_request, demo_repo, "opencode-go", models=models, auto_approve=True)
     assert result.status == "failed" and "sdd-apply failed its gate" in result.reason
     assert (demo_repo / "textkit/strings.py").read_text() == original  # no candidate reached the user's file
     apply_decisions = [d["action"] for d in result.report["decisions"] if d["phase"] == APPLY]

@@ -37,9 +37,9 @@ def test_a_hostile_proposal_is_never_run_and_the_run_stops_at_init_saying_why(tm
     assert result.state["outputs"][INIT]["test_command"] == ""
 
 
-def test_a_detected_command_wins_over_the_models_guess(demo_repo: Path, demo_request: str) -> None:
+def test_a_detected_command_wins_over_the_models_guess(demo_repo: Path, slugify_request: str) -> None:
     guess = "python tests/test_strings.py"  # the kind of guess that once broke every later phase
-    result = run_change(demo_request, demo_repo, "opencode-go", models=team(Proposes(guess)), auto_approve=True)
+    result = run_change(slugify_request, demo_repo, "opencode-go", models=team(Proposes(guess)), auto_approve=True)
     project = result.state["outputs"][INIT]
     assert project["test_command"] == "python -m pytest -q" and project["test_command_source"].startswith("detected")
     assert project["baseline"]["exit_code"] == 0 and project["baseline"]["passed"] == 7

@@ -76,10 +76,14 @@ class StatementScenario(DemoScript):
 
 
 def test_a_scenario_written_as_invalid_code_is_replaced_by_the_test_the_model_writes_for_it(
-    tmp_path: Path, demo_repo: Path, demo_request: str
+    tmp_path: Path, demo_repo: Path, slugify_request: str
 ):
     result = run_change(
-        demo_request, demo_repo, CONFIGS_DIR / "opencode-go.yaml", models=team(StatementScenario()), auto_approve=True
+        slugify_request,
+        demo_repo,
+        CONFIGS_DIR / "opencode-go.yaml",
+        models=team(StatementScenario()),
+        auto_approve=True,
     )
     cases = result.state["outputs"]["sdd-spec"]["cases"]
     by_name = {c["name"]: c for c in cases}
@@ -105,9 +109,11 @@ class UncreatedObject(DemoScript):
         return answer
 
 
-def test_a_broken_scenario_test_is_written_again_under_its_own_name(tmp_path: Path, demo_repo: Path, demo_request: str):
+def test_a_broken_scenario_test_is_written_again_under_its_own_name(
+    tmp_path: Path, demo_repo: Path, slugify_request: str
+):
     result = run_change(
-        demo_request, demo_repo, CONFIGS_DIR / "opencode-go.yaml", models=team(UncreatedObject()), auto_approve=True
+        slugify_request, demo_repo, CONFIGS_DIR / "opencode-go.yaml", models=team(UncreatedObject()), auto_approve=True
     )
     basic = next(c for c in result.state["outputs"]["sdd-spec"]["cases"] if c["name"] == "Basic slug")
     assert basic["example"]["call"] == "slugify('Hello, World!')" and basic["red"] == "new"

@@ -59,12 +59,12 @@ def test_missing_key_exits_2_naming_the_variable(demo_repo: Path):
 
 
 def test_run_streams_phases_and_ends_with_the_table(
-    fake_openai_server, tmp_path: Path, demo_repo: Path, demo_request: str
+    fake_openai_server, tmp_path: Path, demo_repo: Path, slugify_request: str
 ):
     serve_demo(fake_openai_server)
     config = http_config(tmp_path, fake_openai_server.base_url)
     request = tmp_path / "request.md"
-    request.write_text(demo_request)
+    request.write_text(slugify_request)
     out = sdd("run", str(request), "--repo", str(demo_repo), "--config", str(config), "--auto")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "▶ sdd-init" in out.stdout and "◆ gate sdd-verify: advance" in out.stdout

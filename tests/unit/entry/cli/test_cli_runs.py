@@ -32,11 +32,11 @@ def sdd(*args: str, cwd: Path = ROOT, timeout: float = 180) -> subprocess.Comple
 
 
 def test_run_json_is_one_document_on_stdout_and_runs_json_lists_it(
-    fake_openai_server, tmp_path: Path, demo_repo: Path, demo_request: str
+    fake_openai_server, tmp_path: Path, demo_repo: Path, slugify_request: str
 ):
     serve_demo(fake_openai_server)
     config = http_config(tmp_path, fake_openai_server.base_url)
-    out = sdd("run", demo_request, "--repo", str(demo_repo), "-c", str(config), "--auto", "--json")
+    out = sdd("run", slugify_request, "--repo", str(demo_repo), "-c", str(config), "--auto", "--json")
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)  # nothing but the document on stdout
     assert doc["status"] == "done" and doc["exit_code"] == 0 and doc["resume_command"] is None
@@ -51,11 +51,11 @@ def test_run_json_is_one_document_on_stdout_and_runs_json_lists_it(
 
 
 def test_a_paused_run_prints_the_exact_resume_command_which_works_from_elsewhere(
-    fake_openai_server, tmp_path: Path, demo_repo: Path, demo_request: str
+    fake_openai_server, tmp_path: Path, demo_repo: Path, slugify_request: str
 ):
     serve_demo(fake_openai_server)
     config = http_config(tmp_path, fake_openai_server.base_url, approval_gates=["sdd-propose"])
-    out = sdd("run", demo_request, "--repo", str(demo_repo), "-c", str(config), "--json")
+    out = sdd("run", slugify_request, "--repo", str(demo_repo), "-c", str(config), "--json")
     doc = json.loads(out.stdout)
     assert out.returncode == 3 and doc["status"] == "awaiting_approval" and doc["awaiting_approval"] == "sdd-propose"
     command = doc["resume_command"]

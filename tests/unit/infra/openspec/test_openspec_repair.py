@@ -164,7 +164,7 @@ def test_a_short_purpose_for_a_new_capability_is_extended_to_fifty_characters():
     assert len(fixed.deltas[0].purpose) >= 50 and fixed.deltas[0].purpose.startswith("Split money")
 
 
-def test_a_design_that_modifies_the_new_file_it_designs_passes_its_gate(demo_repo: Path, demo_request: str):
+def test_a_design_that_modifies_the_new_file_it_designs_passes_its_gate(demo_repo: Path, slugify_request: str):
     from sdd_harness.graph.entry.api import run_change
     from tests.fakes.scripted import DemoScript, team
 
@@ -175,7 +175,7 @@ def test_a_design_that_modifies_the_new_file_it_designs_passes_its_gate(demo_rep
             return design
 
     models = team(ModifiesANewFile())
-    result = run_change(demo_request, demo_repo, "opencode-go", models=models, auto_approve=True)
+    result = run_change(slugify_request, demo_repo, "opencode-go", models=models, auto_approve=True)
 
     assert result.status == "done", result.reason
     assert len(models["sdd-design"].calls) == 1  # no paid retry
