@@ -92,9 +92,8 @@ async def finish(repo: Path, record: GitRecord | None, cfg: HarnessConfig) -> li
         await asyncio.to_thread(
             git.commit_changes, repo, f"sdd({record.change_id}): OpenSpec artifacts", record, openspec
         )
-        await asyncio.to_thread(
-            git.commit_changes, repo, f"sdd({record.change_id}): work left uncommitted when the run stopped", record
-        )
+        rest = f"sdd({record.change_id}): files no task commit took (tests the spec rewrote, unfinished work)"
+        await asyncio.to_thread(git.commit_changes, repo, rest, record)
     except GitError as err:
         return [f"git: the run's work could not be committed on {record.branch}: {err}"]
     return []
