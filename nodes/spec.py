@@ -315,9 +315,11 @@ async def revise(ctx: PhaseContext, prior: ChangeSpec, suspect: set[str]) -> dic
             if new is not None:
                 try:
                     revised = Example.model_validate(as_raising(new.model_dump(exclude={"name"})))
-                    example = revised.model_copy(
-                        update={"module": case.example.module, "imports": case.example.imports}
-                    )
+                    invented = set(revised.names()) - set(revised.stdlib_modules()) - set(case.example.names())
+                    if not invented:  # a name the scenario never used (`mean_of(...)` as the value) is a guess
+                        example = revised.model_copy(
+                            update={"module": case.example.module, "imports": case.example.imports}
+                        )
                 except ValidationError:
                     pass
             case = case.model_copy(update={"example": example, "confirmed": True, "note": "re-checked after verify"})

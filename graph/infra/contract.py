@@ -13,6 +13,7 @@ import ast
 import builtins
 import keyword
 import re
+import sys
 from collections.abc import Iterable
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -119,6 +120,19 @@ class Example(BaseModel):
                     used.append(node.id)
         return [n for n in used if n not in assigned and n not in _BUILTIN_NAMES and n != "pytest"]
 
+    def stdlib_modules(self) -> list[str]:
+        """Of ``names()``, the standard-library modules the example only reads attributes of (``math.ceil``):
+        the test imports them itself, not from the code under test."""
+        trees = [parse_python(source) for source in [*self.setup, self.call, self.expect or ""] if source]
+        nodes = [node for tree in trees for node in ast.walk(tree)]
+        bases = {id(n.value) for n in nodes if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)}
+        return [
+            name
+            for name in self.names()
+            if name in sys.stdlib_module_names
+            and all(id(n) in bases for n in nodes if isinstance(n, ast.Name) and n.id == name)
+        ]
+
     def key(self) -> str:
         """The call, normalised, so the same call written two ways compares equal."""
         return _normal(self.call)
@@ -176,7 +190,9 @@ def render_test(name: str, requirement: str, scenario: str, example: Example) ->
     if example.raises or approx:
         lines.append("    import pytest")
     names = example.names()
-    own = [n for n in names if n not in example.imports]
+    standard = [n for n in example.stdlib_modules() if n not in example.imports]
+    lines += [f"    import {module}" for module in standard]
+    own = [n for n in names if n not in example.imports and n not in standard]
     if own and example.module:
         lines.append(f"    from {example.module} import {', '.join(own)}")
     for module in dict.fromkeys(example.imports[n] for n in names if n in example.imports):

@@ -253,3 +253,15 @@ def test_a_method_call_on_an_object_nobody_made_is_a_broken_test() -> None:
     assert uncreated(Example(call="RingBuffer(2).push(1.0)", expect="None"), request) == ""
     named = "Add `cache.clear()` to the module-level `cache` in `store/memo.py`."
     assert uncreated(Example(call="cache.clear()", expect="None"), named) == ""  # the request names that object
+
+
+def test_a_standard_module_the_expected_value_uses_is_imported_by_the_test_itself():
+    worked_out = Example(call="pages(7, per_page=2)", expect="math.ceil(7 / 2)", module="book.paging")
+    source = render_test("test_pages", "Paging", "rounds up", worked_out)
+    assert "    import math\n" in source and "    from book.paging import pages\n" in source
+    namespace: dict = {"__name__": "t"}
+    stubbed = source.replace("from book.paging import pages", "pages = lambda n, per_page: 4")
+    exec(compile(stubbed, "t", "exec"), namespace)
+    namespace["test_pages"]()  # runs: math comes from the standard library, not from the code under test
+    called = Example(call="calendar(2024)", expect="12", module="book.dates")  # a function that shares a module's name
+    assert "from book.dates import calendar" in render_test("test_cal", "Dates", "months", called)
