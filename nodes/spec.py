@@ -38,6 +38,7 @@ from sdd_harness.graph.infra.scenarios import (
     NO_WORKING_TEST,
     Revision,
     ScenarioCase,
+    against_bounds,
     as_raising,
     checklist,
     coverage_gaps,
@@ -289,6 +290,7 @@ async def revise(ctx: PhaseContext, prior: ChangeSpec, suspect: set[str]) -> dic
     stands (a re-checked scenario is not suspect again). It is blind to the outcome it wrote before and to what
     the code did: shown them, the 1.5B model stood by its first answer in most real runs. The rest stays as it was."""
     doubtful = [c for c in prior.cases if c.test in suspect and c.origin == "model" and c.example]
+    items = extract(ctx.request)
     listing = "\n".join(
         f"- {c.name}: {''.join(f'after `{step}`, ' for step in c.example.setup)}`{c.example.call}`"
         for c in doubtful
@@ -316,7 +318,8 @@ async def revise(ctx: PhaseContext, prior: ChangeSpec, suspect: set[str]) -> dic
                 try:
                     revised = Example.model_validate(as_raising(new.model_dump(exclude={"name"})))
                     invented = set(revised.names()) - set(revised.stdlib_modules()) - set(case.example.names())
-                    if not invented:  # a name the scenario never used (`mean_of(...)` as the value) is a guess
+                    if not invented and not against_bounds(revised, items):  # a guess: a name the scenario never
+                        # used (`mean_of(...)` as the value), or an outcome the request's own error bounds deny
                         example = revised.model_copy(
                             update={"module": case.example.module, "imports": case.example.imports}
                         )

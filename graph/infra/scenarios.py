@@ -236,6 +236,14 @@ def _reexport_cases(items: RequestItems, cases: list[ScenarioCase]) -> list[Scen
     return out
 
 
+def against_bounds(example: Example, items: RequestItems) -> bool:
+    """Whether the request's own error bounds decide ``example``'s call otherwise than the example says."""
+    raises, decided = stated_raise(example.call, items)
+    if not decided:
+        return False
+    return example.raises != raises if raises else example.raises in {e.exception for e in items.errors}
+
+
 def _within_stated_bounds(items: RequestItems, cases: list[ScenarioCase]) -> list[ScenarioCase]:
     """A model's scenario that the request's own error bounds decide otherwise: one that raises where the
     bounds say the call is fine is dropped; one that returns a value where they say it raises is made to raise."""

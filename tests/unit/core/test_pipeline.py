@@ -277,10 +277,17 @@ def test_a_corrected_scenario_the_code_already_passes_goes_straight_to_verify(
     assert "'hello'`" not in recheck and "hello-" not in recheck  # neither its old outcome nor what the code did
 
 
-def test_a_re_check_answer_that_names_a_function_nobody_defined_is_not_taken(
-    tmp_path: Path, demo_repo: Path, slugify_request: str
+@pytest.mark.parametrize(
+    "fix",
+    [
+        {"call": "slugify('hello world', max_length=6)", "expect": "hyphenated('hello')"},  # an invented helper
+        {"call": "slugify('hello world', max_length=6)", "raises": "ValueError"},  # the request: only max_length < 1
+    ],
+    ids=["invented-name", "against-the-requests-bounds"],
+)
+def test_a_re_check_answer_that_is_a_guess_is_not_taken(
+    tmp_path: Path, demo_repo: Path, slugify_request: str, fix: dict[str, str]
 ) -> None:
-    fix = {"call": "slugify('hello world', max_length=6)", "expect": "hyphenated('hello')"}  # an invented helper
     result, _ = rechecked(tmp_path, demo_repo, slugify_request, fix)
     assert result.status == "failed" and "the spec stands by test_cut_without_a_trailing_dash" in result.reason
     contract = (demo_repo / "tests" / "test_strings.py").read_text(encoding="utf-8")
