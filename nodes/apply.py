@@ -1,12 +1,11 @@
 """sdd-apply: sample, run, select, repair — against the change's scenario tests, in throwaway copies.
 
-Tasks are taken in groups (a small change is one group: every file at once, so a candidate can be whole).
-For a group the model writes k candidates — the first greedy, the others sampled — each as code blocks that
-are merged into the files by name; each candidate runs in its own copy of the repository against the
-scenario tests and the existing tests. The one that passes most (agreement between candidates breaking ties,
-then fewer broken tests, then the smaller diff) is repaired at most ``fix_attempts`` times from its real
-failures, then in code (graph.infra.compose); only the winner touches the user's files. A task is done when its
-file changed and its scenario tests pass; a test every candidate fails is suspect and reported, not trusted."""
+Tasks are taken in groups (a small change is one group, so a candidate can be whole). For a group the model
+writes k candidates (greedy, then sampled), merged into the files by name; each runs in its own copy of the repo
+against the scenario and existing tests. The best (most passed, then agreement, fewer broken tests, smaller diff)
+is repaired at most ``fix_attempts`` times from its real failures, then in code (graph.infra.compose); only the
+winner touches the user's files. Done = its file changed and its scenario tests pass; a test every candidate
+fails is suspect and reported, not trusted."""
 
 from __future__ import annotations
 
@@ -21,6 +20,7 @@ from pydantic import BaseModel, Field
 from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 from sdd_harness.graph.core.phases import APPLY, TASKS
 from sdd_harness.graph.infra.candidates import (
+    candidate_timeout,
     current_texts,
     dependency_signatures,
     evaluate,
@@ -190,12 +190,12 @@ async def work_on(
     change = ctx.result(spec.PHASE)
     contract = change.tests() if change else []
     weights = change.weights() if change else {}
-    cases = change.cases if change else []
-    trusted_now = trusted(cases) | rechecked(cases)  # while sampling, apply works against re-checked tests too
-    timeout = ctx.settings.command_timeout_s
+    trusted_now = trusted(change.cases) | rechecked(change.cases) if change else set()  # re-checked ones too
     files = list(dict.fromkeys(plan.tasks[i - 1].file for i in group))
     originals = await ctx.io(current_texts, ctx.workspace, files)
+    timeout = ctx.settings.command_timeout_s
     start, start_run = await evaluate(ctx.workspace, {}, contract, set(), "current code", timeout_s=timeout)
+    timeout = candidate_timeout(start_run, timeout)  # a candidate that loops forever costs seconds, not minutes
     passing = {t for t, o in (start_run.outcomes if start_run else {}).items() if o.status == "passed"}
     baseline = (passing | {t for e in ctx.state.get("apply_log") or [] for t in e.get("baseline", [])}) - set(contract)
     start.regressions = sorted(baseline - passing)  # an earlier visit's winner broke them: not perfect as it is

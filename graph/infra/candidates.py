@@ -139,6 +139,18 @@ def _evidence(run: PytestRun, limit: int = 1600) -> str:
     return text[:limit]
 
 
+CANDIDATE_TIMEOUT_FLOOR_S = 20.0
+
+
+def candidate_timeout(start: PytestRun | None, limit_s: float) -> float:
+    """How long one candidate's test run may take: five times the unchanged code's run (at least 20 s), never
+    more than ``limit_s``. A sampled candidate can loop forever; each such one would otherwise cost the whole
+    command budget, and a few of them a whole run's time."""
+    if start is None or start.result.timed_out:
+        return limit_s
+    return min(limit_s, max(CANDIDATE_TIMEOUT_FLOOR_S, 5 * start.result.seconds))
+
+
 async def evaluate(
     workspace: Workspace,
     files: dict[str, str],

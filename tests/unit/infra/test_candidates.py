@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sdd_harness.graph.infra.candidates import reexported, stops_before_tests, wrong_results
-from sdd_harness.graph.infra.workspace import Workspace
+from sdd_harness.graph.infra.candidates import candidate_timeout, reexported, stops_before_tests, wrong_results
+from sdd_harness.graph.infra.testrun import PytestRun
+from sdd_harness.graph.infra.workspace import CommandResult, Workspace
 
 EVIDENCE = """- test_accents: AssertionError: assert 'caf' == 'cafe'
   - cafe
@@ -42,3 +43,14 @@ def test_a_whole_request_reply_stops_at_test_files_unless_the_task_may_write_one
     assert stops_before_tests(["pkg/mod.py", "pkg/__init__.py"]) == ["\n### tests/", "\n### test_"]
     assert stops_before_tests(["pkg/mod.py", "tests/test_mod.py"]) == []  # the task writes a test file itself
     assert stops_before_tests(["test_helpers.py"]) == ["\n### tests/"]
+
+
+def test_a_candidate_may_take_a_few_times_the_unchanged_codes_test_run_not_the_whole_command_budget() -> None:
+    def took(seconds: float, timed_out: bool = False) -> PytestRun:
+        return PytestRun(result=CommandResult(command="pytest", exit_code=1, seconds=seconds, timed_out=timed_out))
+
+    assert candidate_timeout(took(0.8), 120) == 20  # a small suite: the floor
+    assert candidate_timeout(took(10), 120) == 50  # five times the unchanged code's run
+    assert candidate_timeout(took(60), 120) == 120  # never more than the configured bound
+    assert candidate_timeout(took(120, timed_out=True), 120) == 120  # no measure to go by: the bound
+    assert candidate_timeout(None, 90) == 90

@@ -11,6 +11,7 @@ import yaml
 from sdd_harness.graph.core.config import CONFIGS_DIR
 from sdd_harness.graph.core.phases import APPLY
 from sdd_harness.graph.entry.api import run_change
+from sdd_harness.graph.infra import candidates as candidates_module
 from tests.fakes.chat import FakeChatModel
 from tests.fakes.scripted import SLUGIFY_BUGGY, SLUGIFY_BUGGY_ALT, SLUGIFY_OK, DemoScript, team
 
@@ -119,6 +120,19 @@ def test_a_candidate_that_slipped_on_a_name_is_mended_in_code_and_run(
     assert [(e["step"], e["ok"]) for e in candidates(result)] == [("sample 1", False), ("sample 1, names mended", True)]
     assert len(models[APPLY].calls) == 1  # mended without another model call
     assert '"-".join(words)' in (demo_repo / "textkit/strings.py").read_text()
+
+
+def test_a_candidate_that_never_returns_is_stopped_long_before_the_command_timeout(
+    tmp_path: Path, demo_repo: Path, slugify_request: str, monkeypatch
+):
+    monkeypatch.setattr(candidates_module, "CANDIDATE_TIMEOUT_FLOOR_S", 3.0)  # the unchanged code's run takes ~1 s
+    endless = SLUGIFY_OK.replace("    ascii_text = ", "    while max_length:\n        pass\n    ascii_text = ")
+    models = team(DemoScript(impl_versions=[endless, SLUGIFY_OK]))
+    settings = config(tmp_path, {"samples": 2}, {"fix_attempts": 0, "command_timeout_s": 900})
+    result = run_change(slugify_request, demo_repo, settings, models=models, auto_approve=True)
+    assert result.status == "done", result.reason  # within pytest's own 600 s limit: not the 900 s bound
+    steps = {e["step"]: e for e in candidates(result)}
+    assert steps["sample 1"]["error"] == "the test run timed out" and steps["sample 2 (whole request)"]["ok"]
 
 
 def test_a_repair_that_gives_the_same_code_back_is_sampled_again(tmp_path: Path, demo_repo: Path, slugify_request: str):
