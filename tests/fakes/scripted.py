@@ -233,14 +233,12 @@ class DemoRequestScript(DemoScript):
     """Answers for the change `make demo` runs (examples/demo-request.md: add reading_time and re-export it)."""
 
     def sdd_spec(self, user: str) -> dict:
-        module = "textkit.counting"
         scenarios = [
-            {"name": "Rounds up", "call": "reading_time('a b c', words_per_minute=2)", "expect": "2", "module": module},
-            {"name": "Empty text", "call": "reading_time('')", "expect": "0", "module": module},
+            {"name": "Rounds up", "call": "reading_time('a b c', words_per_minute=2)", "expect": "2"},
+            {"name": "Empty text", "call": "reading_time('')", "expect": "0"},
             {"name": "Rejects zero", "call": "reading_time('a', words_per_minute=0)", "raises": "ValueError"},
         ]
-        for scenario in scenarios:
-            scenario.setdefault("module", module)
+        scenarios = [{**scenario, "module": "textkit.counting"} for scenario in scenarios]
         text = "The system SHALL give the whole minutes needed to read a text."
         return {
             "capability": "reading-time",
