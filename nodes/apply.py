@@ -2,10 +2,10 @@
 
 Tasks are taken in groups (a small change is one group, so a candidate can be whole). For a group the model
 writes k candidates (greedy, then sampled), merged into the files by name; each runs in its own copy of the repo
-against the scenario and existing tests. The best (most passed, then agreement, fewer broken tests, smaller diff)
-is repaired at most ``fix_attempts`` times from its real failures, then in code (graph.infra.compose); only the
-winner touches the user's files. Done = its file changed and its scenario tests pass; a test every candidate
-fails is suspect and reported, not trusted."""
+against the scenario tests, the existing tests and probe calls next to the scenarios' own. The best (most passed,
+then probe answers most shared with the others, fewer broken tests, smaller diff) is repaired at most
+``fix_attempts`` times from its real failures, then in code (graph.infra.compose); only the winner touches the
+user's files. Done = its file changed and its scenario tests pass; a test every candidate fails is suspect."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 from sdd_harness.graph.core.phases import APPLY, TASKS
+from sdd_harness.graph.infra.behaviour import probes
 from sdd_harness.graph.infra.candidates import (
     candidate_timeout,
     current_texts,
@@ -32,11 +33,12 @@ from sdd_harness.graph.infra.candidates import (
 )
 from sdd_harness.graph.infra.compose import code_repairs
 from sdd_harness.graph.infra.git import commit_paths
+from sdd_harness.graph.infra.oneshot_prompt import FOCUSED, focused_prompt
 from sdd_harness.graph.infra.oneshot_prompt import PROMPT as ONE_SHOT
 from sdd_harness.graph.infra.oneshot_prompt import build_prompt as one_shot_prompt
 from sdd_harness.graph.infra.outline import named_identifiers, new_definitions
 from sdd_harness.graph.infra.scenarios import rechecked, scenario_lines, trusted
-from sdd_harness.graph.infra.selection import Score, best, chosen, suspects
+from sdd_harness.graph.infra.selection import Score, backers, best, chosen, settled, suspects
 from sdd_harness.nodes import spec, tasks
 from sdd_harness.nodes.tasks import TaskPlan, TaskSpec, ticked_tasks
 
@@ -123,25 +125,6 @@ def collect(state: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ prompts
 
 
-def task_lines(plan: TaskPlan, group: list[int]) -> str:
-    lines = []
-    for index in group:
-        task = plan.tasks[index - 1]
-        detail = "; ".join(
-            f"{label}: {value}"
-            for label, value in (
-                ("input", task.input),
-                ("output", task.output),
-                ("validation", task.validation),
-                ("errors", task.error_handling),
-                ("scenarios", ", ".join(task.scenarios)),
-            )
-            if value
-        )
-        lines.append(f"1.{index} {task.task} — `{task.file}`" + (f" ({detail})" if detail else ""))
-    return "\n".join(lines)
-
-
 def candidate_prompt(ctx: PhaseContext, plan: TaskPlan, group: list[int], evidence: str) -> str:
     """The request, the scenario tests, the tasks, failing evidence and the files (as outlines)."""
     files = list(dict.fromkeys(plan.tasks[i - 1].file for i in group))
@@ -150,7 +133,7 @@ def candidate_prompt(ctx: PhaseContext, plan: TaskPlan, group: list[int], eviden
     ids = {s for i in group for s in plan.tasks[i - 1].scenarios} or None
     cases = change.cases if change else []
     scenarios = scenario_lines(cases, ids) or scenario_lines(cases)
-    tasks = task_lines(plan, group)
+    tasks = plan.lines(group)
     guidance = (f"The code must pass these scenario tests:\n{scenarios}\n\n" if scenarios else "") + (
         f"Tasks:\n{tasks}\n\n"
     )
@@ -191,11 +174,12 @@ async def work_on(
     contract = change.tests() if change else []
     weights = change.weights() if change else {}
     trusted_now = trusted(change.cases) | rechecked(change.cases) if change else set()  # re-checked ones too
+    calls = probes([c.example for c in change.cases if c.example and c.test in contract]) if change else []
     files = list(dict.fromkeys(plan.tasks[i - 1].file for i in group))
     originals = await ctx.io(current_texts, ctx.workspace, files)
     timeout = ctx.settings.command_timeout_s
     start, start_run = await evaluate(ctx.workspace, {}, contract, set(), "current code", timeout_s=timeout)
-    timeout = candidate_timeout(start_run, timeout)  # a candidate that loops forever costs seconds, not minutes
+    checks = {"timeout_s": candidate_timeout(start_run, timeout), "probes": calls}  # a loop costs seconds
     passing = {t for t, o in (start_run.outcomes if start_run else {}).items() if o.status == "passed"}
     baseline = (passing | {t for e in ctx.state.get("apply_log") or [] for t in e.get("baseline", [])}) - set(contract)
     start.regressions = sorted(baseline - passing)  # an earlier visit's winner broke them: not perfect as it is
@@ -232,7 +216,7 @@ async def work_on(
         score = (
             Score(label=label, error=problem)
             if problem
-            else (await evaluate(ctx.workspace, candidate, contract, baseline, label, weights, timeout_s=timeout))[0]
+            else (await evaluate(ctx.workspace, candidate, contract, baseline, label, weights, **checks))[0]
         )
         scores.append(score)
         entry = {
@@ -253,25 +237,33 @@ async def work_on(
 
     one_shot, _ = await ctx.io(one_shot_prompt, ctx.workspace.root, ctx.request)
     whole = ctx.system_prompt(prompt=ONE_SHOT)
+    lean = ctx.harness.prompt(FOCUSED).strip() if ctx.harness else ""  # no output rules: they cost the 1.5B right code
+
+    focused = focused_prompt(ctx.workspace, ctx.request, files, evidence)
+    kinds = {"full": (prompt, ""), "whole request": (one_shot, whole), "focused": (focused, lean)}
+    greedy = ["full", "whole request", "focused"] if contract else ["whole request", "full", "focused"]
 
     def sample(i: int) -> tuple[str, str, float | None, int, bool, str]:
-        """Greedy on the full prompt, then the one-shot call (first with no contract to tell them apart), so a
-        wrong paraphrase cannot pull the pipeline below one prompt; then samples of the two in turn."""
-        if i == (1 if contract else 0):
-            return f"sample {i + 1} (whole request)", one_shot, None, 1, False, whole
-        if i < 2:
-            return f"sample {i + 1}", prompt, None, 0, False, ""
-        if i % 2:
-            return f"sample {i + 1} (whole request, t={heat})", one_shot, heat, i, False, whole
-        return f"sample {i + 1} (t={heat})", prompt, heat, i, False, ""
+        """Greedy answers to the full prompt, the one-shot call (first with no contract to tell them apart: a
+        wrong paraphrase cannot pull the pipeline below one prompt) and the focused prompt; then samples, the
+        focused prompt's first, of those whose greedy answer changed something (not an echo of the files)."""
+        if i < len(greedy):
+            kind, heat_now = greedy[i], None
+        else:
+            alive = [k for n, k in enumerate(greedy) if not (len(scores) > n + 1 and not scores[n + 1].diff)]
+            rotation = sorted(alive or greedy, key=["focused", "full", "whole request"].index)
+            kind, heat_now = rotation[(i - len(greedy)) % len(rotation)], heat
+        tags = [t for t in (kind if kind != "full" else "", f"t={heat}" if heat_now is not None else "") if t]
+        text, system = kinds[kind]
+        return f"sample {i + 1}" + (f" ({', '.join(tags)})" if tags else ""), text, heat_now, i, False, system
 
     concurrent = not (ctx.harness and ctx.harness.config.provider_of(ctx.harness.registry.binding(APPLY)).embedded)
     stops = None if concurrent else stops_before_tests(files)  # embedded only: a cloud model may refuse `stop`
     if concurrent and k:
         await asyncio.gather(*(attempt(*sample(i)) for i in range(k)))
     else:
-        for i in range(k):
-            if (await attempt(*sample(i))).perfect(suspects(scores[1:], trusted_now)):
+        for i in range(k):  # a perfect one ends it once another candidate answers the probe calls alike
+            if settled(await attempt(*sample(i)), scores[1:], suspects(scores[1:], trusted_now)):
                 break
     for round_ in range(ctx.settings.fix_attempts if k else 0):
         top = best(scores)
@@ -341,6 +333,7 @@ async def settle(
         "files": changed,
         "candidates": [s.model_dump() for s in scores],
         "winner": winner.label if winner else None,
+        "backers": backers(winner, scores[1:]) if winner and winner.behaviour else 0,  # same probe answers
         "suspect": sorted(suspect),
         "baseline": sorted(baseline),
     }
@@ -364,12 +357,8 @@ async def write_untested(
         failed = (
             "" if touched else f"1.{index} {task.task}: its file did not change" + (f" ({problem})" if problem else "")
         )
-        results[str(index)] = {
-            "ok": touched,
-            "changed": [task.file] if touched else [],
-            "failed": failed,
-            "suspect": [],
-        }
+        changed = [task.file] if touched else []
+        results[str(index)] = {"ok": touched, "changed": changed, "failed": failed, "suspect": []}
         if touched:
             await ctx.io(_tick, ctx, index)
     entry = {

@@ -69,6 +69,22 @@ class TaskPlan(BaseModel):
         default_factory=list, description="Filled by code: tasks (1-based) apply works on together."
     )
 
+    def lines(self, group: list[int]) -> str:
+        """The group's tasks as apply's prompt shows them: title, file, and the fields that are filled."""
+        lines = []
+        for index in group:
+            task = self.tasks[index - 1]
+            fields = (
+                ("input", task.input),
+                ("output", task.output),
+                ("validation", task.validation),
+                ("errors", task.error_handling),
+                ("scenarios", ", ".join(task.scenarios)),
+            )
+            detail = "; ".join(f"{label}: {value}" for label, value in fields if value)
+            lines.append(f"1.{index} {task.task} — `{task.file}`" + (f" ({detail})" if detail else ""))
+        return "\n".join(lines)
+
 
 @functools.cache
 def draft_schema(files: tuple[str, ...]) -> type[BaseModel]:

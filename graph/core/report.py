@@ -120,6 +120,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             passed = f"{e['passed']}/{e['passed'] + e.get('failed', 0)}" if e.get("passed") is not None else ""
             broken = str(e.get("regressions", ""))
             note = e.get("error") or (f"winner: {e['winner']}" if e.get("winner") else "")
+            if e.get("backers", 0) > 1:
+                note += f" ({e['backers']} candidates gave the same answers to the probe calls)"
             if e.get("suspect"):
                 note += f"; suspect: {', '.join(t.rsplit('::', 1)[-1] for t in e['suspect'])}"
             why = " ".join(str(note).split())[-160:].replace("|", "\\|")

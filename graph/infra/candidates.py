@@ -12,6 +12,7 @@ import asyncio
 import re
 from collections.abc import Iterable
 
+from sdd_harness.graph.infra.behaviour import Probe, answers
 from sdd_harness.graph.infra.outline import outline
 from sdd_harness.graph.infra.pyedit import diff_size, merge_python, read_blocks, without_echo
 from sdd_harness.graph.infra.reexports import with_reexports
@@ -160,6 +161,7 @@ async def evaluate(
     weights: dict[str, int] | None = None,
     *,
     timeout_s: float,
+    probes: list[Probe] | None = None,
 ) -> tuple[Score, PytestRun | None]:
     """Run one candidate in its own copy of the repository: contract tests passed/failed, tests it broke
     (``baseline``: tests that passed before). No contract: the whole suite passing is the one test."""
@@ -171,6 +173,7 @@ async def evaluate(
             for rel, text in files.items():
                 await asyncio.to_thread(copy.write, rel, text)
             run = await run_pytest(copy, [], timeout_s)
+            behaviour = await answers(copy, probes or [], timeout_s) if files else []
     except WorkspaceError as err:
         return Score(label=label, files=files, error=str(err), diff=diff), None
     outcomes = run.outcomes
@@ -189,5 +192,6 @@ async def evaluate(
         diff=diff,
         error=run.collection_error if not outcomes and not run.result.ok and contract else "",
         evidence=_evidence(run),
+        behaviour=behaviour,
     )
     return score, run

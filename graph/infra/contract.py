@@ -133,6 +133,18 @@ class Example(BaseModel):
             and all(id(n) in bases for n in nodes if isinstance(n, ast.Name) and n.id == name)
         ]
 
+    def import_lines(self) -> list[str]:
+        """The imports the example needs: standard modules it reads, then the names it takes from the code."""
+        names = self.names()
+        standard = [n for n in self.stdlib_modules() if n not in self.imports]
+        lines = [f"import {module}" for module in standard]
+        own = [n for n in names if n not in self.imports and n not in standard]
+        if own and self.module:
+            lines.append(f"from {self.module} import {', '.join(own)}")
+        for module in dict.fromkeys(self.imports[n] for n in names if n in self.imports):
+            lines.append(f"from {module} import {', '.join(n for n in names if self.imports.get(n) == module)}")
+        return lines
+
     def key(self) -> str:
         """The call, normalised, so the same call written two ways compares equal."""
         return _normal(self.call)
@@ -189,15 +201,7 @@ def render_test(name: str, requirement: str, scenario: str, example: Example) ->
     approx = _approximate(expected)
     if example.raises or approx:
         lines.append("    import pytest")
-    names = example.names()
-    standard = [n for n in example.stdlib_modules() if n not in example.imports]
-    lines += [f"    import {module}" for module in standard]
-    own = [n for n in names if n not in example.imports and n not in standard]
-    if own and example.module:
-        lines.append(f"    from {example.module} import {', '.join(own)}")
-    for module in dict.fromkeys(example.imports[n] for n in names if n in example.imports):
-        lines.append(f"    from {module} import {', '.join(n for n in names if example.imports.get(n) == module)}")
-    lines += [f"    {line}" for line in example.setup]
+    lines += [f"    {line}" for line in [*example.import_lines(), *example.setup]]
     if example.raises:
         exc = example.raises if example.raises in _BUILTIN_NAMES else "Exception"
         lines += [f"    with pytest.raises({exc}) as raised:", f"        {example.call}"]

@@ -13,6 +13,7 @@ from sdd_harness.graph.infra.repomap import relevant_files, repo_map, slice_file
 from sdd_harness.graph.infra.workspace import Workspace
 
 PROMPT = "one-shot"  # the system prompt's name (prompts/one-shot.md)
+FOCUSED = "focused"  # prompts/focused.md: a plain programmer's system prompt for ``focused_prompt``
 FILE_BUDGET = 6000
 MAP_BUDGET = 3000
 MAX_FILES = 5
@@ -43,6 +44,27 @@ def build_prompt(root: Path, request: str, limit: int = MAX_FILES) -> tuple[str,
         "Reply with the edits that make the whole change."
     )
     return prompt, shown
+
+
+def focused_prompt(workspace: Workspace, request: str, files: list[str], evidence: str = "") -> str:
+    """The request and the files to change, whole (and what fails now, on a fix), nothing else: no map, no
+    phase's paraphrase. With a plain system prompt a 1.5B model wrote right code from this where its answers
+    to the fuller prompts were wrong."""
+    blocks = []
+    for rel in files:
+        text = workspace.read(rel) if workspace.exists(rel) else None
+        code = (
+            f"\n```python\n{slice_file(text, FILE_BUDGET).rstrip()}\n```"
+            if text is not None
+            else " (new file: write all of it)"
+        )
+        blocks.append(f"### {rel}{code}")
+    return (
+        f"Change request (the user's words):\n{request.strip()}\n\n"
+        + (f"Failing now:\n{evidence.strip()}\n\n" if evidence.strip() else "")
+        + "\n\n".join(blocks)
+        + f"\n\nReply with the new or changed definitions of {', '.join(files)} only."
+    )
 
 
 def _read(path: Path) -> str:

@@ -14,6 +14,8 @@ from collections import Counter
 
 from pydantic import BaseModel, Field
 
+from sdd_harness.graph.infra.behaviour import agreement
+
 
 class Score(BaseModel):
     """One candidate, as run in its own copy of the repository."""
@@ -28,6 +30,7 @@ class Score(BaseModel):
     diff: int = 0
     error: str = ""
     evidence: str = Field("", exclude=True, description="the failing output, for a repair prompt")
+    behaviour: list[str] = Field(default_factory=list, description="fingerprints of its answers to the probe calls")
 
     @property
     def usable(self) -> bool:
@@ -69,7 +72,8 @@ def suspects(
 
 def ranked(scores: list[Score], keep_existing: bool = False) -> list[Score]:
     """Best first: more contract tests passed (weighted: the request's own examples count more), more
-    candidates agreeing on the same passing set, fewer existing tests broken, smaller diff.
+    probe-call answers shared with the other candidates (``graph.infra.behaviour``), more agreeing on the same
+    passing set, fewer existing tests broken, smaller diff.
 
     ``keep_existing`` (the order for what is written): when a plausible candidate breaks no existing test,
     every candidate that breaks one ranks below it. The user's tests were written by a person, the contract by
@@ -83,11 +87,28 @@ def ranked(scores: list[Score], keep_existing: bool = False) -> list[Score]:
         key=lambda s: (
             clean and bool(s.regressions),
             -(s.points or len(s.passed)),
+            -consensus(s, usable),
             -agreement[frozenset(s.passed)],
             len(s.regressions),
             s.diff,
         ),
     )
+
+
+def backers(score: Score, scores: list[Score]) -> int:
+    """How many of ``scores`` (itself included) gave exactly its answers to the probe calls: 1 without probes."""
+    return sum(s.behaviour == score.behaviour for s in scores if s.usable) if score.behaviour else 1
+
+
+def consensus(score: Score, scores: list[Score]) -> int:
+    """Probe answers ``score`` shares with the other candidates, summed (MBR-exec): right code agrees with more."""
+    return sum(agreement(score.behaviour, s.behaviour) for s in scores if s.usable and s is not score)
+
+
+def settled(score: Score, scores: list[Score], suspect: set[str]) -> bool:
+    """Sampling can stop: ``score`` is perfect and, when it answered the probe calls, another candidate of
+    ``scores`` answered them all alike (one right-looking sample alone may only pass a thin contract)."""
+    return score.perfect(suspect) and (not score.behaviour or backers(score, scores) >= 2)
 
 
 def best(scores: list[Score]) -> Score | None:

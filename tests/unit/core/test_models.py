@@ -28,8 +28,8 @@ ROLES = [*BUILTIN_PHASES, ORCHESTRATOR]
 def prompt_owner(system: str) -> str:
     """The role whose prompt this is, read from its first line: routing is checked against the prompt it sent."""
     match = re.search(r"You are the (\S+) phase", system)
-    if "making one whole change" in system:  # the one-shot prompt: apply sends it as one of its candidates
-        return "sdd-apply"
+    if "making one whole change" in system or "precise Python programmer" in system:  # apply's one-shot and
+        return "sdd-apply"  # focused prompts: it sends them for two of its candidates
     return f"sdd-{match.group(1)}" if match else ORCHESTRATOR if "gate coordinator" in system else "unknown"
 
 

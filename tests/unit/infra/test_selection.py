@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sdd_harness.graph.infra.selection import Score, best, ranked, suspects
+from sdd_harness.graph.infra.selection import Score, backers, best, consensus, ranked, settled, suspects
 
 TESTS = ["t::a", "t::b", "t::c"]
 
@@ -134,3 +134,22 @@ def test_a_contract_test_only_code_breaking_the_users_tests_passes_is_suspect() 
     breaking.files, keeping.files, other.files = {"m.py": "1"}, {"m.py": "2"}, {"m.py": "3"}
     assert suspects([breaking, keeping, other]) == {"t::c"}
     assert suspects([breaking, keeping]) == set()  # one candidate that keeps them is not evidence enough
+
+
+def test_among_equally_passing_candidates_the_one_others_answer_alike_is_written():
+    right, also_right, thin = (score(n, "abc", diff=d) for n, d in [("right", 20), ("also right", 30), ("thin", 5)])
+    right.behaviour, also_right.behaviour = ["1", "2", "3"], ["1", "2", "3"]
+    thin.behaviour = ["1", "9", "3"]  # the smallest diff, but alone in one answer
+    assert [s.label for s in ranked([thin, also_right, right])] == ["right", "also right", "thin"]
+    assert backers(right, [thin, right, also_right]) == 2 and backers(thin, [thin, right, also_right]) == 1
+    assert consensus(right, [thin, right, also_right]) == 5 and consensus(thin, [thin, right, also_right]) == 4
+    assert ranked([score("x", "ab"), thin])[0] is thin  # passing more of the contract still comes first
+
+
+def test_sampling_stops_at_a_perfect_candidate_only_once_another_answers_alike():
+    first, second = score("first", "abc"), score("second", "abc")
+    first.behaviour = second.behaviour = ["1", "2"]
+    assert not settled(first, [first], set())  # alone: one right-looking sample may pass a thin contract
+    assert settled(first, [first, second], set())
+    assert settled(score("no probes", "abc"), [], set())  # nothing to compare: as before, perfect is enough
+    assert not settled(score("short", "ab"), [], set()) and settled(score("short", "ab"), [], {"t::c"})

@@ -42,30 +42,61 @@ def test_the_candidate_that_passes_the_scenario_tests_is_the_one_written(
     selected = next(e for e in result.report["apply_log"] if e.get("step") == "selected")
     assert selected["winner"].startswith("sample 2") and selected["candidates"][0]["label"] == "current code"
     calls = models[APPLY].calls
-    full, whole, sampled = (str(call[-1].content) for call in calls)  # greedy, the one-shot call, sampled
+    full, whole, focused = (str(call[-1].content) for call in calls)  # three greedy answers to three prompts
     assert "making one whole change" in str(calls[1][0].content)  # the one-shot baseline's own system prompt
     assert "## Repository map" in whole and slugify_request.strip() in whole  # and its own user prompt
     assert "scenario tests" not in whole and "Tasks:" not in whole  # nothing the small-model phases wrote
-    assert "scenario tests" in full and full == sampled
+    assert "scenario tests" in full and "scenario tests" not in focused and slugify_request.strip() in focused
     assert selected["winner"] == "sample 2 (whole request)"
     assert 'rstrip("-")' in (demo_repo / "textkit/strings.py").read_text()
 
 
-def test_samples_beyond_the_greedy_two_take_the_full_prompt_and_the_whole_request_in_turn(
+SLUGIFY_THIN = SLUGIFY_OK.replace("if max_length < 1:", "if max_length == 0:")  # -1 goes through: no scenario says
+SLUGIFY_OK_AGAIN = SLUGIFY_OK.replace('"""Lowercase ASCII slug', '"""ASCII slug, lowercase,')
+
+
+def test_of_candidates_passing_every_scenario_the_one_others_answer_alike_is_written(
     tmp_path: Path, demo_repo: Path, slugify_request: str
 ):
-    models = team(DemoScript(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_BUGGY, SLUGIFY_BUGGY, SLUGIFY_OK]))
-    settings = config(tmp_path, {"samples": 4, "sample_temperature": 0.6}, {"fix_attempts": 0})
+    models = team(DemoScript(impl_versions=[SLUGIFY_THIN, SLUGIFY_OK, SLUGIFY_OK_AGAIN]))
+    result = run_change(slugify_request, demo_repo, config(tmp_path, {"samples": 3}), models=models, auto_approve=True)
+    assert result.status == "done", result.reason
+    assert all(e["ok"] for e in candidates(result))  # the contract alone cannot tell them apart
+    selected = next(e for e in result.report["apply_log"] if e.get("step") == "selected")
+    assert selected["winner"] != "sample 1" and selected["backers"] == 2  # the first sample alone says -1 is fine
+    assert "if max_length < 1:" in (demo_repo / "textkit/strings.py").read_text()
+    assert "2 candidates gave the same answers to the probe calls" in result.report_path.read_text()
+
+
+def test_after_three_greedy_answers_samples_take_the_focused_full_and_whole_request_prompts_in_turn(
+    tmp_path: Path, demo_repo: Path, slugify_request: str
+):
+    models = team(DemoScript(impl_versions=[SLUGIFY_BUGGY] * 5 + [SLUGIFY_OK]))
+    settings = config(tmp_path, {"samples": 6, "sample_temperature": 0.6}, {"fix_attempts": 0})
     result = run_change(slugify_request, demo_repo, settings, models=models, auto_approve=True)
     assert result.status == "done", result.reason
     labels = sorted(e["step"] for e in candidates(result))  # run concurrently on a cloud config
-    assert labels == ["sample 1", "sample 2 (whole request)", "sample 3 (t=0.6)", "sample 4 (whole request, t=0.6)"]
+    assert labels == [
+        "sample 1",
+        "sample 2 (whole request)",
+        "sample 3 (focused)",
+        "sample 4 (focused, t=0.6)",
+        "sample 5 (t=0.6)",
+        "sample 6 (whole request, t=0.6)",
+    ]
     calls, kwargs = models[APPLY].calls, models[APPLY].call_kwargs
-    assert "making one whole change" in str(calls[3][0].content) and "Tasks:" not in str(calls[3][-1].content)
-    assert [k.get("temperature") for k in kwargs[:4]] == [None, None, 0.6, 0.6]
-    assert len({k.get("seed") for k in kwargs[:4]}) == 4  # four different draws
+    assert "making one whole change" in str(calls[5][0].content) and "Tasks:" not in str(calls[5][-1].content)
+    assert [k.get("temperature") for k in kwargs[:6]] == [None, None, None, 0.6, 0.6, 0.6]
+    assert len({k.get("seed") for k in kwargs[:6]}) == 6  # six different draws
+    focused_system, focused_user = (str(m.content) for m in calls[2])
+    assert focused_system.startswith("You are a precise Python programmer") and "Output rules" not in focused_system
+    assert slugify_request.strip() in focused_user and "textkit/strings.py" in focused_user
+    assert "def normalize_whitespace" in focused_user  # the file whole, not an outline
+    assert (
+        "scenario tests" not in focused_user and "Tasks:" not in focused_user and "Repository map" not in focused_user
+    )
     selected = next(e for e in result.report["apply_log"] if e.get("step") == "selected")
-    assert selected["winner"] == "sample 4 (whole request, t=0.6)"
+    assert selected["winner"] == "sample 6 (whole request, t=0.6)"
 
 
 class WritesTestsToo(DemoScript):
@@ -93,6 +124,58 @@ def test_on_a_local_model_the_whole_request_reply_stops_before_the_tests_it_may_
     outputs = [c["output_tokens"] for c in result.report["calls"] if c["phase"] == APPLY]
     assert outputs[whole[0]] < outputs[0] / 4  # the twenty refused test blocks were never generated
     assert "def test_slug" not in (demo_repo / "tests/test_strings.py").read_text(encoding="utf-8")
+
+
+def local_config(tmp_path: Path, samples: int = 4) -> Path:
+    data = yaml.safe_load((CONFIGS_DIR / "local.yaml").read_text(encoding="utf-8"))
+    data["run"].update(approval_gates=[], fix_attempts=0)
+    data["phases"]["sdd-apply"]["samples"] = samples
+    settings = tmp_path / "local.yaml"
+    settings.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return settings
+
+
+def test_on_a_local_model_sampling_goes_past_a_lone_perfect_candidate_until_another_answers_alike(
+    tmp_path: Path, demo_repo: Path, slugify_request: str
+):
+    models = team(DemoScript(impl_versions=[SLUGIFY_THIN, SLUGIFY_OK, SLUGIFY_OK_AGAIN, SLUGIFY_THIN]))
+    result = run_change(slugify_request, demo_repo, local_config(tmp_path), models=models, auto_approve=True)
+    assert result.status == "done", result.reason
+    assert [e["ok"] for e in candidates(result)] == [True, True, True]  # the fourth sample was never drawn
+    selected = next(e for e in result.report["apply_log"] if e.get("step") == "selected")
+    assert selected["winner"] != "sample 1" and selected["backers"] == 2
+    assert "if max_length < 1:" in (demo_repo / "textkit/strings.py").read_text()
+
+
+class EchoesTheWholeRequest(DemoScript):
+    """Asked for the whole change, the model copies the file back unchanged (the 1.5B does on some repos)."""
+
+    original: str = ""
+
+    def sdd_apply(self, user: str) -> str:
+        if "## Repository map" in user:
+            return f"### textkit/strings.py\n```python\n{self.original}```\n"
+        return super().sdd_apply(user)
+
+
+def test_on_a_local_model_a_prompt_whose_greedy_answer_changed_nothing_is_not_sampled_again(
+    tmp_path: Path, demo_repo: Path, slugify_request: str
+):
+    script = EchoesTheWholeRequest(impl_versions=[SLUGIFY_BUGGY] * 4 + [SLUGIFY_OK])
+    script.original = (demo_repo / "textkit/strings.py").read_text(encoding="utf-8")
+    models = team(script)
+    result = run_change(slugify_request, demo_repo, local_config(tmp_path, samples=6), models=models, auto_approve=True)
+    assert result.status == "done", result.reason
+    steps = [(e["step"], e["diff"] > 0) for e in candidates(result)]
+    assert steps == [
+        ("sample 1", True),
+        ("sample 2 (whole request)", False),  # an echo: the one-shot prompt does not work on this repo
+        ("sample 3 (focused)", True),
+        ("sample 4 (focused, t=0.8)", True),
+        ("sample 5 (t=0.8)", True),
+        ("sample 6 (focused, t=0.8)", True),  # not the one-shot prompt again
+    ]
+    assert 'rstrip("-")' in (demo_repo / "textkit/strings.py").read_text()
 
 
 def test_a_failing_candidate_is_repaired_from_its_real_test_output(
