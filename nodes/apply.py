@@ -241,18 +241,27 @@ async def work_on(
 
     focused = focused_prompt(ctx.workspace, ctx.request, files, evidence)
     kinds = {"full": (prompt, ""), "whole request": (one_shot, whole), "focused": (focused, lean)}
-    greedy = ["full", "whole request", "focused"] if contract else ["whole request", "full", "focused"]
+    first = ["full", "whole request"] if contract else ["whole request", "full"]
+    plan_of = [(first[0], None), (first[1], None), ("full", heat), ("whole request", heat), ("focused", None)]
+
+    def greedy_of(kind: str) -> Score | None:  # that prompt's greedy candidate, once drawn
+        tag = "" if kind == "full" else f" ({kind})"
+        return next((c for c in scores if re.fullmatch(rf"sample \d+{re.escape(tag)}", c.label)), None)
 
     def sample(i: int) -> tuple[str, str, float | None, int, bool, str]:
-        """Greedy answers to the full prompt, the one-shot call (first with no contract to tell them apart: a
-        wrong paraphrase cannot pull the pipeline below one prompt) and the focused prompt; then samples, the
-        focused prompt's first, of those whose greedy answer changed something (not an echo of the files)."""
-        if i < len(greedy):
-            kind, heat_now = greedy[i], None
+        """Greedy answers to the full prompt and the one-shot call (that first with no contract to tell them
+        apart: a wrong paraphrase cannot pull the pipeline below one prompt), a sample of each, the focused
+        prompt's greedy answer, then samples of the three in turn. A prompt whose greedy answer changed nothing
+        (an echo of the files) is not sampled: the focused prompt's greedy answer comes early instead."""
+        alive = [k for k in ("focused", "full", "whole request") if not ((g := greedy_of(k)) and not g.diff)]
+        if i < len(plan_of):
+            kind, heat_now = plan_of[i]
         else:
-            alive = [k for n, k in enumerate(greedy) if not (len(scores) > n + 1 and not scores[n + 1].diff)]
-            rotation = sorted(alive or greedy, key=["focused", "full", "whole request"].index)
-            kind, heat_now = rotation[(i - len(greedy)) % len(rotation)], heat
+            kind, heat_now = (alive or ["full"])[(i - len(plan_of)) % max(len(alive), 1)], heat
+        if kind == "focused" and heat_now is None and greedy_of("focused"):  # drawn early already
+            kind, heat_now = (alive or ["full"])[0], heat
+        if heat_now is not None and kind not in alive:
+            kind, heat_now = ("focused", None) if not greedy_of("focused") else ((alive or ["full"])[0], heat)
         tags = [t for t in (kind if kind != "full" else "", f"t={heat}" if heat_now is not None else "") if t]
         text, system = kinds[kind]
         return f"sample {i + 1}" + (f" ({', '.join(tags)})" if tags else ""), text, heat_now, i, False, system

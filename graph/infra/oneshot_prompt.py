@@ -63,7 +63,8 @@ def focused_prompt(workspace: Workspace, request: str, files: list[str], evidenc
         f"Change request (the user's words):\n{request.strip()}\n\n"
         + (f"Failing now:\n{evidence.strip()}\n\n" if evidence.strip() else "")
         + "\n\n".join(blocks)
-        + f"\n\nReply with the new or changed definitions of {', '.join(files)} only."
+        + f"\n\nReply with the new or changed definitions of {', '.join(files)} only"
+        + (", each file's block under its `### path` line." if len(files) > 1 else ".")
     )
 
 

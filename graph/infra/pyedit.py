@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from sdd_harness.graph.infra.pyparse import parse_python
 
 _HEADER = re.compile(
-    r"^(?:#{1,4}\s*(?:\*\*)?|\*\*)?(?:[Ff]ile:\s*)?(?<=[#*:]|\s)`?([\w./-]+\.\w+)`?\**(?:\s*\([^)]*\))?\s*:?\s*$"
+    r"^(?:#{1,4}\s*(?:\*\*)?|\*\*)?(?:(?:[Ff]ile|[Pp]ath):\s*)?(?<=[#*:]|\s)`?([\w./-]+\.\w+)`?\**(?:\s*\([^)]*\))?\s*:?\s*$"
 )  # a note in brackets after the path, as the prompt's own headers have, is allowed
 _FENCE = re.compile(r"^```[\w+-]*\s*$")
 
@@ -57,6 +57,11 @@ def read_blocks(
             while i < len(lines) and not lines[i].strip().startswith("```"):
                 body.append(lines[i])
                 i += 1
+            shown = [b.strip() for b in body if b.strip()]
+            wrapped = len(shown) == 1 and _HEADER.match(shown[0])
+            if wrapped and i < len(lines) and _FENCE.match(lines[i].strip()) and lines[i].strip() != "```":
+                pending = wrapped.group(1).removeprefix("./")  # a header fenced on its own, the code's fence next
+                continue
             for index, (named, part) in enumerate(_sections(body)):
                 code = "\n".join(part).strip("\n")
                 path = (pending if index == 0 else None) or named or _owner(code, allowed, sources or {})
@@ -91,7 +96,8 @@ def _sections(body: list[str]) -> list[tuple[str | None, list[str]]]:
 def _owner(code: str, allowed: list[str], sources: dict[str, str | None]) -> str | None:
     """The allowed file an unnamed block can only be for: the only one; else, among the test files (a block
     defining ``test_*`` functions) or the others, the only one; the only one already defining a name the block
-    redefines; for new definitions, the only file not written yet; for a block of imports and assignments
+    redefines; for new definitions, the only file not written yet, else the only one that is not a package
+    ``__init__.py`` (that one is there for a re-export); for a block of imports and assignments
     only (a re-export), the only package ``__init__.py``. Small models often drop the ``### path`` line when a
     change adds a module and re-exports it (seen in real runs), which lost the whole candidate."""
     if len(allowed) == 1:
@@ -108,8 +114,9 @@ def _owner(code: str, allowed: list[str], sources: dict[str, str | None]) -> str
         return redefined[0] if len(redefined) == 1 else None
     unwritten = [a for a in side if a in sources and sources[a] is None]
     inits = [a for a in side if a.rsplit("/", 1)[-1] == "__init__.py"]
-    if names:
-        return unwritten[0] if len(unwritten) == 1 else None
+    if names:  # new definitions: the one file not written yet, else the one module beside a package face
+        modules = [a for a in side if a not in inits]
+        return unwritten[0] if len(unwritten) == 1 else modules[0] if len(modules) == 1 and not unwritten else None
     exports = re.search(r"^(?:from\s+\S+\s+import\s|import\s|__all__\b)", code, flags=re.MULTILINE)
     return inits[0] if len(inits) == 1 and exports else None
 

@@ -84,6 +84,9 @@ def test_unnamed_blocks_of_a_new_module_and_its_re_export_find_their_files() -> 
     assert [b.path for b in blocks] == ["shapes/hexagon.py", "shapes/__init__.py"] and problems == []
     blocks, problems = read_blocks("```python\nSIDES = 6\n```", group, current)  # a constant: for which file?
     assert blocks == [] and "does not say which file" in problems[0]
+    existing = {"shapes/hexagon.py": "SIDES = 6\n", "shapes/__init__.py": "from shapes.naming import name\n"}
+    blocks, problems = read_blocks(code_block, group, existing)  # a new function beside the package face
+    assert [b.path for b in blocks] == ["shapes/hexagon.py"] and problems == []
     two_new = {"shapes/hexagon.py": None, "shapes/octagon.py": None}
     blocks, problems = read_blocks(code_block, list(two_new), two_new)  # two new files: no guess
     assert blocks == [] and "does not say which file" in problems[0]
@@ -243,3 +246,11 @@ def test_code_copied_from_the_prompts_example_is_left_out() -> None:
     assert "def area" not in kept and "import math" not in kept and "def slug" in kept and "import re" in kept
     uses_math = reply.replace("re.sub('x', '', t)", "math.floor(t)")
     assert "import math" in without_echo(uses_math, prompt)  # an import the model's own code needs stays
+
+
+def test_a_path_header_the_model_fenced_on_its_own_names_the_block_after_it() -> None:
+    """Seen from the 1.5B: the header in a fence of its own, the code's fence opening right after."""
+    reply = "```python\n### path: shapes/naming.py\n```python\ndef name():\n    return 'x'\n```"
+    blocks, problems = read_blocks(reply, ALLOWED)
+    assert [(b.path, b.code) for b in blocks] == [("shapes/naming.py", "def name():\n    return 'x'\n")]
+    assert problems == []
