@@ -23,7 +23,8 @@ from sdd_harness.graph.infra.workspace import Workspace
 
 PROBE_FILE = "_sdd_probe_calls.py"  # written only into a candidate's throwaway copy
 _MARK = "@@sdd-probe@@"
-_PER_CALL_S = 2  # a call that runs longer answers "timeout" (an endless loop on a nearby input is behaviour too)
+_PER_CALL_S = 0.2  # a call that runs longer answers "timeout" (an endless loop on a nearby input is behaviour too)
+_ALL_CALLS_S = 3.0  # past this, the remaining calls answer "skipped": a looping candidate costs seconds, not minutes
 
 
 class Probe(BaseModel):
@@ -100,7 +101,7 @@ def probes(examples: list[Example], limit: int = 40) -> list[Probe]:
 
 def script(calls: list[Probe]) -> str:
     """A stand-alone program that answers each probe (repr of the result, or the exception's class name)."""
-    return f"""import json, re, signal, sys
+    return f"""import json, re, signal, sys, time
 sys.path[:0] = [".", "src"]
 class _Slow(BaseException):
     pass
@@ -120,9 +121,13 @@ _timed = hasattr(signal, "SIGALRM")  # elsewhere only the whole run's timeout bo
 if _timed:
     signal.signal(signal.SIGALRM, _alarm)
 answers = []
+_end = time.monotonic() + {_ALL_CALLS_S}
 for imports, setup, call in json.loads({json.dumps(json.dumps([[p.imports, p.setup, p.call] for p in calls]))}):
     space = {{}}
-    _timed and signal.alarm({_PER_CALL_S})
+    if time.monotonic() > _end:
+        answers.append("skipped")
+        continue
+    _timed and signal.setitimer(signal.ITIMER_REAL, {_PER_CALL_S})
     try:
         for line in [*imports, *setup]:
             exec(line, space)
@@ -133,7 +138,7 @@ for imports, setup, call in json.loads({json.dumps(json.dumps([[p.imports, p.set
     except Exception as err:
         answers.append("raises " + type(err).__name__)
     finally:
-        _timed and signal.alarm(0)
+        _timed and signal.setitimer(signal.ITIMER_REAL, 0)
 print({_MARK!r} + json.dumps(answers))
 """
 
