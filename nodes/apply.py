@@ -254,14 +254,12 @@ async def work_on(
         prompt's greedy answer, then samples of the three in turn. A prompt whose greedy answer changed nothing
         (an echo of the files) is not sampled: the focused prompt's greedy answer comes early instead."""
         alive = [k for k in ("focused", "full", "whole request") if not ((g := greedy_of(k)) and not g.diff)]
-        if i < len(plan_of):
-            kind, heat_now = plan_of[i]
-        else:
-            kind, heat_now = (alive or ["full"])[(i - len(plan_of)) % max(len(alive), 1)], heat
+        pool = alive or ["full"]
+        kind, heat_now = plan_of[i] if i < len(plan_of) else (pool[(i - len(plan_of)) % len(pool)], heat)
         if kind == "focused" and heat_now is None and greedy_of("focused"):  # drawn early already
-            kind, heat_now = (alive or ["full"])[0], heat
+            kind, heat_now = pool[0], heat
         if heat_now is not None and kind not in alive:
-            kind, heat_now = ("focused", None) if not greedy_of("focused") else ((alive or ["full"])[0], heat)
+            kind, heat_now = ("focused", None) if not greedy_of("focused") else (pool[0], heat)
         tags = [t for t in (kind if kind != "full" else "", f"t={heat}" if heat_now is not None else "") if t]
         text, system = kinds[kind]
         return f"sample {i + 1}" + (f" ({', '.join(tags)})" if tags else ""), text, heat_now, i, False, system
