@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
 from typing import Any
 
 from langgraph.types import Send
@@ -199,20 +200,21 @@ async def work_on(
     async def attempt(
         label: str, text_prompt: str, temperature: float | None, seed: int, escalated: bool = False, system: str = ""
     ) -> Score:
-        system = system or ctx.system_prompt()
+        system, began = system or ctx.system_prompt(), time.monotonic()
         try:
             stop = stops if text_prompt == one_shot else None  # its tests would be refused: not decoded at all
             reply = await ctx.ask_text(
                 text_prompt, temperature=temperature, seed=seed, escalated=escalated, system=system, stop=stop
             )
         except Exception as err:  # noqa: BLE001 - a failed call is a failed candidate, the group goes on
-            return await judge(label, {}, f"{type(err).__name__}: {str(err)[:300]}")
+            return await judge(label, {}, f"{type(err).__name__}: {str(err)[:300]}", began)
         candidate, problem = await ctx.io(merged_files, ctx.workspace, reply, files, system)
         candidate = await ctx.io(reexported, ctx.workspace, candidate, files, ctx.request) if candidate else {}
-        return await judge(label, candidate, problem)
+        return await judge(label, candidate, problem, began)
 
-    async def judge(label: str, candidate: dict[str, str], problem: str = "") -> Score:
-        """Run one candidate in its own copy and log how it did."""
+    async def judge(label: str, candidate: dict[str, str], problem: str = "", began: float = 0.0) -> Score:
+        """Run one candidate in its own copy and log how it did, with its time (model call and run)."""
+        ran = time.monotonic()
         score = (
             Score(label=label, error=problem)
             if problem
@@ -228,6 +230,8 @@ async def work_on(
             "regressions": len(score.regressions),
             "diff": score.diff,
             "error": score.error[:300],
+            "seconds": round(time.monotonic() - (began or ran), 1),
+            "run_seconds": round(time.monotonic() - ran, 1),
         }
         log.append(entry)
         ctx.emit(

@@ -112,8 +112,9 @@ def render_markdown(report: dict[str, Any]) -> str:
             "",
             "## Apply steps",
             "",
-            "| Tasks | Step | Scenario tests passed | Existing tests broken | OK | Why it failed / winner |",
-            "|---|---|---|---|---|---|",
+            "| Tasks | Step | Scenario tests passed | Existing tests broken | OK | Time (model + run) "
+            "| Why it failed / winner |",
+            "|---|---|---|---|---|---|---|",
         ]
         for e in report["apply_log"]:
             tasks = ", ".join(f"1.{t}" for t in e.get("tasks") or []) or str(e.get("task") or "")
@@ -124,9 +125,11 @@ def render_markdown(report: dict[str, Any]) -> str:
                 note += f" ({e['backers']} candidates gave the same answers to the probe calls)"
             if e.get("suspect"):
                 note += f"; suspect: {', '.join(t.rsplit('::', 1)[-1] for t in e['suspect'])}"
-            why = " ".join(str(note).split())[-160:].replace("|", "\\|")
+            why = " ".join(str(note).split())
+            why = (why if len(why) <= 160 else why[:159] + "…").replace("|", "\\|")  # the start says the most
             ok = "yes" if e.get("ok") else "no"
-            lines.append(f"| {tasks} | {e.get('step')} | {passed} | {broken} | {ok} | {why} |")
+            took = f"{e['seconds']:.1f} s (run {e.get('run_seconds', 0.0):.1f} s)" if "seconds" in e else ""
+            lines.append(f"| {tasks} | {e.get('step')} | {passed} | {broken} | {ok} | {took} | {why} |")
     return "\n".join(lines) + "\n"
 
 

@@ -215,6 +215,7 @@ def test_a_candidate_that_never_returns_is_stopped_long_before_the_command_timeo
     assert result.status == "done", result.reason  # within pytest's own 600 s limit: not the 900 s bound
     steps = {e["step"]: e for e in candidates(result)}
     assert steps["sample 1"]["error"] == "the test run timed out" and steps["sample 2 (whole request)"]["ok"]
+    assert steps["sample 1"]["seconds"] >= steps["sample 1"]["run_seconds"] >= 3.0  # run.md shows where time went
 
 
 def test_a_repair_that_gives_the_same_code_back_is_sampled_again(tmp_path: Path, demo_repo: Path, slugify_request: str):
