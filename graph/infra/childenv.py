@@ -8,8 +8,14 @@ still find their interpreter, locale and tools.
 
 from __future__ import annotations
 
+import atexit
+import glob
 import re
+import shutil
+import tempfile
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from pathlib import Path
 
 # A variable is a secret when its name ends in one of these (case-insensitive)...
 SECRET_SUFFIXES = (
@@ -63,3 +69,26 @@ def scrubbed_env(environ: Mapping[str, str], secret_names: Iterable[str] = ()) -
         for name, value in environ.items()
         if name not in secrets and value not in secret_values
     }
+
+
+@lru_cache(maxsize=1)
+def bytecode_dir() -> str:
+    """One folder outside the repository for the bytecode of every command this process runs, removed at exit.
+
+    Shared rather than one per command: pytest and the libraries it imports are compiled once per run, not on
+    every check (a pytest run of a small repository took 2.7 s with a fresh folder each time and 0.9 s with this
+    one). Throwaway copies have paths of their own, so their bytecode never stands in for another copy's."""
+    folder = tempfile.mkdtemp(prefix="sdd-pycache-")
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+def forget_bytecode(source: Path) -> None:
+    """Drop the shared folder's bytecode of a file just rewritten. Python checks a .pyc by the source's size and
+    mtime in whole seconds, so a same-size edit within a second of the last check could otherwise run old code."""
+    if not bytecode_dir.cache_info().currsize:
+        return
+    for path in {source.absolute(), source.resolve()}:
+        folder = Path(bytecode_dir()) / path.parent.relative_to(path.anchor)
+        for stale in folder.glob(f"{glob.escape(path.stem)}.*.pyc"):
+            stale.unlink(missing_ok=True)

@@ -4,7 +4,8 @@ Every path a model names goes through ``Workspace.resolve``: absolute paths, ``.
 lead outside, the ``.git`` folder and the harness's own ``.sdd`` state are refused before anything is touched,
 and so are names that only make sense to a shell (``~``, ``$HOME``, ``%USERPROFILE%``, ``..\\x``), NUL and
 other control characters and over-long names. Writes are atomic, size-capped and leave no temp file behind;
-commands run with a scrubbed environment and never leave ``__pycache__`` in the repository.
+commands run with a scrubbed environment and never leave ``__pycache__`` in the repository (their bytecode goes to
+one folder outside it, shared by the run's commands).
 """
 
 from __future__ import annotations
@@ -15,11 +16,9 @@ import difflib
 import os
 import re
 import shlex
-import shutil
 import signal
 import stat
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterable
@@ -30,7 +29,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from sdd_harness.graph.infra.checkpoints import STATE_DIR
-from sdd_harness.graph.infra.childenv import scrubbed_env
+from sdd_harness.graph.infra.childenv import bytecode_dir, forget_bytecode, scrubbed_env
 from sdd_harness.graph.infra.pathnames import is_drive_path, path_name_problem, shown
 from sdd_harness.graph.infra.pyparse import PARSING
 
@@ -171,6 +170,7 @@ class Workspace:
                 handle.write(data)
             os.replace(tmp, target)
             done = True
+            forget_bytecode(target)
         except OSError as err:
             raise WorkspaceError(f"could not write {shown(rel)}: {err.strerror or err}") from None
         finally:
@@ -235,17 +235,14 @@ class Workspace:
         """Run a shell-free command in the repo with a timeout; the process group is killed on timeout.
 
         The command gets a scrubbed environment (no keys, tokens, passwords or URL credentials) and writes
-        Python bytecode, if at all, into a temporary folder outside the repository."""
+        Python bytecode into one folder outside the repository, shared by this process's commands."""
         argv = shlex.split(command)
         if argv and argv[0] in ("python", "python3"):
             argv[0] = sys.executable
         env = scrubbed_env(os.environ, self.secret_names)
-        pycache = await asyncio.to_thread(tempfile.mkdtemp, prefix="sdd-pycache-")  # file I/O off the event loop
-        try:
-            env.update(PYTHONDONTWRITEBYTECODE="1", PYTHONPYCACHEPREFIX=pycache, NO_COLOR="1")
-            return await _run(command, argv, self.root, env, timeout_s)
-        finally:
-            await asyncio.to_thread(shutil.rmtree, pycache, True)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env.update(PYTHONPYCACHEPREFIX=await asyncio.to_thread(bytecode_dir), NO_COLOR="1")
+        return await _run(command, argv, self.root, env, timeout_s)
 
     def _current(self, rel: str, target: Path) -> str | None:
         """The file's text, None when it does not exist yet; a folder or an unreadable file is refused."""
@@ -343,6 +340,7 @@ def _restore(written: list[tuple[Path, bytes | None]]) -> None:
                 target.unlink()
             else:
                 target.write_bytes(before)
+            forget_bytecode(target)
 
 
 _FENCE_LINE = re.compile(r"^```[\w+-]*$")

