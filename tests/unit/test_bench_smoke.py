@@ -59,3 +59,19 @@ def test_every_benchmark_runs_on_tiny_inputs(tmp_path: Path) -> None:
     assert results["resume"]["respent_tokens_finished"] == 0
     assert results["concurrency"]["skeleton"]["speedup"] > 1  # the floor is measured beside the harness
     assert "7. the floor: bare skeleton" in table
+
+
+def test_an_overhead_ratio_that_overlapping_checks_made_negative_is_not_a_pass() -> None:
+    """The harness's checks run side by side, so their summed time can exceed the run's: a negative 'net'
+    ratio says nothing about orchestration and must not read as meeting the goal."""
+    from bench.run import table
+
+    overhead = {
+        "harness_s": 2.2,
+        "harness_subprocess_s": 2.9,
+        "skeleton_s": 0.04,
+        "ratio_net": -16.8,
+        "ratio_gross": 52.0,
+    }
+    net = next(r for r in table({"overhead": overhead}) if "net of subprocess" in r["metric"])
+    assert net["result"] == "n/a" and "not measurable" in net["value"]
