@@ -243,7 +243,7 @@ async def work_on(
     whole = ctx.system_prompt(prompt=ONE_SHOT)
     lean = ctx.harness.prompt(FOCUSED).strip() if ctx.harness else ""  # no output rules: they cost the 1.5B right code
 
-    focused = focused_prompt(ctx.workspace, ctx.request, files, evidence)
+    focused = focused_prompt(ctx.request, originals, evidence)
     kinds = {"full": (prompt, ""), "whole request": (one_shot, whole), "focused": (focused, lean)}
     first = ["full", "whole request"] if contract else ["whole request", "full"]
     plan_of = [(first[0], None), (first[1], None), ("full", heat), ("whole request", heat), ("focused", None)]

@@ -46,25 +46,25 @@ def build_prompt(root: Path, request: str, limit: int = MAX_FILES) -> tuple[str,
     return prompt, shown
 
 
-def focused_prompt(workspace: Workspace, request: str, files: list[str], evidence: str = "") -> str:
-    """The request and the files to change, whole (and what fails now, on a fix), nothing else: no map, no
-    phase's paraphrase. With a plain system prompt a 1.5B model wrote right code from this where its answers
-    to the fuller prompts were wrong."""
-    blocks = []
-    for rel in files:
-        text = workspace.read(rel) if workspace.exists(rel) else None
-        code = (
+def focused_prompt(request: str, texts: dict[str, str | None], evidence: str = "") -> str:
+    """The request and the files to change, whole (``texts``: as apply read them, None for a new file), and what
+    fails now on a fix; nothing else: no map, no phase's paraphrase. With a plain system prompt a 1.5B model wrote
+    right code from this where its answers to the fuller prompts were wrong."""
+    blocks = [
+        f"### {rel}"
+        + (
             f"\n```python\n{slice_file(text, FILE_BUDGET).rstrip()}\n```"
             if text is not None
             else " (new file: write all of it)"
         )
-        blocks.append(f"### {rel}{code}")
+        for rel, text in texts.items()
+    ]
     return (
         f"Change request (the user's words):\n{request.strip()}\n\n"
         + (f"Failing now:\n{evidence.strip()}\n\n" if evidence.strip() else "")
         + "\n\n".join(blocks)
-        + f"\n\nReply with the new or changed definitions of {', '.join(files)} only"
-        + (", each file's block under its `### path` line." if len(files) > 1 else ".")
+        + f"\n\nReply with the new or changed definitions of {', '.join(texts)} only"
+        + (", each file's block under its `### path` line." if len(texts) > 1 else ".")
     )
 
 
