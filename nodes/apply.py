@@ -29,8 +29,8 @@ from sdd_harness.graph.infra.candidates import (
     file_block,
     merged_files,
     reexported,
+    repair_prompt,
     stops_before_tests,
-    wrong_results,
 )
 from sdd_harness.graph.infra.compose import code_repairs
 from sdd_harness.graph.infra.git import commit_paths
@@ -153,17 +153,6 @@ def candidate_prompt(ctx: PhaseContext, plan: TaskPlan, group: list[int], eviden
     )
 
 
-def repair_prompt(base: str, score: Score, change: spec.ChangeSpec | None = None) -> str:
-    """The prompt, the candidate's code and its real failures, the scenario ones as call / result / expectation."""
-    code = "\n\n".join(f"### {rel}\n```python\n{text}```" for rel, text in score.files.items())
-    wrong = wrong_results(score.evidence, change.expectations() if change else {})
-    return (
-        f"{base}\n\nYour code:\n{code}\n\nIt fails:\n{score.evidence or score.error}\n\n"
-        + (f"Wrong results:\n{wrong}\n\n" if wrong else "")
-        + "Fix the code (not the tests): reply with the changed definitions only, in the same format."
-    )
-
-
 # ------------------------------------------------------------------------------------ one group
 
 
@@ -276,17 +265,25 @@ async def work_on(
         for i in range(k):  # a perfect one ends it once another candidate answers the probe calls alike
             if settled(await attempt(*sample(i)), scores[1:], suspects(scores[1:], trusted_now)):
                 break
+
+    async def mend_in_code(after: str = "") -> None:
+        """Candidates made in code from the model's (graph.infra.compose), run like any other; none run twice."""
+        top = best(scores) or scores[0]
+        if change and k and not top.perfect(suspects(scores[1:], trusted_now)):
+            for label, files in code_repairs(scores[1:], top, change.uses(), change.expectations()):
+                if all(files != s.files for s in scores):
+                    await judge(label + after, files)
+
+    await mend_in_code()  # first: a slipped name mended in code saves a model's repair round
+    expected = change.expectations() if change else {}
     for round_ in range(ctx.settings.fix_attempts if k else 0):
         top = best(scores)
         if top is None or top.perfect(suspects(scores[1:], trusted_now)) or not top.files:
             break
-        fixed = await attempt(f"repair {round_ + 1}", repair_prompt(prompt, top, change), None, 100 + round_)
+        fixed = await attempt(f"repair {round_ + 1}", repair_prompt(prompt, top, expected), None, 100 + round_)
         if fixed.files and fixed.files == top.files:  # greedy decoding gave the same code back: sample instead
-            await attempt(f"repair {round_ + 1} (t={heat})", repair_prompt(prompt, top, change), heat, 150 + round_)
-    top = best(scores) or scores[0]
-    if change and k and not top.perfect(suspects(scores[1:], trusted_now)):  # repairs made in code, run like any other
-        for label, files in code_repairs(scores[1:], top, change.uses(), change.expectations()):
-            await judge(label, files)
+            await attempt(f"repair {round_ + 1} (t={heat})", repair_prompt(prompt, top, expected), heat, 150 + round_)
+        await mend_in_code(", after repair")
     escalation = ctx.harness.registry.escalation(APPLY) if ctx.harness else None
     if k and escalation is not None and not (best(scores) or scores[0]).perfect(suspects(scores[1:], trusted_now)):
         await attempt("escalated", prompt, None, 200, escalated=True)

@@ -116,6 +116,18 @@ def wrong_results(evidence: str, expected: dict[str, tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
+def repair_prompt(base: str, score: Score, expected: dict[str, tuple[str, str]]) -> str:
+    """The prompt, the candidate's code and its real failures, the scenario ones as call / result / expectation
+    (``expected``: a contract test's call and what it must give)."""
+    code = "\n\n".join(f"### {rel}\n```python\n{text}```" for rel, text in score.files.items())
+    wrong = wrong_results(score.evidence, expected)
+    return (
+        f"{base}\n\nYour code:\n{code}\n\nIt fails:\n{score.evidence or score.error}\n\n"
+        + (f"Wrong results:\n{wrong}\n\n" if wrong else "")
+        + "Fix the code (not the tests): reply with the changed definitions only, in the same format."
+    )
+
+
 def reexported(workspace: Workspace, files: dict[str, str], allowed: list[str], request: str) -> dict[str, str]:
     """A candidate with the request's re-exports added to the package ``__init__.py`` files: those it may change
     and those the request names (the user asked for them, whether or not a task lists the file)."""

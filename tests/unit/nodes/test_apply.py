@@ -204,6 +204,27 @@ def test_a_candidate_that_slipped_on_a_name_is_mended_in_code_and_run(
     assert '"-".join(words)' in (demo_repo / "textkit/strings.py").read_text()
 
 
+def test_a_slip_mended_in_code_saves_the_models_repair_round(tmp_path: Path, demo_repo: Path, slugify_request: str):
+    slipped = SLUGIFY_OK.replace('"-".join(words)', '"-".join(_words)')  # NameError: the local is `words`
+    models = team(DemoScript(impl_versions=[slipped, SLUGIFY_OK]))
+    settings = config(tmp_path, {"samples": 1}, {"fix_attempts": 1})
+    result = run_change(slugify_request, demo_repo, settings, models=models, auto_approve=True)
+    assert result.status == "done", result.reason
+    assert [(e["step"], e["ok"]) for e in candidates(result)] == [("sample 1", False), ("sample 1, names mended", True)]
+    assert len(models[APPLY].calls) == 1  # the repair round a model would have spent on the slip is not asked
+
+
+def test_code_repairs_run_again_on_what_the_models_repair_wrote(tmp_path: Path, demo_repo: Path, slugify_request: str):
+    slipped = SLUGIFY_OK.replace('"-".join(words)', '"-".join(_words)')
+    models = team(DemoScript(impl_versions=[SLUGIFY_BUGGY, slipped]))  # the repair fixes the bug, slips a name
+    settings = config(tmp_path, {"samples": 1}, {"fix_attempts": 1})
+    result = run_change(slugify_request, demo_repo, settings, models=models, auto_approve=True)
+    assert result.status == "done", result.reason
+    steps = [(e["step"], e["ok"]) for e in candidates(result)]
+    assert steps[:2] == [("sample 1", False), ("repair 1", False)] and steps[-1][1] is True
+    assert steps[-1][0].endswith(", after repair") and len(models[APPLY].calls) == 2
+
+
 def test_a_candidate_that_never_returns_is_stopped_long_before_the_command_timeout(
     tmp_path: Path, demo_repo: Path, slugify_request: str, monkeypatch
 ):
