@@ -398,10 +398,18 @@ class ModelRegistry:
         if provider.embedded:
             from sdd_harness.graph.infra.embedded import get_servers
 
-            return get_servers().base_url(model_id, provider.server_options(model_id))
+            servers = get_servers()
+            url = servers.base_url(model_id, provider.server_options(model_id))
+            servers.warm(self._local_models())  # the run's other local models load while this one answers
+            return url
         if not provider.base_url:
             raise ConfigError(self.config.source_file, f"providers.{name}.base_url", None, "a base_url is required")
         return provider.base_url
+
+    def _local_models(self) -> dict[str, Any]:
+        """Embedded model id -> its server options, for each role of the run bound to one."""
+        ids = [self.describe(role) for role in self.config.roles() if role not in self._fakes]
+        return {m: self.config.providers[p].server_options(m) for m, p in ids if self.config.providers[p].embedded}
 
     def _api_key(self, name: str, provider: Provider, role: str) -> str:
         if not provider.api_key_env:

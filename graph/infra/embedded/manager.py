@@ -25,7 +25,7 @@ import time
 import urllib.error
 import urllib.request
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,11 +124,8 @@ _previous_sigterm: object = None
 
 
 def install_sigterm_handler() -> None:
-    """Kill children on SIGTERM too (atexit does not run then); chains to any earlier handler.
-
-    Called on the first server start when that happens on the main thread; a CLI that starts servers from
-    worker threads may call it early itself. Without it children still exit when our process dies.
-    """
+    """Kill children on SIGTERM too (atexit does not run then); chains to any earlier handler. Called on the
+    first server start on the main thread; without it children still exit when our process dies."""
     global _signal_installed, _previous_sigterm
     if _signal_installed or threading.current_thread() is not threading.main_thread():
         return
@@ -164,6 +161,7 @@ class EmbeddedServers:
         self._lock = threading.Lock()
         self._name_locks: dict[str, threading.Lock] = {}
         self._servers: dict[str, ServerInfo] = {}
+        self._warming: dict[str, threading.Thread] = {}
         _all_managers.add(self)
 
     # ---- public API -------------------------------------------------------------------------------
@@ -195,6 +193,21 @@ class EmbeddedServers:
                 self._servers[name] = info
             return info
 
+    def warm(self, wanted: Mapping[str, ModelServerOptions | None]) -> None:
+        """Start the servers in ``wanted`` not running yet, in the background (a run's next model loads while
+        the first answers); ``ensure_started`` waits for one under way, and retries and raises a failed one."""
+        for name, options in wanted.items():
+            with self._lock:
+                if name in self._servers or name in self._warming:
+                    continue
+                thread = threading.Thread(target=self._warm_one, args=(name, options), daemon=True)
+                self._warming[name] = thread
+            thread.start()
+
+    def _warm_one(self, name: str, options: ModelServerOptions | None) -> None:
+        with contextlib.suppress(Exception):  # raised again where the model is asked for
+            self.ensure_started(name, options)
+
     def check_alive(self, name: str) -> None:
         """Raise EmbeddedModelError if the server for `name` was started and has exited since."""
         with self._lock:
@@ -222,6 +235,11 @@ class EmbeddedServers:
             self._terminate(info)
 
     def stop_all(self) -> None:
+        with self._lock:
+            warming = list(self._warming.values())
+            self._warming.clear()
+        for thread in warming:  # a server still loading is recorded first, then stopped with the rest
+            thread.join(self.settings.start_timeout)
         with self._lock:
             infos = list(self._servers.values())
             self._servers.clear()

@@ -261,3 +261,29 @@ def test_full_run_over_http_asks_each_phase_for_its_own_model(
     assert rows["sdd-explore"]["requested"] == "m-sdd-explore" and impostor in rows["sdd-explore"]["served"]
     assert [p for p, row in rows.items() if row["routing_mismatch"]] == ["sdd-explore"]
     assert result.report_path is not None and "routing mismatch" in result.report_path.read_text(encoding="utf-8")
+
+
+class RecordingServers:
+    """Stands in for the embedded server manager: records which servers are asked for and which are warmed."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.warmed: list[str] = []
+
+    def base_url(self, name: str, options: Any = None) -> str:
+        self.started.append(name)
+        return "http://127.0.0.1:9/v1"
+
+    def warm(self, wanted: dict[str, Any]) -> None:
+        self.warmed += [name for name in wanted if name not in self.started]
+
+
+def test_the_first_local_model_asked_for_starts_the_runs_other_local_models_loading(monkeypatch) -> None:
+    from sdd_harness.graph.infra import embedded
+
+    servers = RecordingServers()
+    monkeypatch.setattr(embedded, "get_servers", lambda: servers)
+    registry = ModelRegistry(load_config("local"))
+    registry.chat_model("sdd-init")
+    assert servers.started == ["qwen2.5-coder-0.5b"]  # the one the phase needs, before anything else
+    assert servers.warmed == ["qwen2.5-coder-1.5b"]  # spec's model loads while init's answers

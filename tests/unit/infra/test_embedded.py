@@ -318,6 +318,25 @@ def test_several_models_at_once_from_threads(cache, fake_script):
     assert all(gone(p) for p in pids)
 
 
+def test_warming_starts_the_next_model_in_the_background_and_it_is_not_started_twice(cache, fake_script):
+    with manager(cache, fake_script) as mgr:
+        first = mgr.base_url("a")
+        mgr.warm({"a": None, "b": None})  # `a` runs already: only `b` starts
+        url = mgr.base_url("b")  # waits for the start under way instead of starting another
+        assert url != first and len(mgr.pids()) == 2
+        log = (cache / "logs" / "b.log").read_text()
+        assert log.count("fake: booting b") == 1
+        pids = mgr.pids()
+    assert all(gone(p) for p in pids)
+
+
+def test_a_failed_warm_start_is_raised_where_the_model_is_asked_for(cache, fake_script):
+    with manager(cache, fake_script, mode="exit_at_start") as mgr:
+        mgr.warm({"a": None})  # nothing raised in the background
+        with pytest.raises(EmbeddedModelError, match="not enough memory"):
+            mgr.base_url("a")
+
+
 def test_exit_at_start_is_a_clear_error(cache, fake_script):
     mgr = manager(cache, fake_script, "exit_at_start")
     with pytest.raises(EmbeddedModelError) as ei:
