@@ -3,9 +3,10 @@
 Tasks are taken in groups (a small change is one group, so a candidate can be whole). For a group the model
 writes k candidates (greedy, then sampled), merged into the files by name; each runs in its own copy of the repo
 against the scenario tests, the existing tests and probe calls next to the scenarios' own. The best (most passed,
-then probe answers most shared with the others, fewer broken tests, smaller diff) is repaired at most
-``fix_attempts`` times from its real failures, then in code (graph.infra.compose); only the winner touches the
-user's files. Done = its file changed and its scenario tests pass; a test every candidate fails is suspect."""
+then probe answers most shared with the others, fewer broken tests, smaller diff) is mended in code first
+(graph.infra.compose), then, if still not perfect, repaired at most ``fix_attempts`` times from its real
+failures; only the winner touches the user's files. Done = its file changed and its scenario tests pass; a
+test every candidate fails is suspect."""
 
 from __future__ import annotations
 
