@@ -139,10 +139,15 @@ def test_registry_starts_embedded_servers_with_the_configured_options(monkeypatc
 
     asked: list[tuple[str, ModelServerOptions | None]] = []
 
+    warmed: dict[str, ModelServerOptions | None] = {}
+
     class Servers:
         def base_url(self, name: str, options: ModelServerOptions | None = None) -> str:
             asked.append((name, options))
             return "http://127.0.0.1:9/v1"
+
+        def warm(self, wanted: dict[str, ModelServerOptions | None]) -> None:
+            warmed.update(wanted)
 
     monkeypatch.setattr(embedded, "get_servers", lambda: Servers())
     data = local_with_servers({LARGE: {"parallel": 2}})
@@ -150,3 +155,4 @@ def test_registry_starts_embedded_servers_with_the_configured_options(monkeypatc
     registry.chat_model("sdd-apply")
     registry.chat_model("sdd-init")
     assert asked == [(LARGE, ModelServerOptions(parallel=2)), (SMALL, None)]
+    assert warmed == {LARGE: ModelServerOptions(parallel=2), SMALL: None}  # a server warmed early: the same options
