@@ -35,8 +35,9 @@ from sdd_harness.graph.infra.candidates import (
 )
 from sdd_harness.graph.infra.compose import code_repairs
 from sdd_harness.graph.infra.git import commit_paths
-from sdd_harness.graph.infra.oneshot_prompt import FOCUSED, baseline_prompt, focused_prompt
+from sdd_harness.graph.infra.oneshot_prompt import FOCUSED, focused_prompt
 from sdd_harness.graph.infra.oneshot_prompt import PROMPT as ONE_SHOT
+from sdd_harness.graph.infra.oneshot_prompt import build_prompt as one_shot_prompt
 from sdd_harness.graph.infra.outline import named_identifiers, new_definitions
 from sdd_harness.graph.infra.scenarios import rechecked, scenario_lines, trusted
 from sdd_harness.graph.infra.selection import Score, backers, best, chosen, settled, suspects
@@ -228,7 +229,7 @@ async def work_on(
         )
         return score
 
-    one_shot, _ = await ctx.io(baseline_prompt, ctx.workspace.root, ctx.request)
+    one_shot, _ = await ctx.io(one_shot_prompt, ctx.workspace.root, ctx.request)
     whole = ctx.system_prompt(prompt=ONE_SHOT)
     lean = ctx.harness.prompt(FOCUSED).strip() if ctx.harness else ""  # no output rules: they cost the 1.5B right code
 

@@ -254,21 +254,6 @@ def with_contract(current: str | None, change: str, block: str) -> str:
     return f"{text.rstrip()}\n\n\n{block}" if text.strip() else block
 
 
-_ANY_BLOCK = re.compile(
-    "^" + re.escape(BEGIN.format(change="")) + r"\S+[ \t]*$.*?^" + re.escape(END.format(change="")) + r"\S+[ \t]*$\n?",
-    re.MULTILINE | re.DOTALL,
-)
-
-
-def without_contract(text: str) -> str | None:
-    """A file's text as the user wrote it: every change's contract block taken out. None when nothing else is
-    left (a test file the contract itself created)."""
-    if BEGIN.format(change="") not in text:
-        return text
-    rest = _ANY_BLOCK.sub("", text).rstrip()
-    return rest + "\n" if rest.strip() else None
-
-
 # --------------------------------------------------------------------------------------------------
 # Judging a red run: the behaviour is missing (right) or the test is broken (wrong)
 # --------------------------------------------------------------------------------------------------

@@ -9,8 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from sdd_harness.graph.infra.contract import without_contract
-from sdd_harness.graph.infra.repomap import Reader, read_text, relevant_files, repo_map, slice_file
+from sdd_harness.graph.infra.repomap import relevant_files, repo_map, slice_file
 from sdd_harness.graph.infra.workspace import Workspace
 
 PROMPT = "one-shot"  # the system prompt's name (prompts/one-shot.md)
@@ -21,43 +20,30 @@ MAX_FILES = 5
 _PATH = re.compile(r"[\w./-]+\.[A-Za-z0-9]+")
 
 
-def mentioned_files(root: Path, request: str, read: Reader = read_text) -> list[str]:
+def mentioned_files(root: Path, request: str) -> list[str]:
     """Existing repo files the request names by path (``money/amounts.py``), in order of mention."""
     ws = Workspace(root)
     found = [m.strip("`'\".,;:()") for m in _PATH.findall(request)]
-    return list(dict.fromkeys(p for p in found if ws.exists(p) and read(root / p) is not None))
+    return list(dict.fromkeys(p for p in found if ws.exists(p)))
 
 
-def files_for(root: Path, request: str, limit: int = MAX_FILES, read: Reader = read_text) -> list[str]:
+def files_for(root: Path, request: str, limit: int = MAX_FILES) -> list[str]:
     """Files named in the request first, then the best keyword matches (``repomap.relevant_files``)."""
-    ranked = [*mentioned_files(root, request, read), *relevant_files(root, request, limit=limit, read=read)]
+    ranked = [*mentioned_files(root, request), *relevant_files(root, request, limit=limit)]
     return list(dict.fromkeys(ranked))[:limit]
 
 
-def build_prompt(root: Path, request: str, limit: int = MAX_FILES, read: Reader = read_text) -> tuple[str, list[str]]:
-    """(user prompt, files shown): request, repo map, current content of the relevant files. ``read`` gives each
-    file's text as the prompt shows it (None: the file is left out; see ``baseline_prompt``)."""
-    shown = files_for(root, request, limit, read)
-    blocks = [f"### {rel} (current content)\n```\n{_read(root / rel, read)}\n```" for rel in shown]
+def build_prompt(root: Path, request: str, limit: int = MAX_FILES) -> tuple[str, list[str]]:
+    """(user prompt, files shown): request, repo map, current content of the relevant files."""
+    shown = files_for(root, request, limit)
+    blocks = [f"### {rel} (current content)\n```\n{_read(root / rel)}\n```" for rel in shown]
     prompt = (
         f"## Change request\n{request.strip()}\n\n"
-        f"## Repository map\n{repo_map(root, MAP_BUDGET, request, read=read)}\n\n"
+        f"## Repository map\n{repo_map(root, MAP_BUDGET, request)}\n\n"
         f"## Relevant files\n{chr(10).join(blocks) if blocks else '(none found)'}\n\n"
         "Reply with the edits that make the whole change."
     )
     return prompt, shown
-
-
-def baseline_prompt(root: Path, request: str, limit: int = MAX_FILES) -> tuple[str, list[str]]:
-    """The prompt the one-shot baseline would send for this repository: ``build_prompt`` with the change's
-    contract tests (written by spec, before any code) left out of the files and the map. Apply sends it as its
-    whole-request candidate, so that candidate is the one-shot answer itself, not one swayed by tests that a
-    small spec model may have got wrong (and it reads ~700 fewer prompt tokens in the demo)."""
-    return build_prompt(root, request, limit, _as_user_wrote)
-
-
-def _as_user_wrote(path: Path) -> str | None:
-    return without_contract(read_text(path))
 
 
 def focused_prompt(request: str, texts: dict[str, str | None], evidence: str = "") -> str:
@@ -82,5 +68,5 @@ def focused_prompt(request: str, texts: dict[str, str | None], evidence: str = "
     )
 
 
-def _read(path: Path, read: Reader = read_text) -> str:
-    return slice_file(read(path) or "", FILE_BUDGET).rstrip("\n")
+def _read(path: Path) -> str:
+    return slice_file(path.read_text(encoding="utf-8", errors="replace"), FILE_BUDGET).rstrip("\n")

@@ -10,7 +10,6 @@ import ast
 import os
 import re
 import subprocess
-from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -50,11 +49,6 @@ TEXT_SUFFIXES = {
 GIT_TIMEOUT_S = 30.0
 _GIT_LOCATION_VARS = {"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY"}
 _WORD = re.compile(r"[a-z][a-z0-9_]{2,}")
-Reader = Callable[[Path], str | None]  # a file's text as a caller should see it; None: not there for it
-
-
-def read_text(path: Path) -> str:
-    return path.read_text(encoding="utf-8", errors="replace")
 
 
 def iter_files(root: Path, limit: int = 2000, text_only: bool = True) -> list[str]:
@@ -142,28 +136,24 @@ def _describe(node: ast.AST, indent: str) -> list[str]:
     return []
 
 
-def repo_map(
-    root: Path, max_chars: int = 3000, query: str = "", ranked: list[str] | None = None, read: Reader | None = None
-) -> str:
+def repo_map(root: Path, max_chars: int = 3000, query: str = "", ranked: list[str] | None = None) -> str:
     """Files with their signatures within a character budget.
 
     A repository that fits is mapped whole, in path order. One that does not gets the files most relevant to
     ``query`` (``ranked``, when the caller has ranked them already) with signatures first, then the other files
     by folder — never the first N files alphabetically, which on a big repository are rarely the ones a change
-    touches. ``read`` gives a Python file's text as the map should see it (None: leave the file out).
+    touches.
     """
-    read = read or read_text
-    texts = {rel: read(root / rel) if rel.endswith(".py") else "" for rel in iter_files(root)}
-    files = [rel for rel, text in texts.items() if text is not None]
-    blocks = {rel: _entry(rel, texts[rel] or "") for rel in files}
+    files = iter_files(root)
+    blocks = {rel: _entry(root, rel) for rel in files}
     if sum(len(b) + 1 for b in blocks.values()) <= max_chars:
         return "\n".join(blocks.values())
     out: list[str] = []
     shown: set[str] = set()
     size = 0
     if ranked is None:
-        ranked = relevant_files(root, query, limit=6, read=read) if query else []
-    for rel in (r for r in ranked if r in blocks):
+        ranked = relevant_files(root, query, limit=6) if query else []
+    for rel in ranked:
         if size + len(blocks[rel]) > max_chars * 0.6:
             break
         out.append(blocks[rel])
@@ -203,10 +193,11 @@ def _folders(grouped: dict[str, list[str]], budget: int) -> list[str]:
     return kept
 
 
-def _entry(rel: str, text: str) -> str:
+def _entry(root: Path, rel: str) -> str:
     if not rel.endswith(".py"):
         return rel
-    return "\n".join([rel, *("  " + s for s in signatures(text))])
+    sigs = signatures((root / rel).read_text(encoding="utf-8", errors="replace"))
+    return "\n".join([rel, *("  " + s for s in sigs)])
 
 
 def _by_folder(files: list[str]) -> dict[str, list[str]]:
@@ -221,13 +212,14 @@ def keywords(text: str) -> set[str]:
     return set(_WORD.findall(text.lower()))
 
 
-def relevant_files(root: Path, query: str, limit: int = 4, read: Reader | None = None) -> list[str]:
+def relevant_files(root: Path, query: str, limit: int = 4) -> list[str]:
     """Rank source files by word overlap with the request (paths and signatures weigh most)."""
     words = keywords(query)
     scored: list[tuple[float, str]] = []
     for rel in iter_files(root):
-        if not rel.endswith(".py") or (text := (read or read_text)(root / rel)) is None:
+        if not rel.endswith(".py"):
             continue
+        text = (root / rel).read_text(encoding="utf-8", errors="replace")
         head = keywords(rel.replace("/", " ").replace(".py", "")) | keywords(" ".join(signatures(text)))
         score = 3 * len(words & head) + 0.5 * len(words & keywords(text))
         if score:

@@ -18,7 +18,6 @@ from sdd_harness.graph.infra.contract import (
     render_test,
     uncreated,
     with_contract,
-    without_contract,
 )
 from sdd_harness.graph.infra.contract import test_name as scenario_test_name  # not collected as a test
 from sdd_harness.graph.infra.testrun import TestOutcome as Outcome  # not collected as a test class
@@ -244,15 +243,6 @@ def test_a_change_whose_name_starts_another_ones_keeps_the_others_block() -> Non
     assert "def test_errors" in both and "def test_values" in both
     assert both.count("# <<< sdd contract: add-geo-errors") == 1 and both.count("# <<< sdd contract: add-geo\n") == 1
     compile(both, "test_geo.py", "exec")
-
-
-def test_without_contract_gives_back_the_users_own_test_file() -> None:
-    mine = "import os\n\n\ndef test_users_own():\n    assert os.sep\n"
-    first = with_contract(mine, "add-geo", block("add-geo", "test_one"))
-    both = with_contract(first, "fix-b", block("fix-b", "test_b"))
-    assert without_contract(both) == mine  # every change's block, whatever its name
-    assert without_contract(block("add-geo", "test_one")) is None  # a file the contract made is not the user's
-    assert without_contract(mine) == mine
 
 
 def test_a_method_call_on_an_object_nobody_made_is_a_broken_test() -> None:

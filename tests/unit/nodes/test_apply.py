@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,6 @@ from sdd_harness.graph.core.config import CONFIGS_DIR
 from sdd_harness.graph.core.phases import APPLY
 from sdd_harness.graph.entry.api import run_change
 from sdd_harness.graph.infra import candidates as candidates_module
-from sdd_harness.graph.infra.oneshot_prompt import build_prompt
 from tests.fakes.chat import FakeChatModel
 from tests.fakes.scripted import SLUGIFY_BUGGY, SLUGIFY_BUGGY_ALT, SLUGIFY_OK, DemoScript, team
 
@@ -36,8 +34,6 @@ def candidates(result: Any) -> list[dict[str, Any]]:
 def test_the_candidate_that_passes_the_scenario_tests_is_the_one_written(
     tmp_path: Path, demo_repo: Path, slugify_request: str
 ):
-    untouched = shutil.copytree(demo_repo, tmp_path / "untouched")
-    one_shot_baseline, _ = build_prompt(untouched, slugify_request)  # what `sdd eval --baseline` sends
     models = team(DemoScript(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_OK, SLUGIFY_BUGGY]))
     result = run_change(slugify_request, demo_repo, config(tmp_path, {"samples": 3}), models=models, auto_approve=True)
     assert result.status == "done", result.reason
@@ -50,7 +46,6 @@ def test_the_candidate_that_passes_the_scenario_tests_is_the_one_written(
     assert "making one whole change" in str(calls[1][0].content)  # the one-shot baseline's own system prompt
     assert "## Repository map" in whole and slugify_request.strip() in whole  # and its own user prompt
     assert "scenario tests" not in whole and "Tasks:" not in whole  # nothing the small-model phases wrote
-    assert whole == one_shot_baseline  # not even the contract tests spec wrote: the one-shot prompt, exactly
     assert "scenario tests" in full and full == sampled
     assert selected["winner"] == "sample 2 (whole request)"
     assert 'rstrip("-")' in (demo_repo / "textkit/strings.py").read_text()
