@@ -42,11 +42,11 @@ def test_the_candidate_that_passes_the_scenario_tests_is_the_one_written(
     selected = next(e for e in result.report["apply_log"] if e.get("step") == "selected")
     assert selected["winner"].startswith("sample 2") and selected["candidates"][0]["label"] == "current code"
     calls = models[APPLY].calls
-    full, whole, sampled = (str(call[-1].content) for call in calls)  # greedy, the one-shot call, sampled
+    full, whole, sampled = (str(call[-1].content) for call in calls)  # greedy, the one-shot call, its sample
     assert "making one whole change" in str(calls[1][0].content)  # the one-shot baseline's own system prompt
     assert "## Repository map" in whole and slugify_request.strip() in whole  # and its own user prompt
     assert "scenario tests" not in whole and "Tasks:" not in whole  # nothing the small-model phases wrote
-    assert "scenario tests" in full and full == sampled
+    assert "scenario tests" in full and sampled == whole  # the one-shot call is sampled first
     assert selected["winner"] == "sample 2 (whole request)"
     assert 'rstrip("-")' in (demo_repo / "textkit/strings.py").read_text()
 
@@ -79,15 +79,16 @@ def test_after_two_greedy_answers_and_a_sample_of_each_comes_the_focused_prompt_
     assert labels == [
         "sample 1",
         "sample 2 (whole request)",
-        "sample 3 (t=0.6)",
-        "sample 4 (whole request, t=0.6)",
+        "sample 3 (whole request, t=0.6)",
+        "sample 4 (t=0.6)",
         "sample 5 (focused)",
         "sample 6 (focused, t=0.6)",
     ]
     calls, kwargs = models[APPLY].calls, models[APPLY].call_kwargs
-    assert "making one whole change" in str(calls[3][0].content) and "Tasks:" not in str(calls[3][-1].content)
+    assert "making one whole change" in str(calls[2][0].content) and "Tasks:" not in str(calls[2][-1].content)
     assert [k.get("temperature") for k in kwargs[:6]] == [None, None, 0.6, 0.6, None, 0.6]
     assert len({k.get("seed") for k in kwargs[:6]}) == 6  # six different draws
+    assert [k.get("seed") for k in kwargs[2:4]] == [3, 2]  # each kind's sample draws what it drew before
     focused_system, focused_user = (str(m.content) for m in calls[4])
     assert focused_system.startswith("You are a precise Python programmer") and "Output rules" not in focused_system
     assert slugify_request.strip() in focused_user and "textkit/strings.py" in focused_user
@@ -170,8 +171,8 @@ def test_on_a_local_model_a_prompt_whose_greedy_answer_changed_nothing_is_not_sa
     assert steps == [
         ("sample 1", True),
         ("sample 2 (whole request)", False),  # an echo: the one-shot prompt does not work on this repo
-        ("sample 3 (t=0.8)", True),
-        ("sample 4 (focused)", True),  # in place of a sample of the one-shot prompt
+        ("sample 3 (focused)", True),  # in place of a sample of the one-shot prompt
+        ("sample 4 (t=0.8)", True),
         ("sample 5 (focused, t=0.8)", True),
     ]
     assert 'rstrip("-")' in (demo_repo / "textkit/strings.py").read_text()
