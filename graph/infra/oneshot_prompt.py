@@ -1,7 +1,9 @@
 """The one-shot prompt: the change request, a ranked repository map and the relevant files, in one message.
 
-The one-shot baseline (``graph.entry.oneshot``) sends it alone; apply sends the very same prompt as one of its
-candidates, so the pipeline's candidates always include what one prompt to the same model would have written.
+The one-shot baseline (``graph.entry.oneshot``) sends it alone; apply sends the same prompt as one of its
+candidates, built from the repository as it stands then: the change's scenario tests (written by spec) are in
+their test file. Without them the 1.5B's whole answer got the demo's own example wrong and the demo failed
+(2d87a2c, reverted), so the candidate is the one-shot call shown the contract, not a copy of the baseline.
 """
 
 from __future__ import annotations
