@@ -45,7 +45,7 @@ def test_the_candidate_that_passes_the_scenario_tests_is_the_one_written(
     full, whole, sampled = (str(call[-1].content) for call in calls)  # greedy, the one-shot call, its sample
     assert "making one whole change" in str(calls[1][0].content)  # the one-shot baseline's own system prompt
     assert "## Repository map" in whole and slugify_request.strip() in whole  # and its own user prompt
-    assert "scenario tests" not in whole and "Tasks:" not in whole  # nothing the small-model phases wrote
+    assert "scenario tests" not in whole and "Tasks:" not in whole  # no scenario list, no tasks (tests: in a file)
     assert "scenario tests" in full and sampled == whole  # the one-shot call is sampled first
     assert selected["winner"] == "sample 2 (whole request)"
     assert 'rstrip("-")' in (demo_repo / "textkit/strings.py").read_text()
