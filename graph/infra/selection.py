@@ -3,7 +3,8 @@
 No single test is an oracle — a scenario can be wrong — so, as in CodeT, a candidate's standing counts the
 contract tests it passes *and* how many other candidates pass exactly the same ones (agreement between
 independent samples is evidence). A test that every candidate fails is suspect: it is reported with what the
-code returned, not trusted to pick a winner. Ties go to fewer broken existing tests, then the smaller diff.
+code returned, not trusted to pick a winner. Ties go to fewer broken existing tests, then to the whole-request
+answer (what one prompt would have given), then the smaller diff.
 What is written never breaks an existing test while a plausible candidate keeps them all; a contract test
 that only such breaking code passes is suspect.
 """
@@ -15,6 +16,8 @@ from collections import Counter
 from pydantic import BaseModel, Field
 
 from sdd_harness.graph.infra.behaviour import agreement
+
+PREFERRED = "whole request"  # the label of apply's one-shot candidates (and their mended copies)
 
 
 class Score(BaseModel):
@@ -70,10 +73,11 @@ def suspects(
     return settled
 
 
-def ranked(scores: list[Score], keep_existing: bool = False) -> list[Score]:
+def ranked(scores: list[Score], keep_existing: bool = False, preferred: str = PREFERRED) -> list[Score]:
     """Best first: more contract tests passed (weighted: the request's own examples count more), more
     probe-call answers shared with the other candidates (``graph.infra.behaviour``), more agreeing on the same
-    passing set, fewer existing tests broken, smaller diff.
+    passing set, fewer existing tests broken, then a ``preferred`` candidate (the whole-request answer: when
+    the evidence cannot tell two apart, the pipeline gives what one prompt would have, not less), smaller diff.
 
     ``keep_existing`` (the order for what is written): when a plausible candidate breaks no existing test,
     every candidate that breaks one ranks below it. The user's tests were written by a person, the contract by
@@ -90,6 +94,7 @@ def ranked(scores: list[Score], keep_existing: bool = False) -> list[Score]:
             -consensus(s, usable),
             -agreement[frozenset(s.passed)],
             len(s.regressions),
+            preferred not in s.label,
             s.diff,
         ),
     )
@@ -117,14 +122,14 @@ def best(scores: list[Score]) -> Score | None:
     return order[0] if order else None
 
 
-def chosen(scores: list[Score], preferred: str = "whole request") -> Score | None:
+def chosen(scores: list[Score], preferred: str = PREFERRED) -> Score | None:
     """The candidate to write; ``scores[0]`` is the code as it is. Code that breaks an existing test is not
     written while a plausible candidate keeps them all (see ``ranked``). Leaving the code unchanged wins only
     when it is strictly better: when no candidate does better on the contract than the unchanged code (the
     contract can be wrong — every candidate failing a broken import), a candidate that breaks nothing it does
     not already break is written — the ``preferred`` one (the whole-request answer, what one prompt would have
     given) first."""
-    order = ranked(scores, keep_existing=True)
+    order = ranked(scores, keep_existing=True, preferred=preferred)
     top = order[0] if order else None
     if top is None or not scores or top is not scores[0]:
         return top

@@ -1,5 +1,6 @@
 """Choosing among candidate edits: more contract tests passed, then agreement between candidates, then fewer
-broken existing tests, then the smaller diff; a test every plausible candidate fails is suspect."""
+broken existing tests, then the whole-request answer, then the smaller diff; a test every plausible candidate
+fails is suspect."""
 
 from __future__ import annotations
 
@@ -35,6 +36,19 @@ def score(label: str, passed: str = "", regressions: int = 0, diff: int = 10, er
         ([score("x", "ab", regressions=1), score("y", "ab")], "y"),  # same tests: fewer broken existing tests
         ([score("x", "ab", diff=40), score("y", "ab", diff=12)], "y"),  # ... then the smaller diff
         ([score("x", "ab", diff=12), score("y", "ab", diff=12)], "x"),  # a full tie keeps the first sampled
+        (  # the evidence cannot tell them apart: what one prompt would have given, not the smaller diff
+            [score("sample 1", "ab", diff=12), score("sample 2 (whole request)", "ab", diff=40)],
+            "sample 2 (whole request)",
+        ),
+        (  # ... its mended copy too
+            [score("sample 1", "ab", diff=5), score("sample 3 (whole request, t=0.8), names mended", "ab")],
+            "sample 3 (whole request, t=0.8), names mended",
+        ),
+        (  # the preference never outweighs a broken existing test ...
+            [score("sample 1", "ab"), score("sample 2 (whole request)", "ab", regressions=1)],
+            "sample 1",
+        ),
+        ([score("sample 1", "abc"), score("sample 2 (whole request)", "ab")], "sample 1"),  # ... nor a passed test
         ([score("x", "abc", error="reply had no code block"), score("y", "a")], "y"),  # unusable never wins
     ],
 )
