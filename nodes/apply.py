@@ -34,6 +34,7 @@ from sdd_harness.graph.infra.candidates import (
     stops_before_tests,
 )
 from sdd_harness.graph.infra.compose import code_repairs
+from sdd_harness.graph.infra.draws import next_draw
 from sdd_harness.graph.infra.git import commit_paths
 from sdd_harness.graph.infra.oneshot_prompt import FOCUSED, focused_prompt
 from sdd_harness.graph.infra.oneshot_prompt import PROMPT as ONE_SHOT
@@ -233,32 +234,12 @@ async def work_on(
 
     focused = focused_prompt(ctx.request, originals, evidence)
     kinds = {"full": (prompt, ""), "whole request": (one_shot, whole), "focused": (focused, lean)}
-    first = ["full", "whole request"] if contract else ["whole request", "full"]
-    # (prompt, temperature, seed): the one-shot call's sample before the full prompt's (in the eval its samples
-    # won, the full prompt's never did); each draw keeps its seed from the old order, so it draws what it drew
-    plan_of = [(first[0], None, 0), (first[1], None, 1), ("whole request", heat, 3), ("full", heat, 2)]
-    plan_of.append(("focused", None, 4))
-
-    def greedy_of(kind: str) -> Score | None:  # that prompt's greedy candidate, once drawn
-        tag = "" if kind == "full" else f" ({kind})"
-        return next((c for c in scores if re.fullmatch(rf"sample \d+{re.escape(tag)}", c.label)), None)
 
     def sample(i: int) -> tuple[str, str, float | None, int, bool, str]:
-        """Greedy answers to the full prompt and the one-shot call (that first with no contract to tell them
-        apart: a wrong paraphrase cannot pull the pipeline below one prompt), a sample of each (the one-shot
-        call's first), the focused prompt's greedy answer, then samples of the three in turn. A prompt whose
-        greedy answer changed nothing (an echo of the files) is not sampled: the focused prompt's greedy answer
-        comes early instead."""
-        alive = [k for k in ("focused", "full", "whole request") if not ((g := greedy_of(k)) and not g.diff)]
-        pool = alive or ["full"]
-        kind, heat_now, seed = plan_of[i] if i < len(plan_of) else (pool[(i - len(plan_of)) % len(pool)], heat, i)
-        if kind == "focused" and heat_now is None and greedy_of("focused"):  # drawn early already
-            kind, heat_now = pool[0], heat
-        if heat_now is not None and kind not in alive:
-            kind, heat_now = ("focused", None) if not greedy_of("focused") else (pool[0], heat)
-        tags = [t for t in (kind if kind != "full" else "", f"t={heat}" if heat_now is not None else "") if t]
-        text, system = kinds[kind]
-        return f"sample {i + 1}" + (f" ({', '.join(tags)})" if tags else ""), text, heat_now, seed, False, system
+        """Draw ``i`` of the schedule in graph.infra.draws, with its prompt."""
+        draw = next_draw(i, scores, heat, bool(contract))
+        text, system = kinds[draw.kind]
+        return draw.label, text, draw.temperature, draw.seed, False, system
 
     concurrent = not (ctx.harness and ctx.harness.config.provider_of(ctx.harness.registry.binding(APPLY)).embedded)
     stops = None if concurrent else stops_before_tests(files)  # embedded only: a cloud model may refuse `stop`
