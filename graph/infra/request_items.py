@@ -255,10 +255,12 @@ def _literal(text: str) -> bool:
 
 
 def _clause_before(line: str, at: int) -> str:
-    """The text from the last sentence break or parenthesis before ``at`` (code spans do not count: the ``(``
-    of ``f(x)`` opens no aside), so "(today `f(1)` is `2`) and `f(3) == 4`" leaves the aside behind."""
+    """The text from the last sentence break, colon or parenthesis before ``at`` (code spans do not count: the
+    ``(`` of ``f(x)`` opens no aside), so "(today `f(1)` is `2`) and `f(3) == 4`" leaves the aside behind, and
+    in "the input no longer has to be sorted: `f([2, 1]) == [1, 2]`" the example after the colon shows the
+    new behaviour the clause names."""
     head = _masked(line[:at])
-    cut = max(head.rfind("("), head.rfind(")"), head.rfind(";"), head.rfind(". "))
+    cut = max(head.rfind("("), head.rfind(")"), head.rfind(";"), head.rfind(". "), head.rfind(": "))
     return head[cut + 1 :]
 
 

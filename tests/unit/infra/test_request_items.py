@@ -155,6 +155,12 @@ def test_old_behaviour_defaults_and_placeholders_are_not_examples(request_text: 
     assert pairs(request_text) == []
 
 
+def test_an_example_after_a_colon_shows_the_new_behaviour_the_clause_names() -> None:
+    request_text = "- the input no longer has to be sorted: `dedupe([3, 1, 3]) == [1, 3]` (the order is ascending)."
+    assert pairs(request_text) == [("dedupe([3, 1, 3])", "[1, 3]")]
+    assert pairs("Fix `dedupe(xs)`: it no longer gives `dedupe([1, 1]) == [1, 1]`.") == []  # old, after the colon
+
+
 def test_an_aside_about_today_does_not_swallow_the_example_after_it() -> None:
     request_text = '- `roman(9) == "IX"` (today `"VIIII"`) and `roman(40) == "XL"`.'
     assert pairs(request_text) == [("roman(9)", '"IX"'), ("roman(40)", '"XL"')]
