@@ -14,6 +14,7 @@ import asyncio
 import re
 import threading
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from langgraph.types import Send
@@ -34,7 +35,7 @@ from sdd_harness.graph.infra.candidates import (
     stops_before_tests,
 )
 from sdd_harness.graph.infra.compose import code_repairs
-from sdd_harness.graph.infra.draws import next_draw
+from sdd_harness.graph.infra.draws import WHOLE_REQUEST, next_draw
 from sdd_harness.graph.infra.git import commit_paths
 from sdd_harness.graph.infra.oneshot_prompt import FOCUSED, focused_prompt
 from sdd_harness.graph.infra.oneshot_prompt import PROMPT as ONE_SHOT
@@ -233,21 +234,21 @@ async def work_on(
     lean = ctx.harness.prompt(FOCUSED).strip() if ctx.harness else ""  # no output rules: they cost the 1.5B right code
 
     focused = focused_prompt(ctx.request, originals, evidence)
-    kinds = {"full": (prompt, ""), "whole request": (one_shot, whole), "focused": (focused, lean)}
+    kinds = {"full": (prompt, ""), WHOLE_REQUEST: (one_shot, whole), "focused": (focused, lean)}
 
-    def sample(i: int) -> tuple[str, str, float | None, int, bool, str]:
+    def sample(i: int) -> Awaitable[Score]:
         """Draw ``i`` of the schedule in graph.infra.draws, with its prompt."""
         draw = next_draw(i, scores, heat, bool(contract))
         text, system = kinds[draw.kind]
-        return draw.label, text, draw.temperature, draw.seed, False, system
+        return attempt(draw.label, text, draw.temperature, draw.seed, system=system)
 
     concurrent = not (ctx.harness and ctx.harness.config.provider_of(ctx.harness.registry.binding(APPLY)).embedded)
     stops = None if concurrent else stops_before_tests(files)  # embedded only: a cloud model may refuse `stop`
     if concurrent and k:
-        await asyncio.gather(*(attempt(*sample(i)) for i in range(k)))
+        await asyncio.gather(*(sample(i) for i in range(k)))
     else:
         for i in range(k):  # a perfect one ends it once another candidate answers the probe calls alike
-            if settled(await attempt(*sample(i)), scores[1:], suspects(scores[1:], trusted_now)):
+            if settled(await sample(i), scores[1:], suspects(scores[1:], trusted_now)):
                 break
 
     async def mend_in_code(after: str = "") -> None:

@@ -15,9 +15,10 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from sdd_harness.graph.infra.selection import Score
+from sdd_harness.graph.infra.selection import PREFERRED, Score
 
-KINDS = ("focused", "full", "whole request")
+WHOLE_REQUEST = PREFERRED  # the kind's name is in its labels, which selection prefers on a tie
+KINDS = ("focused", "full", WHOLE_REQUEST)
 
 
 class Draw(NamedTuple):
@@ -31,11 +32,11 @@ class Draw(NamedTuple):
 
 def opening(contract: bool, heat: float) -> list[tuple[str, float | None, int]]:
     """The first five draws as (kind, temperature or ``None`` for greedy, seed)."""
-    first = ["full", "whole request"] if contract else ["whole request", "full"]
+    first = ["full", WHOLE_REQUEST] if contract else [WHOLE_REQUEST, "full"]
     return [
         (first[0], None, 0),
         (first[1], None, 1),
-        ("whole request", heat, 3),
+        (WHOLE_REQUEST, heat, 3),
         ("full", heat, 2),
         ("focused", None, 4),
     ]
