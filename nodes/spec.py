@@ -44,6 +44,7 @@ from sdd_harness.graph.infra.scenarios import (
     coverage_gaps,
     not_a_test,
     number,
+    placed,
     rendered,
     restated,
     scenario_steps,
@@ -271,7 +272,7 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
     if invalid or gaps:  # one short second ask: only the scenarios that are missing or are not valid code
         more = await more_scenarios(ctx, answer, [*invalid, *gaps], modules, items)
         cases = [c for c in cases if c.example or not more] + more  # invalid code stays as prose only if unmended
-    cases = number(with_request_examples(items, cases))
+    cases = placed(number(with_request_examples(items, cases)), modules, items)
     project = ctx.result(init.PHASE)
     python = project is None or project.language == "python"
     test_file = await ctx.io(contract_path, root, paths, answer.capability, ctx.paths.change_id) if python else ""

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from sdd_harness.graph.infra.contract import ContractTest, Example, render_test, same_value, test_name
 from sdd_harness.graph.infra.error_bounds import error_calls, stated_raise, value_calls
+from sdd_harness.graph.infra.modulemap import ModuleMap
 from sdd_harness.graph.infra.openspec.models import CapabilityDelta, Requirement, Scenario
 from sdd_harness.graph.infra.pyparse import parse_python
 from sdd_harness.graph.infra.request_items import RequestItems
@@ -136,13 +137,26 @@ def with_request_examples(items: RequestItems, cases: list[ScenarioCase]) -> lis
         )
         if home is None:
             continue
-        module = home.example.module if home.example else None
+        calls_it = bool(called and home.example and called.group(1) in home.example.names())
+        module = home.example.module if calls_it else None  # another callable's module is no clue: placed later
         out.append(
             _beside(
                 home, f"From the request: {source}", Example(call=call, expect=expect, raises=raises, module=module)
             )
         )
     return out + _reexport_cases(items, out)
+
+
+def placed(cases: list[ScenarioCase], modules: ModuleMap, items: RequestItems) -> list[ScenarioCase]:
+    """Cases whose example has no module yet (a request example no model scenario shared a callable with) get
+    the one the module map gives: the file the request puts that name in, else the code that defines it."""
+    reexported = {r.package: set(r.names) for r in items.reexports}
+    return [
+        c.model_copy(update={"example": modules.place(c.example, reexported)})
+        if c.example and not c.example.module
+        else c
+        for c in cases
+    ]
 
 
 def _beside(home: ScenarioCase, name: str, example: Example) -> ScenarioCase:
@@ -206,9 +220,37 @@ def invented_method(example: Example, items: RequestItems, request: str, existin
     return ""
 
 
+def invented_function(example: Example, items: RequestItems, request: str, existing: set[str]) -> str:
+    """Why an example is not a test ('' if it is): it calls a function that neither the request nor the code
+    has, where the request names its API (`split_words(text)` where it asks for `wrap(text, width)`). Each
+    candidate that follows the request fails it (seen in a real run: every scenario of the change was one).
+    A request that names no function describes its API in prose: the model's names are then the spec's."""
+    named = {c.name for c in items.callables}
+    if not any(name[:1].islower() for name in named):
+        return ""
+    mine = set(example.names()) - set(example.stdlib_modules()) - existing - named - set(example.imports)
+    for line in [*example.setup, example.call]:
+        try:
+            tree = parse_python(line)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            called = node.func.id if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) else ""
+            if called in mine and not re.search(rf"\b{re.escape(called)}\b", request):
+                return (
+                    f"`{called}()` is neither in the request nor in the code: call what the request names "
+                    f"({', '.join(sorted(named))})"
+                )
+    return ""
+
+
 def not_a_test(example: Example, items: RequestItems, request: str, existing: set[str]) -> str:
     """Why a model's example is not a test of this request ('' if it is)."""
-    return compares_new_object(example, items) or invented_method(example, items, request, existing)
+    return (
+        compares_new_object(example, items)
+        or invented_method(example, items, request, existing)
+        or invented_function(example, items, request, existing)
+    )
 
 
 def _makes(node: ast.expr, classes: set[str]) -> bool:

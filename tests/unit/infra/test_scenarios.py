@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from sdd_harness.graph.infra.contract import Example, render_test
+from sdd_harness.graph.infra.modulemap import ModuleMap
 from sdd_harness.graph.infra.request_items import extract
 from sdd_harness.graph.infra.scenarios import (
     ScenarioCase,
     coverage_gaps,
+    invented_function,
     invented_method,
+    placed,
     rechecked,
     trusted,
     with_request_examples,
@@ -90,6 +93,47 @@ def test_methods_of_a_class_that_already_exists_or_one_described_in_prose_are_le
     )
     mentioned = CART + " Callers may also ask `size()` for the number of SKUs."
     assert invented_method(example, extract(mentioned), mentioned, set()) == ""
+
+
+WRAP = (
+    "Add a function `wrap(text: str, width: int) -> list[str]` in a new module `pkg/wrap.py`:\n"
+    "- `wrap('a b c', 3) == ['a b', 'c']`; empty text gives `[]`."
+)
+
+
+def test_a_function_neither_the_request_nor_the_code_has_is_not_a_test():
+    items = extract(WRAP)
+    invented = Example(call="split_words('a b')", expect="['a', 'b']")
+    assert "`split_words()` is neither in the request nor in the code: call what the request names (wrap)" in (
+        invented_function(invented, items, WRAP, set())
+    )
+    assert invented_function(
+        Example(setup=["words = split_words('a b')"], call="len(words)", expect="2"), items, WRAP, set()
+    )
+    assert invented_function(Example(call="wrap('', 3)", expect="[]"), items, WRAP, set()) == ""
+    assert invented_function(Example(call="wrap(str(12), 3)", expect="['12']"), items, WRAP, set()) == ""
+    assert invented_function(invented, items, WRAP, {"split_words"}) == ""  # the code has it
+    said = WRAP + " It splits with `split_words`."
+    assert invented_function(invented, extract(said), said, set()) == ""
+    prose = "Add a way to wrap text to a width in `pkg/wrap.py`."  # no function named: the spec names them
+    assert invented_function(invented, extract(prose), prose, set()) == ""
+
+
+def test_a_request_example_is_imported_from_where_the_request_puts_its_function():
+    other = ScenarioCase(
+        id="",
+        requirement_id="R1",
+        capability="wrapping",
+        requirement="words",
+        name="words",
+        example=Example(call="count_words('a b')", expect="2", module="pkg.words"),
+    )
+    items = extract(WRAP)
+    cases = with_request_examples(items, [other])
+    added = next(c for c in cases if c.origin == "request")
+    assert added.example.call == "wrap('a b c', 3)" and added.example.module is None  # not pkg.words
+    modules = ModuleMap(existing={"pkg.words": {"count_words"}}, planned=["pkg.wrap"], named_in={"wrap": "pkg.wrap"})
+    assert [c.example.module for c in placed(cases, modules, items)] == ["pkg.words", "pkg.wrap"]
 
 
 def test_a_value_the_request_states_for_one_parameter_is_a_scenario_in_its_words():
