@@ -222,7 +222,7 @@ def invented_method(example: Example, items: RequestItems, request: str, existin
 
 def invented_function(example: Example, items: RequestItems, request: str, existing: set[str]) -> str:
     """Why an example is not a test ('' if it is): it calls a function that neither the request nor the code
-    has, where the request names its API (`split_words(text)` where it asks for `wrap(text, width)`). Each
+    has, where the request names its API (`tokens(text)` where it asks for `render(text, width)`). Each
     candidate that follows the request fails it (seen in a real run: every scenario of the change was one).
     A request that names no function describes its API in prose: the model's names are then the spec's."""
     named = {c.name for c in items.callables}

@@ -95,27 +95,27 @@ def test_methods_of_a_class_that_already_exists_or_one_described_in_prose_are_le
     assert invented_method(example, extract(mentioned), mentioned, set()) == ""
 
 
-WRAP = (
-    "Add a function `wrap(text: str, width: int) -> list[str]` in a new module `pkg/wrap.py`:\n"
-    "- `wrap('a b c', 3) == ['a b', 'c']`; empty text gives `[]`."
+PAD = (
+    "Add a function `pad(text: str, width: int) -> list[str]` in a new module `pkg/pad.py`:\n"
+    "- `pad('a b', 4) == ['a', 'b']`; empty text gives `[]`."
 )
 
 
 def test_a_function_neither_the_request_nor_the_code_has_is_not_a_test():
-    items = extract(WRAP)
+    items = extract(PAD)
     invented = Example(call="split_words('a b')", expect="['a', 'b']")
-    assert "`split_words()` is neither in the request nor in the code: call what the request names (wrap)" in (
-        invented_function(invented, items, WRAP, set())
+    assert "`split_words()` is neither in the request nor in the code: call what the request names (pad)" in (
+        invented_function(invented, items, PAD, set())
     )
     assert invented_function(
-        Example(setup=["words = split_words('a b')"], call="len(words)", expect="2"), items, WRAP, set()
+        Example(setup=["words = split_words('a b')"], call="len(words)", expect="2"), items, PAD, set()
     )
-    assert invented_function(Example(call="wrap('', 3)", expect="[]"), items, WRAP, set()) == ""
-    assert invented_function(Example(call="wrap(str(12), 3)", expect="['12']"), items, WRAP, set()) == ""
-    assert invented_function(invented, items, WRAP, {"split_words"}) == ""  # the code has it
-    said = WRAP + " It splits with `split_words`."
+    assert invented_function(Example(call="pad('', 3)", expect="[]"), items, PAD, set()) == ""
+    assert invented_function(Example(call="pad(str(12), 3)", expect="['12']"), items, PAD, set()) == ""
+    assert invented_function(invented, items, PAD, {"split_words"}) == ""  # the code has it
+    said = PAD + " It splits with `split_words`."
     assert invented_function(invented, extract(said), said, set()) == ""
-    prose = "Add a way to wrap text to a width in `pkg/wrap.py`."  # no function named: the spec names them
+    prose = "Add a way to pad text to a width in `pkg/pad.py`."  # no function named: the spec names them
     assert invented_function(invented, extract(prose), prose, set()) == ""
 
 
@@ -123,17 +123,17 @@ def test_a_request_example_is_imported_from_where_the_request_puts_its_function(
     other = ScenarioCase(
         id="",
         requirement_id="R1",
-        capability="wrapping",
+        capability="padding",
         requirement="words",
         name="words",
         example=Example(call="count_words('a b')", expect="2", module="pkg.words"),
     )
-    items = extract(WRAP)
+    items = extract(PAD)
     cases = with_request_examples(items, [other])
     added = next(c for c in cases if c.origin == "request")
-    assert added.example.call == "wrap('a b c', 3)" and added.example.module is None  # not pkg.words
-    modules = ModuleMap(existing={"pkg.words": {"count_words"}}, planned=["pkg.wrap"], named_in={"wrap": "pkg.wrap"})
-    assert [c.example.module for c in placed(cases, modules, items)] == ["pkg.words", "pkg.wrap"]
+    assert added.example.call == "pad('a b', 4)" and added.example.module is None  # not pkg.words
+    modules = ModuleMap(existing={"pkg.words": {"count_words"}}, planned=["pkg.pad"], named_in={"pad": "pkg.pad"})
+    assert [c.example.module for c in placed(cases, modules, items)] == ["pkg.words", "pkg.pad"]
 
 
 def test_a_value_the_request_states_for_one_parameter_is_a_scenario_in_its_words():
