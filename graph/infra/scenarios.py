@@ -220,15 +220,21 @@ def invented_method(example: Example, items: RequestItems, request: str, existin
     return ""
 
 
-def invented_function(example: Example, items: RequestItems, request: str, existing: set[str]) -> str:
-    """Why an example is not a test ('' if it is): it calls a function that neither the request nor the code
-    has, where the request names its API (`tokens(text)` where it asks for `render(text, width)`). Each
-    candidate that follows the request fails it (seen in a real run: every scenario of the change was one).
-    A request that names no function describes its API in prose: the model's names are then the spec's."""
+def invented_name(example: Example, items: RequestItems, request: str, existing: set[str]) -> str:
+    """Why an example is not a test ('' if it is): its expected value names something nothing defines (a
+    string value written bare: `"_x"` as `_x`), or, where the request names its API, it calls a function neither
+    the request nor the code has (`tokens(text)` where it asks for `render(text, width)`). Each candidate that
+    follows the request fails such a test (seen in real runs). A request that names no function describes
+    its API in prose: the model's function names are then the spec's."""
     named = {c.name for c in items.callables}
+    unquoted = re.sub(r"'[^'\n]*'|\"[^\"\n]*\"", "''", request)  # a word inside a quoted value defines nothing
+    mine = set(example.names()) - set(example.stdlib_modules()) - existing - named - set(example.imports)
+    value = Example(call=example.expect, expect="None", setup=example.setup) if example.expect else None
+    for name in value.names() if value else []:
+        if name in mine and not re.search(rf"\b{re.escape(name)}\b", unquoted):
+            return f"the expected value uses `{name}`, which nothing defines: write the value itself"
     if not any(name[:1].islower() for name in named):
         return ""
-    mine = set(example.names()) - set(example.stdlib_modules()) - existing - named - set(example.imports)
     for line in [*example.setup, example.call]:
         try:
             tree = parse_python(line)
@@ -249,7 +255,7 @@ def not_a_test(example: Example, items: RequestItems, request: str, existing: se
     return (
         compares_new_object(example, items)
         or invented_method(example, items, request, existing)
-        or invented_function(example, items, request, existing)
+        or invented_name(example, items, request, existing)
     )
 
 

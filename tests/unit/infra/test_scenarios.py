@@ -8,8 +8,8 @@ from sdd_harness.graph.infra.request_items import extract
 from sdd_harness.graph.infra.scenarios import (
     ScenarioCase,
     coverage_gaps,
-    invented_function,
     invented_method,
+    invented_name,
     placed,
     rechecked,
     trusted,
@@ -105,18 +105,32 @@ def test_a_function_neither_the_request_nor_the_code_has_is_not_a_test():
     items = extract(PAD)
     invented = Example(call="split_words('a b')", expect="['a', 'b']")
     assert "`split_words()` is neither in the request nor in the code: call what the request names (pad)" in (
-        invented_function(invented, items, PAD, set())
+        invented_name(invented, items, PAD, set())
     )
-    assert invented_function(
+    assert invented_name(
         Example(setup=["words = split_words('a b')"], call="len(words)", expect="2"), items, PAD, set()
     )
-    assert invented_function(Example(call="pad('', 3)", expect="[]"), items, PAD, set()) == ""
-    assert invented_function(Example(call="pad(str(12), 3)", expect="['12']"), items, PAD, set()) == ""
-    assert invented_function(invented, items, PAD, {"split_words"}) == ""  # the code has it
+    assert invented_name(Example(call="pad('', 3)", expect="[]"), items, PAD, set()) == ""
+    assert invented_name(Example(call="pad(str(12), 3)", expect="['12']"), items, PAD, set()) == ""
+    assert invented_name(invented, items, PAD, {"split_words"}) == ""  # the code has it
     said = PAD + " It splits with `split_words`."
-    assert invented_function(invented, extract(said), said, set()) == ""
+    assert invented_name(invented, extract(said), said, set()) == ""
     prose = "Add a way to pad text to a width in `pkg/pad.py`."  # no function named: the spec names them
-    assert invented_function(invented, extract(prose), prose, set()) == ""
+    assert invented_name(invented, extract(prose), prose, set()) == ""
+
+
+def test_an_expected_value_naming_something_nothing_defines_is_not_a_test():
+    request = 'Change `label(key)` in `pkg/names.py`: `label("_a_b") == "_aB"`; an unknown key gives `DEFAULT`.'
+    items = extract(request)
+    bare = Example(call="label('_a_b')", expect="_aB")  # the quoted value written bare
+    assert invented_name(bare, items, request, set()) == (
+        "the expected value uses `_aB`, which nothing defines: write the value itself"
+    )
+    assert invented_name(Example(call="label('_a_b')", expect="'_aB'"), items, request, set()) == ""
+    assert invented_name(Example(call="label('?')", expect="DEFAULT"), items, request, set()) == ""  # named
+    assert invented_name(Example(call="label('?')", expect="FALLBACK"), items, request, {"FALLBACK"}) == ""  # code
+    made = Example(setup=["want = label('x')"], call="label('x')", expect="want")
+    assert invented_name(made, items, request, set()) == ""  # set up by the example itself
 
 
 def test_a_request_example_is_imported_from_where_the_request_puts_its_function():
