@@ -96,7 +96,8 @@ def _from_function(func: ast.FunctionDef | ast.AsyncFunctionDef, imported: dict[
                 return []
             call, expect = checked
             found.append((list(setup), call, expect, None))
-            setup.append(call)  # the call ran: later checks see its effects (a pop, a push)
+            if _may_change_state(stmt.test):
+                setup.append(call)  # the call ran: later checks see its effects (a pop, a push)
         elif isinstance(stmt, ast.With):
             raised = _raises(stmt)
             if raised is None:
@@ -112,6 +113,15 @@ def _from_function(func: ast.FunctionDef | ast.AsyncFunctionDef, imported: dict[
         if example is not None:
             out.append(ReadExample(name=name, function=func.name, example=example))
     return out
+
+
+def _may_change_state(test: ast.expr) -> bool:
+    """Whether a checked call can change what a later check sees: not when it only passes literal values to a
+    function (`f('a') == 1` then `f('b') == 2` are two independent checks, not one after the other)."""
+    called = test.left if isinstance(test, ast.Compare) else test
+    if not isinstance(called, ast.Call) or not isinstance(called.func, ast.Name):
+        return True
+    return any(isinstance(n, ast.Name) for arg in [*called.args, *called.keywords] for n in ast.walk(arg))
 
 
 def _checked(test: ast.expr) -> tuple[str, str] | None:

@@ -54,6 +54,16 @@ def test_each_assert_is_an_example_that_sees_the_calls_checked_before_it():
     assert (examples["full flag (1)"].expect, examples["full flag (2)"].expect) == ("False", "True")
 
 
+def test_checks_of_a_function_on_literal_values_are_independent_examples():
+    text = (
+        "```python\nimport pytest\nfrom pkg.names import snake\n\ndef test_snake():\n"
+        "    assert snake('aB') == 'a_b'\n    assert snake('cD') == 'c_d'\n"
+        "    with pytest.raises(ValueError):\n        snake('')\n```"
+    )
+    examples = [read.example for read in examples_from_tests(text)]
+    assert [(e.setup, e.call) for e in examples] == [([], "snake('aB')"), ([], "snake('cD')"), ([], "snake('')")]
+
+
 def test_a_raises_block_is_an_error_case():
     example = by_name(STATEFUL)["capacity below one"]
     assert (example.call, example.raises, example.expect) == ("Box(0)", "ValueError", None)
