@@ -31,7 +31,7 @@ from sdd_harness.graph.infra.modulemap import ModuleMap, contract_path, module_m
 from sdd_harness.graph.infra.openspec import CapabilityDelta, check_change, existing_specs, write_change_specs
 from sdd_harness.graph.infra.openspec.models import SpecDeltaSet
 from sdd_harness.graph.infra.openspec.repair import existing_requirements, normalise_deltas
-from sdd_harness.graph.infra.pytest_examples import examples_from_tests
+from sdd_harness.graph.infra.pytest_examples import examples_from_tests, kept_examples
 from sdd_harness.graph.infra.repomap import iter_files, mentioned_paths
 from sdd_harness.graph.infra.request_items import RequestItems, extract
 from sdd_harness.graph.infra.scenarios import (
@@ -39,6 +39,7 @@ from sdd_harness.graph.infra.scenarios import (
     Revision,
     ScenarioCase,
     against_bounds,
+    against_kept_tests,
     as_raising,
     checklist,
     coverage_gaps,
@@ -267,10 +268,14 @@ async def run(ctx: PhaseContext) -> dict[str, Any]:
         f"Existing specs (capability: requirement names):\n{specs or '(none: the capability is new)'}"
     )
     answer = await ctx.ask(SpecAnswer, user)
+    kept = await ctx.io(kept_examples, root, files)  # what the user's tests check today
     cases, invalid = to_cases(answer, modules, items, ctx.request)
+    cases = against_kept_tests(cases, kept, ctx.request)
     gaps = coverage_gaps(items, with_request_examples(items, cases))
     if invalid or gaps:  # one short second ask: only the scenarios that are missing or are not valid code
-        more = await more_scenarios(ctx, answer, [*invalid, *gaps], modules, items)
+        more = against_kept_tests(
+            await more_scenarios(ctx, answer, [*invalid, *gaps], modules, items), kept, ctx.request
+        )
         cases = [c for c in cases if c.example or not more] + more  # invalid code stays as prose only if unmended
     cases = placed(number(with_request_examples(items, cases)), modules, items)
     project = ctx.result(init.PHASE)

@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterable
+from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
 from sdd_harness.graph.infra.contract import Example
+from sdd_harness.graph.infra.modulemap import is_test_path
 from sdd_harness.graph.infra.pyparse import parse_python
 
+CONTRACT_MARK = "# >>> sdd contract:"  # contract.BEGIN's fixed part
 _SETUP_LIMIT = 8  # statements before the call; longer tests are not kept (Example.setup's bound)
 _STRAIGHT = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr, ast.Assert, ast.With, ast.Pass)
 
@@ -54,6 +58,21 @@ def examples_from_tests(text: str) -> list[ReadExample]:
         for node in tree.body:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test"):
                 out += _from_function(node, imported)
+    return out
+
+
+def kept_examples(root: Path, files: Iterable[str]) -> list[Example]:
+    """The checks of the user's own test files (not a change's generated contract): what the code does today."""
+    out: list[Example] = []
+    for rel in files:
+        if not rel.endswith(".py") or not is_test_path(rel):
+            continue
+        try:
+            text = (root / rel).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if CONTRACT_MARK not in text:
+            out += [read.example for read in examples_from_tests(text)]
     return out
 
 

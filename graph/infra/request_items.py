@@ -37,6 +37,7 @@ _RAISED = re.compile(
 )
 _DENIED = re.compile(r"(?:\bnot|\bnever|n't|\bno longer|\binstead of|\bwithout)\s+(?:\w+\s+)?$", re.I)
 _WAS = re.compile(r"\b(?:today|currently|used to|before the change|wrongly)\b", re.I)
+_IS_SINGLETON = re.compile(r"(.+?)\s+is\s+(True|False|None)")
 _SENTENCE = re.compile(r"[^.\n]+(?:\.(?!\s|$)[^.\n]*)*[.\n]?")
 
 
@@ -95,6 +96,15 @@ class RequestItems(BaseModel):
 
     def names(self) -> list[str]:
         return [c.name for c in self.callables]
+
+
+def written_calls(request: str) -> set[str]:
+    """Every call the request writes in its code spans, normalised (``ast.unparse``)."""
+    calls = set()
+    for span in _SPAN.findall(request):
+        parsed = parse_expression(span)
+        calls |= {ast.unparse(n) for n in ast.walk(parsed) if isinstance(n, ast.Call)} if parsed else set()
+    return calls
 
 
 def parse_expression(text: str) -> ast.expr | None:
@@ -193,6 +203,8 @@ def _examples(request: str, items: RequestItems) -> None:
     for line in request.splitlines():
         for match in _SPAN.finditer(line):
             left, equals, right = match.group(1).partition("==")
+            if singleton := _IS_SINGLETON.fullmatch(match.group(1).strip()):  # `f(x) is True`: a value too
+                left, equals, right = singleton.group(1), "is", singleton.group(2)
             if (
                 equals
                 and _calls(parse_expression(left))

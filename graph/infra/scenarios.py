@@ -19,7 +19,7 @@ from sdd_harness.graph.infra.error_bounds import error_calls, stated_raise, valu
 from sdd_harness.graph.infra.modulemap import ModuleMap
 from sdd_harness.graph.infra.openspec.models import CapabilityDelta, Requirement, Scenario
 from sdd_harness.graph.infra.pyparse import parse_python
-from sdd_harness.graph.infra.request_items import RequestItems
+from sdd_harness.graph.infra.request_items import RequestItems, written_calls
 
 RedStatus = Literal["new", "kept", "broken", "untested"]
 
@@ -313,6 +313,31 @@ def _within_stated_bounds(items: RequestItems, cases: list[ScenarioCase]) -> lis
             continue  # the request's bounds say this call does not raise: the scenario contradicts them
         out.append(case)
     return out
+
+
+def against_kept_tests(cases: list[ScenarioCase], kept: list[Example], request: str) -> list[ScenarioCase]:
+    """The model's scenarios without those that give a call the user's own tests check (``kept``, same setup)
+    another outcome, where the request never writes that call: the change keeps what the request leaves
+    alone, so every candidate that keeps it fails such a scenario (seen in a real run: a new function's error
+    case put on an existing function the user's tests check)."""
+    told = written_calls(request)
+    checked: dict[tuple[str, tuple[str, ...]], Example] = {}
+    for example in kept:
+        checked.setdefault((example.key(), tuple(example.setup)), example)
+    out = []
+    for case in cases:
+        example = case.example
+        old = checked.get((example.key(), tuple(example.setup))) if example and case.origin == "model" else None
+        if old is not None and example and example.key() not in told and not _same_outcome(example, old):
+            continue
+        out.append(case)
+    return out
+
+
+def _same_outcome(a: Example, b: Example) -> bool:
+    if a.raises or b.raises:
+        return a.raises == b.raises
+    return same_value(a.expect or "", b.expect or "")
 
 
 def _distinct(cases: list[ScenarioCase]) -> list[ScenarioCase]:

@@ -134,6 +134,11 @@ def pairs(request_text: str) -> list[tuple[str, str]]:
             "- `percent(part: float, whole: float) -> float`, e.g. 1 -> 2.0 and 3 -> 4.5",
             [("percent(1)", "2.0"), ("percent(3)", "4.5")],
         ),
+        (  # a truth value or None stated with `is`, as Python code says it
+            'Change `is_palindrome(text)`: `is_palindrome("A man") is False`, `is_palindrome("Aba") is True`.',
+            [('is_palindrome("A man")', "False"), ('is_palindrome("Aba")', "True")],
+        ),
+        ("- `find(items, 9) is None` is not a value: `find([1], 9) is None`", [("find([1], 9)", "None")]),
     ],
 )
 def test_worked_examples_in_several_styles(request_text: str, expected: list[tuple[str, str]]) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sdd_harness.graph.infra.contract import Example, render_test
 from sdd_harness.graph.infra.modulemap import ModuleMap
+from sdd_harness.graph.infra.pytest_examples import kept_examples
 from sdd_harness.graph.infra.request_items import extract
 from sdd_harness.graph.infra.scenarios import (
     ScenarioCase,
+    against_kept_tests,
     coverage_gaps,
     invented_method,
     invented_name,
@@ -131,6 +135,35 @@ def test_an_expected_value_naming_something_nothing_defines_is_not_a_test():
     assert invented_name(Example(call="label('?')", expect="FALLBACK"), items, request, {"FALLBACK"}) == ""  # code
     made = Example(setup=["want = label('x')"], call="label('x')", expect="want")
     assert invented_name(made, items, request, set()) == ""  # set up by the example itself
+
+
+def test_a_model_scenario_against_the_users_own_tests_is_dropped_unless_the_request_writes_that_call(
+    tmp_path: Path,
+):
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_codes.py").write_text(
+        "from pkg import valid\n\ndef test_valid():\n"
+        "    assert valid('123') is False\n    assert valid('1234') is True\n"
+    )
+    (tmp_path / "tests" / "test_made.py").write_text(
+        "# >>> sdd contract: old\ndef test_x():\n    assert valid('9') == 1\n"
+    )
+    kept = kept_examples(tmp_path, ["tests/test_codes.py", "tests/test_made.py", "pkg/codes.py"])
+    assert [(e.call, e.expect) for e in kept] == [("valid('123')", "False"), ("valid('1234')", "True")]
+
+    def model(call: str, expect: str | None = None, raises: str | None = None) -> ScenarioCase:
+        example = Example(call=call, expect=expect, raises=raises)
+        return ScenarioCase(id="", requirement_id="R1", capability="c", requirement="r", name=call, example=example)
+
+    request = "Add `digit(first: str) -> str` to `pkg/codes.py`; anything but three digits raises `CodeError`."
+    wrong, same, new = (
+        model("valid('123')", raises="CodeError"),
+        model("valid('1234')", "True"),
+        model("digit('12')", raises="CodeError"),
+    )
+    assert against_kept_tests([wrong, same, new], kept, request) == [same, new]
+    changed = request + " Now `valid('123')` raises `CodeError` too."  # the request changes that call
+    assert against_kept_tests([wrong], kept, changed) == [wrong]
 
 
 def test_a_request_example_is_imported_from_where_the_request_puts_its_function():

@@ -133,3 +133,25 @@ def test_a_new_object_compared_with_a_plain_value_is_not_a_test():
     assert problems == [
         "scenario 'state': `Ring(2)` makes a new object and never equals `[1]`: check what a method returns"
     ]
+
+
+@dataclass
+class AgainstKeptTests(DemoScript):
+    """Spec adds a scenario that gives a call the user's own tests check another outcome."""
+
+    def sdd_spec(self, user: str) -> dict | str:
+        answer = super().sdd_spec(user)
+        answer["requirements"][0]["scenarios"].append(
+            {"name": "short text", "call": "truncate('short', 10)", "expect": "'sho...'", "module": "textkit.strings"}
+        )
+        return answer
+
+
+def test_a_scenario_contradicting_the_users_own_tests_does_not_become_a_contract_test(
+    tmp_path: Path, demo_repo: Path, slugify_request: str
+):
+    result = run_change(
+        slugify_request, demo_repo, CONFIGS_DIR / "opencode-go.yaml", models=team(AgainstKeptTests()), auto_approve=True
+    )
+    calls = [c["example"]["call"] for c in result.state["outputs"]["sdd-spec"]["cases"] if c["example"]]
+    assert "truncate('short', 10)" not in calls and "slugify('Hello, World!')" in calls
