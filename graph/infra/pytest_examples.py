@@ -24,6 +24,7 @@ from sdd_harness.graph.infra.modulemap import is_test_path
 from sdd_harness.graph.infra.pyparse import parse_python
 
 CONTRACT_MARK = "# >>> sdd contract:"  # contract.BEGIN's fixed part
+_KEPT_FILES, _KEPT_CHARS = 300, 100_000  # a big suite is read in part: the spec phase stays quick
 _SETUP_LIMIT = 8  # statements before the call; longer tests are not kept (Example.setup's bound)
 _STRAIGHT = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr, ast.Assert, ast.With, ast.Pass)
 
@@ -64,11 +65,9 @@ def examples_from_tests(text: str) -> list[ReadExample]:
 def kept_examples(root: Path, files: Iterable[str]) -> list[Example]:
     """The checks of the user's own test files (not a change's generated contract): what the code does today."""
     out: list[Example] = []
-    for rel in files:
-        if not rel.endswith(".py") or not is_test_path(rel):
-            continue
+    for rel in [f for f in files if f.endswith(".py") and is_test_path(f)][:_KEPT_FILES]:
         try:
-            text = (root / rel).read_text(encoding="utf-8", errors="replace")
+            text = (root / rel).read_text(encoding="utf-8", errors="replace")[:_KEPT_CHARS]
         except OSError:
             continue
         if CONTRACT_MARK not in text:
