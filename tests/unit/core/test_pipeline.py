@@ -561,12 +561,18 @@ class NoValidScenario(DemoScript):
         return answer
 
 
+PROSE_ONLY = (  # no worked example and no error case: nothing the request says becomes a test by itself
+    "Add `slugify(text: str, max_length: int = 50) -> str` to `textkit/strings.py`: a lowercase URL slug of "
+    "the text, at most `max_length` characters."
+)
+
+
 def test_a_spec_that_never_gets_a_working_test_goes_on_without_a_contract_rather_than_write_nothing(
-    tmp_path: Path, demo_repo: Path, slugify_request: str
+    tmp_path: Path, demo_repo: Path
 ) -> None:
     models = team(NoValidScenario())
     result = run_change(
-        slugify_request, demo_repo, make_config(tmp_path, run={"max_attempts": 2}), models=models, auto_approve=True
+        PROSE_ONLY, demo_repo, make_config(tmp_path, run={"max_attempts": 2}), models=models, auto_approve=True
     )
     spec_steps = [d for d in result.report["decisions"] if d["phase"] == SPEC]
     assert [d["action"] for d in spec_steps] == ["retry", "advance"]
@@ -575,6 +581,22 @@ def test_a_spec_that_never_gets_a_working_test_goes_on_without_a_contract_rather
     assert "sample 1 (whole request)" in steps  # nothing tells the paraphrase apart: the one-shot call first
     assert "def slugify(" in (demo_repo / "textkit" / "strings.py").read_text(encoding="utf-8")
     assert result.report["verdict"] in ("PASS WITH WARNINGS", "FAIL")  # scenarios untested, said so
+
+
+def test_the_requests_own_examples_are_a_working_contract_when_every_model_scenario_is_invalid(
+    tmp_path: Path, demo_repo: Path, slugify_request: str
+) -> None:
+    result = run_change(
+        slugify_request,
+        demo_repo,
+        make_config(tmp_path, run={"max_attempts": 2}),
+        models=team(NoValidScenario()),
+        auto_approve=True,
+    )
+    assert [d["action"] for d in result.report["decisions"] if d["phase"] == SPEC] == ["advance"]
+    cases = [c for c in result.state["outputs"][SPEC]["cases"] if c["origin"] == "request"]
+    assert cases and all(c["test"] and c["example"]["module"] == "textkit.strings" for c in cases)
+    assert {c["red"] for c in cases} <= {"new", "kept"}  # they import from where the request puts slugify
 
 
 def test_a_spec_going_on_without_a_contract_still_stops_at_its_approval_gate(
