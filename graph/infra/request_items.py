@@ -187,6 +187,7 @@ def _first_mention(request: str, name: str) -> int:
 def _examples(request: str, items: RequestItems) -> None:
     functions = [c.name for c in items.callables if not c.owner and c.name[:1].islower()]
     known = set(items.names()) | _BUILTIN_NAMES
+    methods = {c.name for c in items.callables if c.owner} - {c.name for c in items.callables if not c.owner}
     seen: set[tuple[str, str]] = set()
 
     def add(call: str, expect: str, source: str) -> None:
@@ -194,6 +195,8 @@ def _examples(request: str, items: RequestItems) -> None:
         parsed = parse_expression(call)
         if parsed is None or parse_expression(expect) is None or (call, expect) in seen:
             return
+        if isinstance(parsed, ast.Call) and isinstance(parsed.func, ast.Name) and parsed.func.id in methods:
+            return  # `top(2) == [...]` after "`add(...)`": a method's result on an object the request set up
         called = {id(n.func) for n in ast.walk(parsed) if isinstance(n, ast.Call)}
         if any(isinstance(n, ast.Name) and id(n) not in called and n.id not in known for n in ast.walk(parsed)):
             return  # `f(items) == y`, `len(buffer) == 3`: a description with placeholders, not a value to test
@@ -313,8 +316,15 @@ def _masked(text: str) -> str:
     return _SPAN.sub(lambda span: "`" + "x" * (len(span.group(0)) - 2) + "`", text)
 
 
+def _names(sentence: str, name: str) -> bool:
+    """Whether ``sentence`` names ``name``; one that reads as an English word (`add`, `top`) only as code, for
+    in prose it is the word ("add it to `__all__`")."""
+    start = "`" if name.isalpha() and name.islower() else r"\b"
+    return bool(re.search(rf"{start}{re.escape(name)}\b", sentence))
+
+
 def _reexports(request: str, items: RequestItems) -> None:
-    names = items.names()
+    functions = [c.name for c in items.callables if not c.owner]  # a class's method is never re-exported
     for sentence in _sentences(request):
         lowered = sentence.lower()
         if not ("export" in lowered or "__all__" in sentence or re.search(r"\bfrom [\w.]+ import\b", sentence)):
@@ -326,7 +336,7 @@ def _reexports(request: str, items: RequestItems) -> None:
             package = init.group(1).replace("/", ".")
         elif direct:
             package = direct.group(1)
-        exported = [n for n in names if re.search(rf"\b{re.escape(n)}\b", sentence)]
+        exported = [n for n in functions if _names(sentence, n)]
         if direct and direct.group(1) == package:  # `from pkg import a, b`: the names it imports
             exported += [n.split()[0] for n in direct.group(2).split(",") if n.strip()]
         exported += re.findall(r"`([A-Z]\w*(?:Error|Exception))`", sentence)  # an exception class to re-export

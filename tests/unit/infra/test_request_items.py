@@ -194,6 +194,18 @@ def test_a_reexport_from_an_init_file_with_all() -> None:
     assert [(r.package, r.names, r.all_list) for r in items.reexports] == [("numerals", ["roman", "arabic"], True)]
 
 
+def test_a_method_is_never_re_exported_and_a_word_in_prose_is_not_a_name() -> None:
+    items = extract(
+        "Add a class `Tally` in `pkg/tally.py`:\n- `add(item: str) -> None` counts one item.\n"
+        "- `top(n: int) -> list[str]`: after `add('a')`, `top(1) == ['a']`.\n"
+        "Re-export `Tally` from `pkg/__init__.py` and add it to `__all__` next to `make_tally`."
+    )
+    assert [(r.package, r.names) for r in items.reexports] == [("pkg", ["Tally"])]
+    assert items.examples == []  # `top(1)` is a method's result on an object the request set up in prose
+    helper = extract("Add `make_tally(size: int)` in `pkg/tally.py`. Re-export make_tally from `pkg/__init__.py`.")
+    assert [r.names for r in helper.reexports] == [["make_tally"]]  # a name with `_` is code even in prose
+
+
 def test_a_reexport_written_as_an_import_takes_every_name_it_imports() -> None:
     items = extract("Users should be able to write `from shapes import Circle, Square`. Add class `Circle`.")
     assert [(r.package, r.names, r.all_list) for r in items.reexports] == [("shapes", ["Circle", "Square"], False)]
