@@ -324,7 +324,7 @@ def _names(sentence: str, name: str) -> bool:
 
 
 def _reexports(request: str, items: RequestItems) -> None:
-    functions = [c.name for c in items.callables if not c.owner]  # a class's method is never re-exported
+    names = items.names()
     for sentence in _sentences(request):
         lowered = sentence.lower()
         if not ("export" in lowered or "__all__" in sentence or re.search(r"\bfrom [\w.]+ import\b", sentence)):
@@ -336,7 +336,7 @@ def _reexports(request: str, items: RequestItems) -> None:
             package = init.group(1).replace("/", ".")
         elif direct:
             package = direct.group(1)
-        exported = [n for n in functions if _names(sentence, n)]
+        exported = [n for n in names if _names(sentence, n)]
         if direct and direct.group(1) == package:  # `from pkg import a, b`: the names it imports
             exported += [n.split()[0] for n in direct.group(2).split(",") if n.strip()]
         exported += re.findall(r"`([A-Z]\w*(?:Error|Exception))`", sentence)  # an exception class to re-export

@@ -194,11 +194,11 @@ def test_a_reexport_from_an_init_file_with_all() -> None:
     assert [(r.package, r.names, r.all_list) for r in items.reexports] == [("numerals", ["roman", "arabic"], True)]
 
 
-def test_a_method_is_never_re_exported_and_a_word_in_prose_is_not_a_name() -> None:
+def test_a_word_in_prose_is_not_a_name_to_re_export_and_a_method_call_alone_is_no_example() -> None:
     items = extract(
         "Add a class `Tally` in `pkg/tally.py`:\n- `add(item: str) -> None` counts one item.\n"
         "- `top(n: int) -> list[str]`: after `add('a')`, `top(1) == ['a']`.\n"
-        "Re-export `Tally` from `pkg/__init__.py` and add it to `__all__` next to `make_tally`."
+        "Re-export `Tally` from `pkg/__init__.py` and add it to `__all__`."
     )
     assert [(r.package, r.names) for r in items.reexports] == [("pkg", ["Tally"])]
     assert items.examples == []  # `top(1)` is a method's result on an object the request set up in prose
