@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -201,23 +202,27 @@ def invented_method(example: Example, items: RequestItems, request: str, existin
     if not classes or not methods:  # a request that names no method describes its API in prose: no basis
         return ""
     instances: set[str] = set()
+    for node in _steps(example):
+        if isinstance(node, ast.Assign) and _makes(node.value, classes):
+            instances |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner, method = node.func.value, node.func.attr
+            ours = _makes(owner, classes) or (isinstance(owner, ast.Name) and owner.id in instances)
+            if ours and not method.startswith("_") and method not in methods and not _named(method, request):
+                return (
+                    f"`{method}()` is not a method the request names (it names {', '.join(sorted(methods))}): "
+                    "call only those"
+                )
+    return ""
+
+
+def _steps(example: Example) -> Iterator[ast.AST]:
+    """Every syntax node of the example's setup and call, in order (a line that does not parse is skipped)."""
     for line in [*example.setup, example.call]:
         try:
-            tree = parse_python(line)
+            yield from ast.walk(parse_python(line))
         except SyntaxError:
             continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Assign) and _makes(node.value, classes):
-                instances |= {t.id for t in node.targets if isinstance(t, ast.Name)}
-            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-                owner, method = node.func.value, node.func.attr
-                ours = _makes(owner, classes) or (isinstance(owner, ast.Name) and owner.id in instances)
-                if ours and not method.startswith("_") and method not in methods and not _named(method, request):
-                    return (
-                        f"`{method}()` is not a method the request names (it names {', '.join(sorted(methods))}): "
-                        "call only those"
-                    )
-    return ""
 
 
 def invented_name(example: Example, items: RequestItems, request: str, existing: set[str]) -> str:
@@ -235,18 +240,13 @@ def invented_name(example: Example, items: RequestItems, request: str, existing:
             return f"the expected value uses `{name}`, which nothing defines: write the value itself"
     if not any(name[:1].islower() for name in named):
         return ""
-    for line in [*example.setup, example.call]:
-        try:
-            tree = parse_python(line)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            called = node.func.id if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) else ""
-            if called in mine and not re.search(rf"\b{re.escape(called)}\b", request):
-                return (
-                    f"`{called}()` is neither in the request nor in the code: call what the request names "
-                    f"({', '.join(sorted(named))})"
-                )
+    for node in _steps(example):
+        called = node.func.id if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) else ""
+        if called in mine and not re.search(rf"\b{re.escape(called)}\b", request):
+            return (
+                f"`{called}()` is neither in the request nor in the code: call what the request names "
+                f"({', '.join(sorted(named))})"
+            )
     return ""
 
 

@@ -38,6 +38,11 @@ def case(call: str, module: str = "pkg.ring") -> ScenarioCase:
     )
 
 
+def scenario(example: Example) -> ScenarioCase:
+    """A model's scenario of the first requirement, named after its call."""
+    return ScenarioCase(id="", requirement_id="R1", capability="c", requirement="r", name=example.call, example=example)
+
+
 def test_a_reexport_no_scenario_imports_becomes_a_scenario_of_the_users_own_words():
     items = extract(REQUEST)
     cases = with_request_examples(items, [case("ring.push(1.0)")])
@@ -151,15 +156,11 @@ def test_a_model_scenario_against_the_users_own_tests_is_dropped_unless_the_requ
     kept = kept_examples(tmp_path, ["tests/test_codes.py", "tests/test_made.py", "pkg/codes.py"])
     assert [(e.call, e.expect) for e in kept] == [("valid('123')", "False"), ("valid('1234')", "True")]
 
-    def model(call: str, expect: str | None = None, raises: str | None = None) -> ScenarioCase:
-        example = Example(call=call, expect=expect, raises=raises)
-        return ScenarioCase(id="", requirement_id="R1", capability="c", requirement="r", name=call, example=example)
-
     request = "Add `digit(first: str) -> str` to `pkg/codes.py`; anything but three digits raises `CodeError`."
     wrong, same, new = (
-        model("valid('123')", raises="CodeError"),
-        model("valid('1234')", "True"),
-        model("digit('12')", raises="CodeError"),
+        scenario(Example(call="valid('123')", raises="CodeError")),
+        scenario(Example(call="valid('1234')", expect="True")),
+        scenario(Example(call="digit('12')", raises="CodeError")),
     )
     assert against_kept_tests([wrong, same, new], kept, request) == [same, new]
     changed = request + " Now `valid('123')` raises `CodeError` too."  # the request changes that call
@@ -167,14 +168,7 @@ def test_a_model_scenario_against_the_users_own_tests_is_dropped_unless_the_requ
 
 
 def test_a_request_example_is_imported_from_where_the_request_puts_its_function():
-    other = ScenarioCase(
-        id="",
-        requirement_id="R1",
-        capability="padding",
-        requirement="words",
-        name="words",
-        example=Example(call="count_words('a b')", expect="2", module="pkg.words"),
-    )
+    other = scenario(Example(call="count_words('a b')", expect="2", module="pkg.words"))
     items = extract(PAD)
     cases = with_request_examples(items, [other])
     added = next(c for c in cases if c.origin == "request")
