@@ -30,9 +30,9 @@ from sdd_harness.graph.infra.candidates import (
     evaluate,
     file_block,
     merged_files,
-    reexported,
     repair_prompt,
     stops_before_tests,
+    with_declared_names,
 )
 from sdd_harness.graph.infra.compose import code_repairs
 from sdd_harness.graph.infra.draws import WHOLE_REQUEST, next_draw
@@ -201,7 +201,7 @@ async def work_on(
         except Exception as err:  # noqa: BLE001 - a failed call is a failed candidate, the group goes on
             return await judge(label, {}, f"{type(err).__name__}: {str(err)[:300]}", began)
         candidate, problem = await ctx.io(merged_files, ctx.workspace, reply, files, system)
-        candidate = await ctx.io(reexported, ctx.workspace, candidate, files, ctx.request) if candidate else {}
+        candidate = await ctx.io(with_declared_names, ctx.workspace, candidate, files, ctx.request) if candidate else {}
         return await judge(label, candidate, problem, began)
 
     async def judge(label: str, candidate: dict[str, str], problem: str = "", began: float = 0.0) -> Score:

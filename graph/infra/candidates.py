@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 
 from sdd_harness.graph.infra.behaviour import Probe, answers
+from sdd_harness.graph.infra.declared import with_new_exceptions
 from sdd_harness.graph.infra.outline import outline
 from sdd_harness.graph.infra.pyedit import diff_size, merge_python, read_blocks, without_echo
 from sdd_harness.graph.infra.reexports import with_reexports
@@ -128,10 +129,15 @@ def repair_prompt(base: str, score: Score, expected: dict[str, tuple[str, str]])
     )
 
 
-def reexported(workspace: Workspace, files: dict[str, str], allowed: list[str], request: str) -> dict[str, str]:
-    """A candidate with the request's re-exports added to the package ``__init__.py`` files: those it may change
-    and those the request names (the user asked for them, whether or not a task lists the file)."""
-    wanted = extract_items(request).reexports
+def with_declared_names(
+    workspace: Workspace, files: dict[str, str], allowed: list[str], request: str
+) -> dict[str, str]:
+    """A candidate completed with what the request declares word for word: the new exception classes in the
+    files it writes, then the re-exports in the package ``__init__.py`` files it may change and those the
+    request names (the user asked for them, whether or not a task lists the file)."""
+    items = extract_items(request)
+    files = with_new_exceptions(files, items.new_exceptions)
+    wanted = items.reexports
     if not wanted:
         return files
     named = [f"{r.package.replace('.', '/')}/__init__.py" for r in wanted]

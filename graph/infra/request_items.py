@@ -84,12 +84,23 @@ class ReExport(BaseModel):
     all_list: bool = Field(False, description="The request also asks for them in __all__.")
 
 
+class NewException(BaseModel):
+    """An exception class the request asks the change to define: "a new exception `E`, defined in `m.py` as a
+    subclass of `ValueError`"."""
+
+    name: str
+    base: str = Field("Exception", description="Its base class (Exception when the request names none).")
+    path: str = Field(description="The file the request puts it in.")
+    raised_for: str = Field("", description="What raises it, in the request's words (before 'raises').")
+
+
 class RequestItems(BaseModel):
     callables: list[NamedCallable] = Field(default_factory=list)
     errors: list[ErrorCase] = Field(default_factory=list)
     examples: list[WorkedExample] = Field(default_factory=list)
     reexports: list[ReExport] = Field(default_factory=list)
     values: list[StatedValue] = Field(default_factory=list)
+    new_exceptions: list[NewException] = Field(default_factory=list)
     protocols: list[str] = Field(
         default_factory=list, description="A builtin applied to an instance, e.g. `len(buffer)`: a dunder to write."
     )
@@ -158,6 +169,7 @@ def extract(request: str) -> RequestItems:
     items.protocols = list(dict.fromkeys(span.strip() for span in spans if classes and _PROTOCOL.match(span.strip())))
     _examples(request, items)
     _errors(request, items)
+    _new_exceptions(request, items)
     _reexports(request, items)
     _stated_values(request, items)
     return items
@@ -290,6 +302,51 @@ def _errors(request: str, items: RequestItems) -> None:
         if re.search(r"\b(both|each|all of them|every one)\b", sentence, re.IGNORECASE):
             mentioned = [c.name for c in items.callables if not c.owner] or mentioned
         items.errors.append(ErrorCase(exception=exception, when=" ".join(sentence.split()), names=mentioned))
+
+
+_NEW = re.compile(r"\b(?:new|defines?|defined|adds?|added|creates?|created)\b", re.I)
+_NOT_NEW = re.compile(r"\b(?:already|existing|exists|export(?:s|ed)?|re-export(?:s|ed)?)\b|__all__", re.I)
+_BASE_AFTER = re.compile(
+    r"^[^.;:]*?\b(?:subclass(?:es|ing)?(?:\s+of)?|inherit(?:s|ing)?\s+from|derive[sd]?\s+from|extend(?:s|ing)?)"
+    r"\s+`?([A-Z]\w*)`?"
+)
+_BASE_BEFORE = re.compile(r"`([A-Z]\w*)`\s+subclass\b")
+_CLASS_SPAN = re.compile(r"`class\s+([A-Z]\w*)\s*(?:\(\s*([A-Z]\w*)\s*\))?\s*:?\s*`")
+_PY_PATH = re.compile(r"`([\w./-]+\.py)`")
+
+
+def _new_exceptions(request: str, items: RequestItems) -> None:
+    """Exception classes a sentence says the change defines, with the base class and file it gives (the one
+    module the request names when the sentence names none). A builtin, an existing class or a sentence that
+    does not say the class is new is no item."""
+    modules = [p for p in dict.fromkeys(_PY_PATH.findall(request)) if not p.endswith("__init__.py")]
+    for sentence in _sentences(request):
+        prose = _masked(sentence)
+        if not _NEW.search(prose) or _NOT_NEW.search(prose):
+            continue
+        declared = [(m.group(1), m.group(2) or "", m.end()) for m in _CLASS_SPAN.finditer(sentence)]
+        declared += [
+            (m.group(1), "", m.end())
+            for m in re.finditer(r"`([A-Z]\w*(?:Error|Exception))`", sentence)
+            if m.group(1) not in {d[0] for d in declared}
+        ]
+        paths = [p for p in dict.fromkeys(_PY_PATH.findall(sentence)) if not p.endswith("__init__.py")]
+        path = paths[0] if len(paths) == 1 else (modules[0] if not paths and len(modules) == 1 else "")
+        bases = {found.group(1) for found in _BASE_BEFORE.finditer(sentence)}
+        unstopped = _SPAN.sub(lambda span: re.sub(r"[.;:]", "_", span.group(0)), sentence)  # a path is no stop
+        for name, base, end in declared:
+            after = _BASE_AFTER.search(unstopped[end:])
+            base = base or (after.group(1) if after else "") or next(iter(bases - {name}), "") or "Exception"
+            if not path or name in bases or hasattr(builtins, name) or name == base:
+                continue
+            verb = _RAISE.search(sentence)
+            raised_for = " ".join(sentence[: verb.start()].replace("`", "").split()).lstrip("-* ") if verb else ""
+            found = NewException(name=name, base=base, path=path, raised_for=raised_for)
+            known = [i for i, e in enumerate(items.new_exceptions) if e.name == name]
+            if not known:
+                items.new_exceptions.append(found)
+            elif items.new_exceptions[known[0]].base == "Exception":  # a later sentence gives the base
+                items.new_exceptions[known[0]] = found
 
 
 def _raised(sentence: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sdd_harness.graph.infra.candidates import candidate_timeout, reexported, stops_before_tests, wrong_results
+from sdd_harness.graph.infra.candidates import candidate_timeout, stops_before_tests, with_declared_names, wrong_results
 from sdd_harness.graph.infra.testrun import PytestRun
 from sdd_harness.graph.infra.workspace import CommandResult, Workspace
 
@@ -35,8 +35,21 @@ def test_the_package_the_request_names_gets_its_reexport_even_when_no_task_lists
     (tmp_path / "pkg" / "__init__.py").write_text('"""pkg."""\n', encoding="utf-8")
     request = "Add a class `Ring` in a new module `pkg/ring.py`. Re-export `Ring` from `pkg/__init__.py`."
     candidate = {"pkg/ring.py": "class Ring:\n    pass\n"}
-    out = reexported(Workspace(tmp_path), candidate, ["pkg/ring.py"], request)
+    out = with_declared_names(Workspace(tmp_path), candidate, ["pkg/ring.py"], request)
     assert out["pkg/__init__.py"] == '"""pkg."""\n\nfrom pkg.ring import Ring\n'
+
+
+def test_a_declared_exception_class_is_added_to_its_file_and_then_reexported(tmp_path: Path) -> None:
+    (tmp_path / "cal").mkdir()
+    (tmp_path / "cal" / "__init__.py").write_text('"""cal."""\n\n__all__ = []\n', encoding="utf-8")
+    request = (
+        "`parse_date(text)` in `cal/dates.py` raises a new exception `BadDateError`, defined in `cal/dates.py` as a "
+        "subclass of `ValueError`. Re-export `BadDateError` from `cal/__init__.py` and add it to `__all__`."
+    )
+    candidate = {"cal/dates.py": "def parse_date(text):\n    raise BadDateError(text)\n"}
+    out = with_declared_names(Workspace(tmp_path), candidate, ["cal/dates.py"], request)
+    assert out["cal/dates.py"].startswith("class BadDateError(ValueError):\n")
+    assert out["cal/__init__.py"] == '"""cal."""\n\nfrom cal.dates import BadDateError\n\n__all__ = ["BadDateError"]\n'
 
 
 def test_a_whole_request_reply_stops_at_test_files_unless_the_task_may_write_one() -> None:

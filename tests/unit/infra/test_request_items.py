@@ -222,3 +222,36 @@ def test_an_exception_class_can_be_reexported() -> None:
 
 def test_a_plain_import_mention_without_names_exports_nothing() -> None:
     assert extract("The tests import the package with `import numerals`.").reexports == []
+
+
+def test_a_new_exception_class_is_read_with_its_base_and_file() -> None:
+    items = extract(
+        "`parse_date(text)` raises a new exception `BadDateError`, defined in `cal/dates.py` as a subclass of "
+        "`ValueError`.\nRe-export `BadDateError` from `cal/__init__.py` and add it to `__all__`."
+    )
+    assert [(e.name, e.base, e.path) for e in items.new_exceptions] == [("BadDateError", "ValueError", "cal/dates.py")]
+    assert items.new_exceptions[0].raised_for == "parse_date(text)"
+
+
+def test_new_exception_classes_in_other_words() -> None:
+    both = extract("Define `TooBigError` and `TooSmallError` in `pkg/limits.py`, both subclasses of `ValueError`.")
+    assert [(e.name, e.base) for e in both.new_exceptions] == [
+        ("TooBigError", "ValueError"),
+        ("TooSmallError", "ValueError"),
+    ]
+    spelled = extract("Add `class ParseError(LookupError):` to `cfg/errors.py`.")
+    assert [(e.name, e.base, e.path) for e in spelled.new_exceptions] == [
+        ("ParseError", "LookupError", "cfg/errors.py")
+    ]
+    before = extract("Add a new `EmptyError`, a `LookupError` subclass, to `pkg/queue.py`.")
+    assert [(e.name, e.base) for e in before.new_exceptions] == [("EmptyError", "LookupError")]
+    bare = extract("Empty input raises a new `NoDataError`. Change `mean(xs)` in `stats/core.py`.")
+    assert [(e.name, e.base, e.path) for e in bare.new_exceptions] == [("NoDataError", "Exception", "stats/core.py")]
+
+
+def test_an_exception_that_exists_or_is_only_reexported_or_raised_is_no_new_class() -> None:
+    assert extract("`load(path)` raises `ConfigError` (already defined in `cfg/errors.py`).").new_exceptions == []
+    assert extract("Re-export `ConfigError` from `cfg/__init__.py` and add it to `__all__`.").new_exceptions == []
+    assert extract("`f(x)` in `pkg/x.py` raises `ValueError` for a new negative input.").new_exceptions == []
+    two_files = extract("`a(x)` in `pkg/a.py` and `b(x)` in `pkg/b.py` raise a new `OddError`.")
+    assert two_files.new_exceptions == []  # which file? the request does not say: nothing is guessed
