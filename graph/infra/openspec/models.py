@@ -116,6 +116,9 @@ class Scenario(BaseModel):
         return value
 
 
+MAX_SCENARIOS = 48  # the model writes at most a few; the request's own examples join them, one scenario each
+
+
 class Requirement(BaseModel):
     """One behaviour the system must have; becomes a `### Requirement:` block."""
 
@@ -123,7 +126,11 @@ class Requirement(BaseModel):
 
     name: str = Field(description="Short unique name; for MODIFIED it must equal the existing name exactly.")
     text: str = Field(description="One or two sentences stating the behaviour; must contain SHALL or MUST.")
-    scenarios: list[Scenario] = Field(min_length=1, max_length=12, description="At least one scenario that tests it.")
+    scenarios: list[Scenario] = Field(
+        min_length=1,
+        max_length=MAX_SCENARIOS,
+        description="At least one scenario that tests it.",
+    )
 
     @field_validator("name", mode="before")
     @classmethod

@@ -53,6 +53,17 @@ def test_a_requirement_whose_scenarios_all_repeat_another_is_left_out_of_the_del
     assert [r.name for d in deltas for r in [*d.added, *d.modified]] == ["req 1"]
 
 
+def test_a_request_with_many_worked_examples_still_gets_its_spec():
+    examples = ", ".join(f"`shout('{c}') == '{c.upper()}!'`" for c in "abcdefghijklmnop")
+    request = f"{REQUEST} E.g. {examples}."
+    spec = answer([{"name": "s", "call": "shout('q')", "expect": "'Q!'"}, {"name": "t", "call": "shout('r')"}])
+    items = extract(request)
+    cases = with_request_examples(items, to_cases(spec, ModuleMap(), items)[0])
+    deltas = deltas_of(spec, cases, {})
+    scenarios = [s for d in deltas for r in [*d.added, *d.modified] for s in r.scenarios]
+    assert len(scenarios) == 18  # 16 of the request's and the model's 2: one requirement holds them all
+
+
 def test_no_scenario_left_at_all_is_a_failed_attempt_not_a_crash():
     spec = answer([{"name": "s", "call": "shout('a')", "expect": "'A!'"}])
     with pytest.raises(ModelOutputError):
