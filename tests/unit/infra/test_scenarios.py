@@ -193,6 +193,17 @@ def test_a_value_the_request_states_for_one_parameter_is_a_scenario_in_its_words
     assert stated[0].example.expect == "1" and stated[0].example.raises is None  # the model's guess is corrected
 
 
+def test_the_inputs_an_error_sentence_lists_are_scenarios_that_must_raise_and_correct_the_models():
+    request = (
+        "Add `parse_size(text: str) -> int` to `units/size.py`: `parse_size('2k') == 2048`.\n"
+        "Malformed text raises `SizeError`, e.g. `'12q'` and `'k'`."
+    )
+    model = scenario(Example(call="parse_size('k')", expect="1024", module="units.size"))
+    cases = with_request_examples(extract(request), [model])
+    raising = {c.example.call: (c.example.raises, c.origin) for c in cases if c.example and c.example.raises}
+    assert raising == {"parse_size('12q')": ("SizeError", "request"), "parse_size('k')": ("SizeError", "request")}
+
+
 def test_a_test_the_spec_re_checked_is_trusted_only_while_apply_works_on_it():
     users, models, kept = case("ring.push(1.0)"), case("ring.push(2.0)"), case("ring.push(3.0)")
     users.origin, users.test, models.test = "request", "t::users", "t::models"
