@@ -204,6 +204,17 @@ def test_the_inputs_an_error_sentence_lists_are_scenarios_that_must_raise_and_co
     assert raising == {"parse_size('12q')": ("SizeError", "request"), "parse_size('k')": ("SizeError", "request")}
 
 
+def test_a_setup_call_the_request_says_raises_is_taken_out_of_a_models_scenario():
+    request = (
+        "Add `parse_size(text: str) -> int` to `units/size.py`: `parse_size('2k') == 2048`.\n"
+        "Malformed text raises `SizeError`, e.g. `'12q'` and `'k'`."
+    )
+    listed = Example(setup=['parse_size("12q")', "parse_size('k')"], call="parse_size('q1')", raises="SizeError")
+    model = scenario(listed.model_copy(update={"module": "units.size"}))
+    cases = with_request_examples(extract(request), [model])
+    assert cases[0].example.setup == [] and cases[0].example.call == "parse_size('q1')"  # its check is reached
+
+
 def test_a_test_the_spec_re_checked_is_trusted_only_while_apply_works_on_it():
     users, models, kept = case("ring.push(1.0)"), case("ring.push(2.0)"), case("ring.push(3.0)")
     users.origin, users.test, models.test = "request", "t::users", "t::models"
