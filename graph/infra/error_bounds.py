@@ -129,12 +129,11 @@ def stated_error_calls(error: ErrorCase, items: RequestItems) -> list[str]:
         if OLD_BEHAVIOUR.search(clause_before(text, span.start())) or _in_aside(text, span.start()):
             continue
         raised = _RAISES_NEXT.match(text, span.end())
-        its_own = raised.group(1) if raised else ""  # "`f(x)` raises `E`": the exception right after the call
         parsed = parse_expression(code)
         if isinstance(parsed, ast.Call) and isinstance(parsed.func, ast.Name) and parsed.func.id in items.names():
             literal_args = all(is_literal(ast.unparse(a)) for a in [*parsed.args, *(k.value for k in parsed.keywords)])
-            listed = not its_own and span.start() > verb.start()
-            if literal_args and (its_own == error.exception or listed):
+            after = span.start() > verb.start() or (raised and raised.group(1) == error.exception)
+            if literal_args and after and (not raised or raised.group(1) == error.exception):
                 calls.append(code)
         elif target and span.start() > verb.start() and is_literal(code) and code not in _NOT_INPUTS:
             calls.append(f"{target}({code})")
