@@ -10,17 +10,7 @@ import re
 from pydantic import BaseModel
 
 from sdd_harness.graph.infra.pyparse import parse_python
-from sdd_harness.graph.infra.request_items import (
-    OLD_BEHAVIOUR,
-    RAISE,
-    SIGNATURE,
-    SPAN,
-    ErrorCase,
-    RequestItems,
-    clause_before,
-    is_literal,
-    parse_expression,
-)
+from sdd_harness.graph.infra.request_items import SIGNATURE, RequestItems, parse_expression
 
 # --------------------------------------------------------------------------------------------------
 
@@ -94,50 +84,7 @@ def error_calls(items: RequestItems) -> list[tuple[str, str, str]]:
                     call = _call(name, params, condition, items)
                     if call:
                         out.append((call, error.exception, f"{condition.param} {condition.op} {condition.value}"))
-        out += [(call, error.exception, f"`{call}` in the request") for call in stated_error_calls(error, items)]
     return list(dict.fromkeys(out))
-
-
-def _in_aside(text: str, at: int) -> bool:
-    """Whether ``at`` sits in a parenthesis that has words before it: "(standard is `"IV"`)" gives the right form
-    of an input, "(`"0d6"`)" is the input itself."""
-    head = SPAN.sub(lambda span: " " * len(span.group(0)), text[:at])
-    opened = head.rfind("(")
-    return opened > head.rfind(")") and bool(re.search(r"[A-Za-z]", head[opened:]))
-
-
-_RAISES_NEXT = re.compile(r"\s*(?:also\s+|too\s+)?(?:raises?|throws?)\s+`?([A-Z]\w*)")
-_NOT_INPUTS = {"None", "True", "False"}
-
-
-def stated_error_calls(error: ErrorCase, items: RequestItems) -> list[str]:
-    """The calls an error sentence says must raise its exception: a call written out before "raises `E`", and
-    after the first "raise(s)" the calls and the bare inputs it lists ("raises `E`, e.g. `"2x"` or `""`"),
-    a bare input given to the one single-parameter function the sentence names (the request's only one when
-    the sentence names none). What the sentence says of today's code ("(today `5`)") is no input."""
-    text = error.when
-    verb = RAISE.search(text)
-    if verb is None:
-        return []
-    functions = {c.name: c for c in items.callables if c.signature and not c.owner}
-    single = [n for n, c in functions.items() if len([p for p in _parameters(c.signature).values() if not p[1]]) == 1]
-    named = [n for n in single if re.search(rf"`{re.escape(n)}\b", text)]
-    target = named[0] if len(named) == 1 else single[0] if len(single) == 1 and not named else ""
-    calls: list[str] = []
-    for span in SPAN.finditer(text):
-        code = span.group(1).strip()
-        if OLD_BEHAVIOUR.search(clause_before(text, span.start())) or _in_aside(text, span.start()):
-            continue
-        raised = _RAISES_NEXT.match(text, span.end())
-        parsed = parse_expression(code)
-        if isinstance(parsed, ast.Call) and isinstance(parsed.func, ast.Name) and parsed.func.id in items.names():
-            literal_args = all(is_literal(ast.unparse(a)) for a in [*parsed.args, *(k.value for k in parsed.keywords)])
-            after = span.start() > verb.start() or (raised and raised.group(1) == error.exception)
-            if literal_args and after and (not raised or raised.group(1) == error.exception):
-                calls.append(code)
-        elif target and span.start() > verb.start() and is_literal(code) and code not in _NOT_INPUTS:
-            calls.append(f"{target}({code})")
-    return list(dict.fromkeys(calls))
 
 
 def value_calls(items: RequestItems) -> list[tuple[str, str, str]]:

@@ -18,12 +18,12 @@ from pydantic import BaseModel, Field
 
 from sdd_harness.graph.infra.pyparse import parse_python
 
-SPAN = re.compile(r"`([^`\n]+)`")
+_SPAN = re.compile(r"`([^`\n]+)`")
 SIGNATURE = re.compile(r"^(?:def\s+)?(?:([A-Z]\w*)\.)?([A-Za-z_]\w*)\s*\((.*)\)\s*(?:->\s*(.+))?$")
-EXCEPTION = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Warning))\b")
+_EXCEPTION = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Warning))\b")
 _ARROW = r"(?:->|→|=>|gives|returns|is|becomes|yields|equals)"
 _GIVES = re.compile(rf"`([^`\n]+)`\s*(?:{_ARROW}|into)\s*`([^`\n]+)`")
-OLD_BEHAVIOUR = re.compile(r"\b(today|currently|used to|instead of|before the change|no longer|wrongly)\b", re.I)
+_OLD_BEHAVIOUR = re.compile(r"\b(today|currently|used to|instead of|before the change|no longer|wrongly)\b", re.I)
 _EG_PAIR = r"([^()\n;]+?)\s*(?:->|→|=>)\s*([^()\n,;]+?)(?=\s*(?:[,;)]|\band\b|\bor\b|$))"
 _EG = re.compile(rf"\be\.g\.?\s*,?\s*{_EG_PAIR}")
 _EG_MORE = re.compile(rf"\s*(?:,|\band\b|\bor\b)\s*(?!e\.g)(?=[^,;]*(?:->|→|=>)){_EG_PAIR}")  # "e.g. 1 -> 2, 3 -> 4"
@@ -31,7 +31,7 @@ _ALIAS = re.compile(
     r"`([^`\n]+)`\s*(?:means|stands for|is short for|is shorthand for|is the same as|is equivalent to|is read as)\s*"
     r"`([^`\n]+)`"
 )
-RAISE = re.compile(r"\b(?:raises?|raising|throws?|throwing)\b", re.I)
+_RAISE = re.compile(r"\b(?:raises?|raising|throws?|throwing)\b", re.I)
 _RAISED = re.compile(
     r"\b([A-Z]\w*(?:Error|Exception|Warning))`?\s+(?:is|are|gets|(?:must|should|will) be)\s+(?:raised|thrown)\b"
 )
@@ -112,7 +112,7 @@ class RequestItems(BaseModel):
 def written_calls(request: str) -> set[str]:
     """Every call the request writes in its code spans, normalised (``ast.unparse``)."""
     calls = set()
-    for span in SPAN.findall(request):
+    for span in _SPAN.findall(request):
         parsed = parse_expression(span)
         calls |= {ast.unparse(n) for n in ast.walk(parsed) if isinstance(n, ast.Call)} if parsed else set()
     return calls
@@ -153,7 +153,7 @@ def _calls(expr: ast.expr | None) -> list[str]:
 def extract(request: str) -> RequestItems:
     """Every item of ``request`` that can be read without a model."""
     items = RequestItems()
-    spans = SPAN.findall(request)
+    spans = _SPAN.findall(request)
     for span in spans:
         found = _signature(span)
         if found and found.name not in items.names():
@@ -216,14 +216,14 @@ def _examples(request: str, items: RequestItems) -> None:
         items.examples.append(WorkedExample(call=call, expect=expect, source=source.strip()))
 
     for line in request.splitlines():
-        for match in SPAN.finditer(line):
+        for match in _SPAN.finditer(line):
             left, equals, right = match.group(1).partition("==")
             if singleton := _IS_SINGLETON.fullmatch(match.group(1).strip()):  # `f(x) is True`: a value too
                 left, equals, right = singleton.group(1), "is", singleton.group(2)
             if (
                 equals
                 and _calls(parse_expression(left))
-                and not OLD_BEHAVIOUR.search(clause_before(line, match.start()))
+                and not _OLD_BEHAVIOUR.search(_clause_before(line, match.start()))
             ):
                 add(left, right, match.group(1))
     for line in request.splitlines():
@@ -231,11 +231,11 @@ def _examples(request: str, items: RequestItems) -> None:
         target = named[0] if len(named) == 1 else functions[0] if len(functions) == 1 else ""
         for match in _GIVES.finditer(line):
             left, right = match.group(1), match.group(2)
-            if OLD_BEHAVIOUR.search(clause_before(line, match.start())):
+            if _OLD_BEHAVIOUR.search(_clause_before(line, match.start())):
                 continue  # "(today `f(-5)` returns ...)" describes the behaviour being replaced
             if _calls(parse_expression(left)):
                 add(left, right, f"{left} -> {right}")
-            elif target and is_literal(left):
+            elif target and _literal(left):
                 add(f"{target}({left})", right, f"{left} -> {right}")
         signature = next((c for c in items.callables if c.signature and c.signature in line), None)
         if signature is None and len(functions) == 1:  # one function in the request: its examples are its own
@@ -247,7 +247,7 @@ def _examples(request: str, items: RequestItems) -> None:
                     pairs.append(more.groups())
                     at = more.end()
                 for left, right in pairs:
-                    if is_literal(left):
+                    if _literal(left):
                         add(f"{signature.name}({left.strip()})", right, f"e.g. {left.strip()} -> {right.strip()}")
     for line in request.splitlines():
         for match in _ALIAS.finditer(line):
@@ -257,7 +257,7 @@ def _examples(request: str, items: RequestItems) -> None:
 def _alias(short: str, full: str, add: Callable[[str, str, str], None], examples: list[WorkedExample]) -> None:
     """`"x1F"` means `"0x1F"`: an input the request equates with another gives the same result, so a worked
     example of the full form (``f("0x1F") == 31``) is one of the short form too, and trusted like it."""
-    if not (is_literal(short) and is_literal(full)) or ast.literal_eval(short) == ast.literal_eval(full):
+    if not (_literal(short) and _literal(full)) or ast.literal_eval(short) == ast.literal_eval(full):
         return
     for example in examples:
         call = parse_expression(example.call)
@@ -266,13 +266,13 @@ def _alias(short: str, full: str, add: Callable[[str, str, str], None], examples
             and isinstance(call.func, ast.Name)
             and len(call.args) == 1
             and not call.keywords
-            and is_literal(ast.unparse(call.args[0]))
+            and _literal(ast.unparse(call.args[0]))
             and ast.literal_eval(call.args[0]) == ast.literal_eval(full)
         ):
             add(f"{call.func.id}({short.strip()})", example.expect, f"{short.strip()} means {full.strip()}")
 
 
-def is_literal(text: str) -> bool:
+def _literal(text: str) -> bool:
     """A value written out (``100``, ``"a,b"``, ``(1, 2)``), not a name or an expression to work out."""
     try:
         ast.literal_eval(text.strip())
@@ -281,7 +281,7 @@ def is_literal(text: str) -> bool:
     return True
 
 
-def clause_before(line: str, at: int) -> str:
+def _clause_before(line: str, at: int) -> str:
     """The text from the last sentence break, colon or parenthesis before ``at`` (code spans do not count: the
     ``(`` of ``f(x)`` opens no aside), so "(today `f(1)` is `2`) and `f(3) == 4`" leaves the aside behind, and
     in "the input no longer has to be sorted: `f([2, 1]) == [1, 2]`" the example after the colon shows the
@@ -294,13 +294,10 @@ def clause_before(line: str, at: int) -> str:
 def _errors(request: str, items: RequestItems) -> None:
     """The exception named right after "raise(s)" in each sentence that says one must be raised."""
     names = items.names()
-    sentences = _sentences(request)
-    for at, sentence in enumerate(sentences):
+    for sentence in _sentences(request):
         exception = _raised(sentence)
         if not exception:
             continue
-        if re.search(r"(?:\be\.g\.|\bi\.e\.|:)$", sentence) and at + 1 < len(sentences):
-            sentence = f"{sentence} {sentences[at + 1]}"  # "raises `E`, e.g." / ":" then the inputs
         mentioned = [n for n in names if re.search(rf"\b{re.escape(n)}\b", sentence)]
         if re.search(r"\b(both|each|all of them|every one)\b", sentence, re.IGNORECASE):
             mentioned = [c.name for c in items.callables if not c.owner] or mentioned
@@ -336,13 +333,13 @@ def _new_exceptions(request: str, items: RequestItems) -> None:
         paths = [p for p in dict.fromkeys(_PY_PATH.findall(sentence)) if not p.endswith("__init__.py")]
         path = paths[0] if len(paths) == 1 else (modules[0] if not paths and len(modules) == 1 else "")
         bases = {found.group(1) for found in _BASE_BEFORE.finditer(sentence)}
-        unstopped = SPAN.sub(lambda span: re.sub(r"[.;:]", "_", span.group(0)), sentence)  # a path is no stop
+        unstopped = _SPAN.sub(lambda span: re.sub(r"[.;:]", "_", span.group(0)), sentence)  # a path is no stop
         for name, base, end in declared:
             after = _BASE_AFTER.search(unstopped[end:])
             base = base or (after.group(1) if after else "") or next(iter(bases - {name}), "") or "Exception"
             if not path or name in bases or hasattr(builtins, name) or name == base:
                 continue
-            verb = RAISE.search(sentence)
+            verb = _RAISE.search(sentence)
             raised_for = " ".join(sentence[: verb.start()].replace("`", "").split()).lstrip("-* ") if verb else ""
             found = NewException(name=name, base=base, path=path, raised_for=raised_for)
             known = [i for i, e in enumerate(items.new_exceptions) if e.name == name]
@@ -356,8 +353,8 @@ def _raised(sentence: str) -> str:
     """The exception a sentence says must be raised ('' if none): the first one after "raise(s)"/"throw(s)",
     or before "is raised"; a raise that is denied ("must not raise") or old behaviour ("today it raises")
     does not count."""
-    for verb in RAISE.finditer(sentence):
-        found = EXCEPTION.search(sentence, verb.end())
+    for verb in _RAISE.finditer(sentence):
+        found = _EXCEPTION.search(sentence, verb.end())
         if found and _asserted(sentence, verb.start()):
             return found.group(1)
     for passive in _RAISED.finditer(sentence):
@@ -368,12 +365,12 @@ def _raised(sentence: str) -> str:
 
 def _asserted(sentence: str, at: int) -> bool:
     """The raise at ``at`` is asked for: not denied just before it, not in a clause about today's code."""
-    return not _DENIED.search(_masked(sentence[:at])) and not _WAS.search(clause_before(sentence, at))
+    return not _DENIED.search(_masked(sentence[:at])) and not _WAS.search(_clause_before(sentence, at))
 
 
 def _masked(text: str) -> str:
     """``text`` with each code span's inside blanked (same length), so code is never read as prose."""
-    return SPAN.sub(lambda span: "`" + "x" * (len(span.group(0)) - 2) + "`", text)
+    return _SPAN.sub(lambda span: "`" + "x" * (len(span.group(0)) - 2) + "`", text)
 
 
 def _names(sentence: str, name: str) -> bool:
@@ -422,7 +419,7 @@ def _stated_values(request: str, items: RequestItems) -> None:
             continue
         for match in _VALUE_WHEN.finditer(sentence):
             expect, param, value = match.group(1), match.group(2), match.group(3).strip()
-            if not _asserted(sentence, match.start()) or parse_expression(expect) is None or not is_literal(value):
+            if not _asserted(sentence, match.start()) or parse_expression(expect) is None or not _literal(value):
                 continue
             items.values.append(
                 StatedValue(name=named[0].name, param=param, value=value, expect=expect, source=match.group(0))

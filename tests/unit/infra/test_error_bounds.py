@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sdd_harness.graph.infra.error_bounds import error_calls, stated_error_calls, stated_raise, value_calls
+from sdd_harness.graph.infra.error_bounds import stated_raise, value_calls
 from sdd_harness.graph.infra.request_items import extract
 
 REQUEST = (
@@ -35,32 +35,3 @@ def test_a_value_stated_for_one_parameter_becomes_a_call_with_plain_values_elsew
     assert value_calls(denied) == []
     bounded = extract("`area(count, width)` returns `1` when `count == 0`; it raises `ValueError` if `width < 5`.")
     assert value_calls(bounded) == []  # the plain value for width would break its bound
-
-
-def calls_of(request: str) -> list[str]:
-    items = extract(request)
-    return [call for error in items.errors for call in stated_error_calls(error, items)]
-
-
-def test_the_inputs_an_error_sentence_lists_become_calls_that_must_raise() -> None:
-    request = (
-        'Add `parse_size(text: str) -> int` to `units/size.py`: `parse_size("2k") == 2048`.\n'
-        'Malformed text raises `SizeError`, e.g.\n`"12q"`, `"k"` and `""`; so does a negative size (`"-1k"`).'
-    )
-    assert calls_of(request) == ['parse_size("12q")', 'parse_size("k")', 'parse_size("")', 'parse_size("-1k")']
-    assert ('parse_size("k")', "SizeError", '`parse_size("k")` in the request') in error_calls(extract(request))
-
-
-def test_a_call_written_out_before_raises_is_one_too_but_not_what_today_does_or_an_aside_corrects() -> None:
-    request = (
-        'Change `to_slug(text)` in `web/slug.py`: `to_slug("")` raises `ValueError` (today `"-"`).\n'
-        'A title with no letters raises `ValueError` as well: `"!!"` (the nearest good one is `"a!"`).'
-    )
-    assert calls_of(request) == ['to_slug("")', 'to_slug("!!")']
-
-
-def test_bare_inputs_need_the_one_function_they_go_to() -> None:
-    two = "Add `area(side: int)` and `perimeter(side: int)` to `geo.py`. Bad input raises `ValueError`: `-1`, `0`."
-    assert calls_of(two) == []  # which function? the sentence does not say
-    named = "Add `area(side: int)` and `perimeter(side: int)` to `geo.py`. `area` raises `ValueError` for `-1`, `None`."
-    assert calls_of(named) == ["area(-1)"]  # None, True and False read as words here, not inputs

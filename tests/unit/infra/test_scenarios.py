@@ -193,26 +193,11 @@ def test_a_value_the_request_states_for_one_parameter_is_a_scenario_in_its_words
     assert stated[0].example.expect == "1" and stated[0].example.raises is None  # the model's guess is corrected
 
 
-def test_the_inputs_an_error_sentence_lists_are_scenarios_that_must_raise_and_correct_the_models():
-    request = (
-        "Add `parse_size(text: str) -> int` to `units/size.py`: `parse_size('2k') == 2048`.\n"
-        "Malformed text raises `SizeError`, e.g. `'12q'` and `'k'`."
-    )
-    model = scenario(Example(call="parse_size('k')", expect="1024", module="units.size"))
-    cases = with_request_examples(extract(request), [model])
-    raising = {c.example.call: (c.example.raises, c.origin) for c in cases if c.example and c.example.raises}
-    assert raising == {"parse_size('12q')": ("SizeError", "request"), "parse_size('k')": ("SizeError", "request")}
-
-
 def test_a_setup_call_the_request_says_raises_is_taken_out_of_a_models_scenario():
-    request = (
-        "Add `parse_size(text: str) -> int` to `units/size.py`: `parse_size('2k') == 2048`.\n"
-        "Malformed text raises `SizeError`, e.g. `'12q'` and `'k'`."
-    )
-    listed = Example(setup=['parse_size("12q")', "parse_size('k')"], call="parse_size('q1')", raises="SizeError")
-    model = scenario(listed.model_copy(update={"module": "units.size"}))
-    cases = with_request_examples(extract(request), [model])
-    assert cases[0].example.setup == [] and cases[0].example.call == "parse_size('q1')"  # its check is reached
+    request = "Add `make_ring(size: int) -> Ring` to `pkg/ring.py`. A `size` below 1 raises `ValueError`."
+    listed = Example(setup=["make_ring( 0 )"], call="make_ring(-5)", raises="ValueError", module="pkg.ring")
+    cases = with_request_examples(extract(request), [scenario(listed)])
+    assert cases[0].example.setup == [] and cases[0].example.call == "make_ring(-5)"  # its check is reached
 
 
 def test_a_test_the_spec_re_checked_is_trusted_only_while_apply_works_on_it():
