@@ -147,7 +147,7 @@ class Example(BaseModel):
 
     def key(self) -> str:
         """The call, normalised, so the same call written two ways compares equal."""
-        return _normal(self.call)
+        return normal_code(self.call)
 
 
 def strip_code(text: str) -> str:
@@ -156,7 +156,8 @@ def strip_code(text: str) -> str:
     return text.strip().strip("`").strip().rstrip(";").strip()
 
 
-def _normal(expression: str) -> str:
+def normal_code(expression: str) -> str:
+    """One spelling of an expression (quotes, spaces), so the same code written two ways compares equal."""
     try:
         return ast.unparse(parse_python(expression, mode="eval"))
     except (SyntaxError, ValueError):
@@ -168,7 +169,7 @@ def same_value(a: str, b: str) -> bool:
     try:
         return ast.literal_eval(a) == ast.literal_eval(b)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return _normal(a) == _normal(b)
+        return normal_code(a) == normal_code(b)
 
 
 class ContractTest(BaseModel):

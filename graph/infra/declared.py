@@ -30,13 +30,13 @@ def with_new_exceptions(files: dict[str, str], wanted: list[NewException]) -> di
         if text is None:
             continue
         try:
-            parse_python(text)
+            tree = parse_python(text)
         except SyntaxError:
             continue
         names = defined_names(text)
         if new.name in names or not (_builtin_exception(new.base) or new.base in names):
             continue
-        out[new.path] = _with_class(text, new)
+        out[new.path] = _with_class(text, tree, new)
     return out
 
 
@@ -55,10 +55,9 @@ def docstring(new: NewException) -> str:
     return f"A ``{new.base}`` of this module."
 
 
-def _with_class(text: str, new: NewException) -> str:
+def _with_class(text: str, tree: ast.Module, new: NewException) -> str:
     """The class put before the module's first top-level definition (at the end when it has none)."""
     block = f'class {new.name}({new.base}):\n    """{docstring(new)}"""\n'
-    tree = parse_python(text)
     first = next((n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)), None)
     lines = text.splitlines(keepends=True)
     if first is None:

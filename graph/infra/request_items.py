@@ -21,6 +21,7 @@ from sdd_harness.graph.infra.pyparse import parse_python
 _SPAN = re.compile(r"`([^`\n]+)`")
 SIGNATURE = re.compile(r"^(?:def\s+)?(?:([A-Z]\w*)\.)?([A-Za-z_]\w*)\s*\((.*)\)\s*(?:->\s*(.+))?$")
 _EXCEPTION = re.compile(r"\b([A-Z]\w*(?:Error|Exception|Warning))\b")
+_EXCEPTION_SPAN = re.compile(r"`([A-Z]\w*(?:Error|Exception))`")  # an exception class written as code
 _ARROW = r"(?:->|→|=>|gives|returns|is|becomes|yields|equals)"
 _GIVES = re.compile(rf"`([^`\n]+)`\s*(?:{_ARROW}|into)\s*`([^`\n]+)`")
 _OLD_BEHAVIOUR = re.compile(r"\b(today|currently|used to|instead of|before the change|no longer|wrongly)\b", re.I)
@@ -327,26 +328,26 @@ def _new_exceptions(request: str, items: RequestItems) -> None:
         declared = [(m.group(1), m.group(2) or "", m.end()) for m in _CLASS_SPAN.finditer(sentence)]
         declared += [
             (m.group(1), "", m.end())
-            for m in re.finditer(r"`([A-Z]\w*(?:Error|Exception))`", sentence)
+            for m in _EXCEPTION_SPAN.finditer(sentence)
             if m.group(1) not in {d[0] for d in declared}
         ]
         paths = [p for p in dict.fromkeys(_PY_PATH.findall(sentence)) if not p.endswith("__init__.py")]
         path = paths[0] if len(paths) == 1 else (modules[0] if not paths and len(modules) == 1 else "")
         bases = {found.group(1) for found in _BASE_BEFORE.finditer(sentence)}
         unstopped = _SPAN.sub(lambda span: re.sub(r"[.;:]", "_", span.group(0)), sentence)  # a path is no stop
+        verb = _RAISE.search(sentence)
+        raised_for = " ".join(sentence[: verb.start()].replace("`", "").split()).lstrip("-* ") if verb else ""
         for name, base, end in declared:
             after = _BASE_AFTER.search(unstopped[end:])
             base = base or (after.group(1) if after else "") or next(iter(bases - {name}), "") or "Exception"
             if not path or name in bases or hasattr(builtins, name) or name == base:
                 continue
-            verb = _RAISE.search(sentence)
-            raised_for = " ".join(sentence[: verb.start()].replace("`", "").split()).lstrip("-* ") if verb else ""
             found = NewException(name=name, base=base, path=path, raised_for=raised_for)
-            known = [i for i, e in enumerate(items.new_exceptions) if e.name == name]
-            if not known:
+            at = next((i for i, e in enumerate(items.new_exceptions) if e.name == name), None)
+            if at is None:
                 items.new_exceptions.append(found)
-            elif items.new_exceptions[known[0]].base == "Exception":  # a later sentence gives the base
-                items.new_exceptions[known[0]] = found
+            elif items.new_exceptions[at].base == "Exception":  # a later sentence gives the base
+                items.new_exceptions[at] = found
 
 
 def _raised(sentence: str) -> str:
@@ -396,7 +397,7 @@ def _reexports(request: str, items: RequestItems) -> None:
         exported = [n for n in names if _names(sentence, n)]
         if direct and direct.group(1) == package:  # `from pkg import a, b`: the names it imports
             exported += [n.split()[0] for n in direct.group(2).split(",") if n.strip()]
-        exported += re.findall(r"`([A-Z]\w*(?:Error|Exception))`", sentence)  # an exception class to re-export
+        exported += _EXCEPTION_SPAN.findall(sentence)  # an exception class to re-export
         if re.search(r"\b(both|them|these|all (?:the|of))\b", lowered):
             exported += [c.name for c in items.callables if not c.owner]
         exported = list(dict.fromkeys(exported))

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sdd_harness.graph.infra.contract import ContractTest, Example, render_test, same_value, test_name
+from sdd_harness.graph.infra.contract import ContractTest, Example, normal_code, render_test, same_value, test_name
 from sdd_harness.graph.infra.error_bounds import error_calls, stated_raise, value_calls
 from sdd_harness.graph.infra.modulemap import ModuleMap
 from sdd_harness.graph.infra.openspec.models import CapabilityDelta, Requirement, Scenario
@@ -297,13 +297,13 @@ def _within_stated_bounds(items: RequestItems, cases: list[ScenarioCase]) -> lis
     bounds say the call is fine is dropped; one that returns a value where they say it raises is made to raise;
     a setup line that makes a call the bounds say raises is taken out."""
     errors = {e.exception for e in items.errors}
-    raising = {_normal(call) for call, _, _ in error_calls(items)}
+    raising = {normal_code(call) for call, _, _ in error_calls(items)}
     out = []
     for case in cases:
         if case.example is None or case.origin == "request":
             out.append(case)
             continue
-        kept = [line for line in case.example.setup if _normal(line) not in raising]
+        kept = [line for line in case.example.setup if normal_code(line) not in raising]
         if kept != case.example.setup:  # a setup call the request says raises: the check is never reached
             case = case.model_copy(update={"example": case.example.model_copy(update={"setup": kept})})
         raises, decided = stated_raise(case.example.call, items)
@@ -318,14 +318,6 @@ def _within_stated_bounds(items: RequestItems, cases: list[ScenarioCase]) -> lis
             continue  # the request's bounds say this call does not raise: the scenario contradicts them
         out.append(case)
     return out
-
-
-def _normal(code: str) -> str:
-    """One spelling of a line of code (quotes, spaces), so a call compares equal however it was written."""
-    try:
-        return ast.unparse(parse_python(code.strip()))
-    except SyntaxError:
-        return code.strip()
 
 
 def against_kept_tests(cases: list[ScenarioCase], kept: list[Example], request: str) -> list[ScenarioCase]:
