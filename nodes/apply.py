@@ -229,6 +229,15 @@ async def work_on(
         )
         return score
 
+    def out_of_time(where: str) -> bool:
+        """The run's time budget is spent: log where apply stopped (the best candidate so far is kept)."""
+        if not ctx.out_of_time():
+            return False
+        entry = {"tasks": group, "step": f"time budget spent: {where}", "ok": False, "error": "the best one is kept"}
+        log.append(entry)
+        ctx.emit({"event": "task", "phase": APPLY, "task": group[0], **entry})
+        return True
+
     one_shot, _ = await ctx.io(one_shot_prompt, ctx.workspace.root, ctx.request)
     whole = ctx.system_prompt(prompt=ONE_SHOT)
     lean = ctx.harness.prompt(FOCUSED).strip() if ctx.harness else ""  # no output rules: they cost the 1.5B right code
@@ -248,6 +257,8 @@ async def work_on(
         await asyncio.gather(*(sample(i) for i in range(k)))
     else:
         for i in range(k):  # a perfect one ends it once another candidate answers the probe calls alike
+            if i and out_of_time(f"{i} of {k} samples drawn"):
+                break
             if settled(await sample(i), scores[1:], suspects(scores[1:], trusted_now)):
                 break
 
@@ -265,12 +276,15 @@ async def work_on(
         top = best(scores)
         if top is None or top.perfect(suspects(scores[1:], trusted_now)) or not top.files:
             break
+        if out_of_time(f"no repair round {round_ + 1}"):
+            break
         fixed = await attempt(f"repair {round_ + 1}", repair_prompt(prompt, top, expected), None, 100 + round_)
         if fixed.files and fixed.files == top.files:  # greedy decoding gave the same code back: sample instead
             await attempt(f"repair {round_ + 1} (t={heat})", repair_prompt(prompt, top, expected), heat, 150 + round_)
         await mend_in_code(", after repair")
     escalation = ctx.harness.registry.escalation(APPLY) if ctx.harness else None
-    if k and escalation is not None and not (best(scores) or scores[0]).perfect(suspects(scores[1:], trusted_now)):
+    unsettled = not (best(scores) or scores[0]).perfect(suspects(scores[1:], trusted_now))
+    if k and escalation is not None and unsettled and not out_of_time("no escalated candidate"):
         await attempt("escalated", prompt, None, 200, escalated=True)
     return await settle(ctx, plan, group, scores, originals, log, baseline)
 

@@ -240,7 +240,7 @@ async def decide(
     declared = harness.phases[phase]
     spec = harness.config.phases.get(phase)
     on_fail = spec.on_fail if spec else "retry"
-    over = harness.budget_problem(state.get("calls") or [], settings)
+    over = harness.budget_problem(state, settings)
     if over:
         pending = phase if (state.get("errors") or {}).get(phase) else upcoming
         return Decision(phase=pending, action="stop", next=END, reason=over, by="budget"), {}

@@ -11,6 +11,7 @@ import importlib
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
@@ -25,12 +26,37 @@ from sdd_harness.graph.core.phase import (
     GraphNode,
     Harness,
     Phase,
-    PhaseLoadError,
-    load_phase,
     phase_node,
 )
 from sdd_harness.graph.core.phases import BUILTIN_MODULES, ORCHESTRATOR, ORCHESTRATOR_MODULE
 from sdd_harness.graph.core.state import InputState, SDDState
+
+
+class PhaseLoadError(Exception):
+    """A phase module that cannot be used; ``where`` is the import name, ``why`` says what is wrong."""
+
+    def __init__(self, where: str, why: str) -> None:
+        self.where, self.why = where, why
+        super().__init__(f"{where}: {why}")
+
+
+def load_phase(module_name: str, name: str) -> Phase[Any]:
+    """The declaration a module exports as ``PHASE`` (or, for older extensions, built from ``run``/``check``)."""
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise PhaseLoadError(module_name, f"cannot import it: {err}") from None
+    declared = getattr(module, "PHASE", None)
+    if isinstance(declared, Phase):
+        return declared if declared.name == name else replace(declared, name=name)
+    return _from_functions(module, name)
+
+
+def _from_functions(module: ModuleType, name: str) -> Phase[Any]:
+    run = getattr(module, "run", None)
+    if not callable(run):
+        raise PhaseLoadError(module.__name__, "the module must export PHASE = Phase(...) (or `async def run(ctx)`)")
+    return Phase(name=name, run=run, check=getattr(module, "check", None))
 
 
 def phase_declaration(name: str, config: HarnessConfig) -> Phase[Any]:

@@ -86,6 +86,12 @@ class RunSettings(BaseModel):
     max_attempts: int = Field(3, ge=1, le=20, description="Reruns allowed per phase and per loop-back target.")
     budget_usd: float | None = Field(None, ge=0, description="Stop cleanly once the run's cost exceeds this.")
     token_budget: int | None = Field(None, gt=0, description="Stop cleanly once the run's tokens exceed this.")
+    time_budget_s: float | None = Field(
+        None,
+        gt=0,
+        description="Stop cleanly (resumable) once the run's phase time in seconds exceeds this; apply stops "
+        "drawing candidates when it runs out and keeps its best one.",
+    )
     verify_commands: list[Name] | None = Field(None, description="Test/lint commands; None = detected by init.")
     command_timeout_s: float = Field(300, gt=0, description="Timeout for each verify/check command.")
     max_file_bytes: int = Field(

@@ -26,6 +26,10 @@ class Context:
         default=None,
         metadata={"description": "Token cap for this run; null = the config's run.token_budget."},
     )
+    time_budget_s: float | None = field(
+        default=None,
+        metadata={"description": "Phase-time cap in seconds for this run; null = the config's run.time_budget_s."},
+    )
     max_attempts: int | None = field(
         default=None, metadata={"description": "Reruns per phase and loop-backs; null = the config's value."}
     )

@@ -11,15 +11,13 @@ failures into gate feedback — lives here once.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
@@ -38,7 +36,7 @@ from sdd_harness.graph.core.llm import (
     transcribe_text,
 )
 from sdd_harness.graph.core.models import ModelRegistry
-from sdd_harness.graph.core.state import SDDState
+from sdd_harness.graph.core.state import SDDState, phase_seconds
 from sdd_harness.graph.core.usage import CallRecorder, Pricer, effective_token_budget, spend_problem
 from sdd_harness.graph.infra.git import protected_paths
 from sdd_harness.graph.infra.openspec import ArchiveError
@@ -88,33 +86,6 @@ class Phase(Generic[Out]):
         return self.brief(result) if self.brief else result.model_dump_json(exclude_defaults=True)
 
 
-class PhaseLoadError(Exception):
-    """A phase module that cannot be used; ``where`` is the import name, ``why`` says what is wrong."""
-
-    def __init__(self, where: str, why: str) -> None:
-        self.where, self.why = where, why
-        super().__init__(f"{where}: {why}")
-
-
-def load_phase(module_name: str, name: str) -> Phase[Any]:
-    """The declaration a module exports as ``PHASE`` (or, for older extensions, built from ``run``/``check``)."""
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise PhaseLoadError(module_name, f"cannot import it: {err}") from None
-    declared = getattr(module, "PHASE", None)
-    if isinstance(declared, Phase):
-        return declared if declared.name == name else replace(declared, name=name)
-    return _from_functions(module, name)
-
-
-def _from_functions(module: ModuleType, name: str) -> Phase[Any]:
-    run = getattr(module, "run", None)
-    if not callable(run):
-        raise PhaseLoadError(module.__name__, "the module must export PHASE = Phase(...) (or `async def run(ctx)`)")
-    return Phase(name=name, run=run, check=getattr(module, "check", None))
-
-
 T = TypeVar("T", bound=BaseModel)
 DEFAULT_VERBOSITY = ["Be terse: no preamble, no restating the task, no tutorial comments."]
 
@@ -162,13 +133,13 @@ class Harness:
         rules += self.config.verbosity.get(role, []) + self.config.verbosity.get(binding.model, [])
         return rules + (binding.verbosity or [])
 
-    def budget_problem(self, calls: list[dict[str, Any]], settings: RunSettings) -> str | None:
-        """Why the run must stop for its budget (dollars, or tokens where a price is unknown), or None."""
+    def budget_problem(self, state: Mapping[str, Any], settings: RunSettings) -> str | None:
+        """Why the run must stop for its budget (dollars, tokens where a price is unknown, phase time), or None."""
         key = (settings.budget_usd, settings.token_budget)
         if key not in self._token_budgets:
             roles = {role: self.registry.binding(role) for role in self.config.roles()}
             self._token_budgets[key] = effective_token_budget(self.config, settings, roles)
-        return spend_problem(calls, settings, self._token_budgets[key])
+        return spend_problem(state.get("calls") or [], settings, self._token_budgets[key], phase_seconds(state))
 
     def settings(self, context: Context) -> RunSettings:
         update = {
@@ -176,6 +147,7 @@ class Harness:
             for k, v in (
                 ("budget_usd", context.budget_usd),
                 ("token_budget", context.token_budget),
+                ("time_budget_s", context.time_budget_s),
                 ("max_attempts", context.max_attempts),
             )
             if v is not None
@@ -223,6 +195,11 @@ class PhaseContext(GateContext):
     emit: Callable[[dict[str, Any]], None] = lambda event: None
     attempt: int = 1
     git: dict[str, Any] | None = None  # the run's git record (branch, the user's files), for commits
+    deadline: float | None = None  # time.perf_counter() when the run's time budget runs out (None: no budget)
+
+    def out_of_time(self) -> bool:
+        """The run's time budget is spent: start no more optional model work (more samples, repairs)."""
+        return self.deadline is not None and time.perf_counter() >= self.deadline
 
     def model(self, role: str | None = None, *, escalated: bool = False, **bind: Any) -> Runnable:
         """The role's model (bound to call options); ``escalated`` asks for its ``escalate:`` model instead, and
@@ -393,7 +370,7 @@ def phase_node(harness: Harness, phase: Phase[Any]) -> GraphNode:
         context: Context = runtime.context or Context()
         settings = harness.settings(context)
         writer = runtime.stream_writer or (lambda event: None)
-        over = harness.budget_problem(state.get("calls") or [], settings)
+        over, spent = harness.budget_problem(state, settings), phase_seconds(state)
         if over:
             writer({"event": "phase_skipped", "phase": name, "reason": over})
             return {"errors": {name: f"budget: {over}"}, "step_phases": [name]}
@@ -416,6 +393,7 @@ def phase_node(harness: Harness, phase: Phase[Any]) -> GraphNode:
             emit=writer,
             attempt=attempt,
             git=context.git,
+            deadline=None if settings.time_budget_s is None else time.perf_counter() + settings.time_budget_s - spent,
         )
         model, _ = harness.registry.describe(name)
         writer({"event": "phase_start", "phase": name, "attempt": attempt, "model": model})

@@ -38,6 +38,11 @@ def busy_seconds(spans: list[list[float]]) -> float:
     return round(total, 3)
 
 
+def phase_seconds(state: dict[str, Any]) -> float:
+    """The run's phase time so far, over every leg of it (a resume adds to it; approval waits do not count)."""
+    return busy_seconds([span for spans in (state.get("spans") or {}).values() for span in spans])
+
+
 def step_reducer(left: list[str] | None, right: list[str] | None) -> list[str]:
     """Phases finished since the orchestrator last ran (parallel phases add up; None clears)."""
     return [] if right is None else [*(left or []), *right]

@@ -404,8 +404,11 @@ def budget_event(
     }
 
 
-def spend_problem(calls: list[dict[str, Any]], settings: RunSettings, token_budget: int | None) -> str | None:
-    """Why the run must stop for money or tokens (None: go on). ``token_budget`` from ``effective_token_budget``.
+def spend_problem(
+    calls: list[dict[str, Any]], settings: RunSettings, token_budget: int | None, seconds: float = 0.0
+) -> str | None:
+    """Why the run must stop for money, tokens or time (None: go on). ``token_budget`` from
+    ``effective_token_budget``; ``seconds``: the run's phase time so far (``state.phase_seconds``).
 
     Dollars count priced calls only (a lower bound when some are unpriced); tokens count every call.
     """
@@ -415,4 +418,6 @@ def spend_problem(calls: list[dict[str, Any]], settings: RunSettings, token_budg
     tokens = int(spent["input_tokens"] + spent["output_tokens"])
     if token_budget is not None and tokens > token_budget:
         return f"{tokens} tokens exceed the token budget {token_budget}"
+    if settings.time_budget_s is not None and seconds > settings.time_budget_s:
+        return f"{seconds:.0f} s of phase time exceed the time budget of {settings.time_budget_s:g} s"
     return None

@@ -170,7 +170,16 @@ def test_factory_reads_sdd_config_and_exposes_described_schemas(
     assert studio.make_graph().harness.config.source_file.endswith("opencode-go.yaml")
 
     props = graph.get_context_jsonschema()["properties"]
-    assert set(props) == {"repo", "auto_approve", "approval_gates", "budget_usd", "token_budget", "max_attempts", "git"}
+    assert set(props) == {
+        "repo",
+        "auto_approve",
+        "approval_gates",
+        "budget_usd",
+        "token_budget",
+        "time_budget_s",
+        "max_attempts",
+        "git",
+    }
     assert all(p.get("description") for p in props.values())
     schema = graph.get_input_jsonschema()  # Studio's input form (needs typing_extensions.TypedDict on 3.11)
     assert "request" in schema["properties"]

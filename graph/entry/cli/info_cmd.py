@@ -184,6 +184,10 @@ def eval_cmd(
     task: Annotated[list[str], typer.Option("--task", "-t", help="Only these task names (repeat).")] = [],  # noqa: B006
     timeout: Annotated[float, typer.Option(help="Timeout in seconds for each acceptance pytest run.")] = 300.0,
     run_timeout: Annotated[float | None, typer.Option(help="Timeout in seconds for each harness run.")] = None,
+    time_budget: Annotated[
+        float | None,
+        typer.Option(min=1, metavar="SECONDS", help="Each pipeline run's phase-time cap; it stops with its best code."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Measure configs on a task suite (hidden acceptance tests), optionally against a one-shot baseline."""
@@ -212,6 +216,7 @@ def eval_cmd(
             only=task or None,
             accept_timeout_s=timeout,
             run_timeout_s=run_timeout,
+            time_budget_s=time_budget,
             json_out=json_out,
         )
     )

@@ -146,6 +146,7 @@ extends: {base}
 # Per-run knobs (each also a flag of `sdd run`):
 # run:
 #   budget_usd: 2.0                           # stop cleanly (resumable) above this
+#   time_budget_s: 900                        # ... or after this much phase time, apply's best code kept
 #   max_attempts: 3                           # reruns per phase and verify loop-backs
 #   approval_gates: [sdd-propose, sdd-tasks]  # `--auto` skips them
 #   verify_commands: ["pytest -q"]            # default: the test command init detects

@@ -59,6 +59,10 @@ def run(
         ),
     ] = [],  # noqa: B006
     budget: Annotated[float | None, typer.Option(help="Cost cap in USD for this run.")] = None,
+    time_budget: Annotated[
+        float | None,
+        typer.Option(min=1, metavar="SECONDS", help="Phase-time cap in seconds; stops cleanly, resumable."),
+    ] = None,
     max_attempts: Annotated[
         int | None, typer.Option(min=1, metavar="N", help="Reruns per phase and loop-backs.")
     ] = None,
@@ -116,6 +120,7 @@ def run(
         overrides=overrides,
         auto=auto,
         budget=budget,
+        time_budget=time_budget,
         max_attempts=max_attempts,
         template=template,
         run_id=run_id,
@@ -146,6 +151,7 @@ def _execute(
     budget: float | None,
     max_attempts: int | None,
     template: dict[str, Any] | None,
+    time_budget: float | None = None,
     run_id: str | None,
     prompts: Path | None,
     git: tuple[bool, bool],
@@ -157,7 +163,9 @@ def _execute(
 
     run_id = run_id or uuid.uuid4().hex[:12]  # chosen here so every hint can name it
     hint = resume_command(run_id, repo, chosen.resume_flag())
-    context = Context(repo=str(repo), auto_approve=auto, budget_usd=budget, max_attempts=max_attempts)
+    context = Context(
+        repo=str(repo), auto_approve=auto, budget_usd=budget, time_budget_s=time_budget, max_attempts=max_attempts
+    )
     display = RunDisplay(out)
     result = guarded(
         lambda: run_change(
@@ -282,6 +290,9 @@ def resume(
     answer: Annotated[str | None, typer.Option(help="Approval answer: approve, 'reject: why', stop.")] = None,
     auto: Annotated[bool, typer.Option("--auto", help="Skip remaining approval gates.")] = False,
     budget: Annotated[float | None, typer.Option(help="New cost cap in USD.")] = None,
+    time_budget: Annotated[
+        float | None, typer.Option(min=1, metavar="SECONDS", help="New phase-time cap in seconds.")
+    ] = None,
     max_attempts: Annotated[int | None, typer.Option(min=1, metavar="N", help="New attempt bound.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -292,7 +303,8 @@ def resume(
     if not repo.is_dir():
         raise fail(f"--repo {repo}: not a folder")
     overrides: dict[str, Any] = {"auto_approve": True} if auto else {}
-    overrides.update({k: v for k, v in (("budget_usd", budget), ("max_attempts", max_attempts)) if v is not None})
+    raised = (("budget_usd", budget), ("time_budget_s", time_budget), ("max_attempts", max_attempts))
+    overrides.update({k: v for k, v in raised if v is not None})
     hint = resume_command(run_id, repo, ChosenConfig(config, "--config").resume_flag() if config else "")
     display = RunDisplay(out)
     result = guarded(

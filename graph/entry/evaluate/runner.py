@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sdd_harness.graph.core.config import HarnessConfig
+from sdd_harness.graph.core.context import Context
 from sdd_harness.graph.core.models import ModelOverride
 from sdd_harness.graph.entry.evaluate.acceptance import run_acceptance
 from sdd_harness.graph.entry.evaluate.results import EvalRun, RunRecord, render_markdown, summaries
@@ -112,6 +113,7 @@ async def run_one(
     models: ModelsArg = None,
     accept_timeout_s: float = DEFAULT_ACCEPT_TIMEOUT_S,
     run_timeout_s: float | None = None,
+    time_budget_s: float | None = None,
     progress: Progress | None = None,
 ) -> RunRecord:
     """Fresh copy, the change (pipeline or one-shot), then the hidden acceptance tests. Never raises on a
@@ -127,7 +129,7 @@ async def run_one(
     try:
         await asyncio.to_thread(fresh_copy, task, work)
         overrides = _models_for(models, task, arm, work)
-        change = _change(task, arm, work, overrides, run_id, emit)
+        change = _change(task, arm, work, overrides, run_id, emit, time_budget_s)
         fields = await (asyncio.wait_for(change, run_timeout_s) if run_timeout_s else change)
         for key, value in fields.items():
             setattr(record, key, value)
@@ -167,6 +169,7 @@ async def _change(
     models: Mapping[str, ModelOverride] | None,
     run_id: str,
     emit: Progress,
+    time_budget_s: float | None = None,
 ) -> dict[str, Any]:
     if arm.mode == "one-shot":
         from sdd_harness.graph.entry.oneshot import arun_one_shot
@@ -186,8 +189,9 @@ async def _change(
     def on_event(event: dict[str, Any]) -> None:
         emit({**event, "phase_event": event.get("event"), "event": "phase", "task": task.name, "arm": arm.key})
 
+    context = Context(repo=str(work), auto_approve=True, time_budget_s=time_budget_s)
     result = await arun_change(
-        task.request, work, arm.config, models=models, auto_approve=True, run_id=run_id, on_event=on_event
+        task.request, work, arm.config, models=models, context=context, run_id=run_id, on_event=on_event
     )
     return _pipeline_fields(result)
 
@@ -221,6 +225,7 @@ class EvalSuite:
         models: ModelsArg = None,
         accept_timeout_s: float = DEFAULT_ACCEPT_TIMEOUT_S,
         run_timeout_s: float | None = None,
+        time_budget_s: float | None = None,
         progress: Progress | None = None,
         json_path: str | os.PathLike[str] | None = None,
         md_path: str | os.PathLike[str] | None = None,
@@ -232,6 +237,7 @@ class EvalSuite:
         self.md_path = Path(md_path) if md_path else self.out_dir / REPORT_MD
         self.models = models
         self.accept_timeout_s, self.run_timeout_s = accept_timeout_s, run_timeout_s
+        self.time_budget_s = time_budget_s
         self.progress = progress
         self._saving = threading.Lock()
         notes = []
@@ -277,6 +283,7 @@ class EvalSuite:
                     models=self.models,
                     accept_timeout_s=self.accept_timeout_s,
                     run_timeout_s=self.run_timeout_s,
+                    time_budget_s=self.time_budget_s,
                     progress=self.progress,
                 )
             self.state.results.append(record)

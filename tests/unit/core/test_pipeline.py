@@ -393,6 +393,26 @@ def test_token_budget_stops_cleanly(tmp_path: Path, demo_repo: Path, slugify_req
     assert models["sdd-explore"].calls == []
 
 
+def test_time_budget_stops_cleanly_and_a_resume_with_more_time_finishes_without_repaying(
+    tmp_path: Path, demo_repo: Path, slugify_request: str
+) -> None:
+    models = team()
+    config = make_config(tmp_path, run={"time_budget_s": 0.001})  # the first phase alone takes longer
+    result = run_change(slugify_request, demo_repo, config, models=models, auto_approve=True)
+    assert result.status == "budget_exceeded", result.reason
+    assert "exceed the time budget of 0.001 s" in result.reason
+    assert result.state["pending_phase"] == "sdd-explore" and models["sdd-explore"].calls == []
+    assert len(models["sdd-init"].calls) == 1
+
+    again = resume_run(result.run_id, demo_repo, context=Context(repo=str(demo_repo), auto_approve=True), models=models)
+    assert again.status == "budget_exceeded" and models["sdd-explore"].calls == []  # not raised: nothing spent
+
+    more = Context(repo=str(demo_repo), auto_approve=True, time_budget_s=3600)
+    resumed = resume_run(result.run_id, demo_repo, context=more, models=models)
+    assert resumed.status == "done", resumed.reason
+    assert len(models["sdd-init"].calls) == 1 and models["sdd-explore"].calls  # init is not paid for twice
+
+
 # --------------------------------------------------------------------------- the spec gate
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from sdd_harness.graph.core.config import CONFIGS_DIR
@@ -414,3 +416,35 @@ def test_a_corrected_test_every_candidate_fails_again_ends_the_run_at_verify(
     assert ("sdd-spec", "skip_to_apply") in steps, steps
     assert steps[-2:] == [("sdd-apply", "advance"), ("sdd-verify", "stop")], steps
     assert "which the spec re-checked" in result.reason, result.reason
+
+
+@dataclass
+class SlowAnswers(DemoScript):
+    """Each apply answer takes 200 s of (fake) wall-clock time, as a 1.5B model on a slow machine may."""
+
+    clock: list[float] = field(default_factory=lambda: [0.0])
+
+    def sdd_apply(self, user: str) -> str:
+        self.clock[0] += 200.0
+        return super().sdd_apply(user)
+
+
+def test_once_the_time_budget_is_spent_apply_draws_no_more_samples_and_keeps_its_best_so_far(
+    tmp_path: Path, demo_repo: Path, slugify_request: str, monkeypatch: pytest.MonkeyPatch
+):
+    script = SlowAnswers(impl_versions=[SLUGIFY_BUGGY, SLUGIFY_OK, SLUGIFY_OK])
+    real = time.perf_counter  # the clock phase times are measured with
+    monkeypatch.setattr(time, "perf_counter", lambda: real() + script.clock[0])
+    settings = yaml.safe_load(local_config(tmp_path, samples=3).read_text(encoding="utf-8"))
+    settings["run"].update(time_budget_s=150, fix_attempts=1)
+    path = tmp_path / "budget.yaml"
+    path.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
+    models = team(script)
+    result = run_change(slugify_request, demo_repo, path, models=models, auto_approve=True)
+    assert [e["step"] for e in candidates(result)] == ["sample 1"]  # samples 2-3 and the repair never drawn
+    steps = [e["step"] for e in result.report["apply_log"]]
+    assert "time budget spent: 1 of 3 samples drawn" in steps
+    assert len(models[APPLY].calls) == 1
+    assert result.status == "budget_exceeded" and "time budget of 150 s" in result.reason
+    written = (demo_repo / "textkit/strings.py").read_text()
+    assert "def slugify" in written and 'rstrip("-")' not in written  # the best so far (5 of 6) is written

@@ -15,6 +15,7 @@ from sdd_harness.graph.core.config import load_config
 from sdd_harness.graph.entry.api import RunIndex, register_current_run
 from sdd_harness.graph.entry.cli import app
 from tests.fakes.http_team import http_config, serve_demo
+from tests.fakes.openai_server import Fault
 
 ROOT = Path(__file__).resolve().parents[4]
 
@@ -149,3 +150,21 @@ def test_eval_json_is_one_document_on_stdout(tmp_path: Path, capsys) -> None:
     assert run["task"] == "split-amount" and run["error"] == "RuntimeError: model exploded" and not run["resolved"]
     assert doc["summaries"]["opencode-go/pipeline"]["errors"] == 1
     assert "eval: 1 task(s)" in captured.err  # the human lines went to stderr
+
+
+def test_a_run_out_of_time_stops_resumably_and_resume_with_more_time_finishes(
+    fake_openai_server, tmp_path: Path, demo_repo: Path, slugify_request: str
+):
+    serve_demo(fake_openai_server)
+    fake_openai_server.inject(Fault(delay=1.2), model="m-sdd-init")  # the first phase alone outlasts the budget
+    config = http_config(tmp_path, fake_openai_server.base_url)
+    out = sdd(
+        "run", slugify_request, "--repo", str(demo_repo), "-c", str(config), "--auto", "--json", "--time-budget", "1"
+    )
+    doc = json.loads(out.stdout)
+    assert out.returncode == 1 and doc["status"] == "budget_exceeded", out.stderr
+    assert "exceed the time budget of 1 s" in doc["reason"] and doc["resume_command"]
+    assert fake_openai_server.count("m-sdd-explore") == 0  # nothing after the budget ran out
+    done = sdd("resume", doc["run_id"], "--repo", str(demo_repo), "--time-budget", "3600", "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["status"] == "done", done.stderr
+    assert fake_openai_server.count("m-sdd-init") == 1  # the finished phase was not paid for again

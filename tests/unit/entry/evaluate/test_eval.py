@@ -365,6 +365,18 @@ def test_run_timeout_is_recorded_and_finished_phases_still_count(tmp_path: Path)
     assert records["one-shot"].input_tokens == 0
 
 
+def test_a_time_budget_stops_each_pipeline_run_itself_before_the_hard_timeout(tmp_path: Path) -> None:
+    """Init answers slowly: the run stops itself at init's gate, with time to spare, and the suite records why."""
+    task = make_task(tmp_path / "tasks" / "slow")
+    script = SolutionScript(files={"pkg/__init__.py": "def f():\n    return 1\n"}, repo_files={"pkg/__init__.py"})
+    slow_init = FakeChatModel(model="slow-init", latency_s=1.2, responder=script.responder("sdd-init"))
+    models = {**team(script), "sdd-init": slow_init}
+    run = run_eval(task, [CONFIG], out_dir=tmp_path / "out", run_timeout_s=60, time_budget_s=1, models=models)
+    record = run.results[0]
+    assert record.status == "budget_exceeded" and "time budget of 1 s" in (record.reason or "")
+    assert record.seconds < 30 and set(record.phases) == {"sdd-init"}
+
+
 # --------------------------------------------------------------------------------------------- Ctrl-C
 
 _INTERRUPTIBLE = """
