@@ -30,6 +30,7 @@ from sdd_harness.graph.infra.candidates import (
     evaluate,
     file_block,
     merged_files,
+    package_sources,
     repair_prompt,
     stops_before_tests,
     with_declared_names,
@@ -266,9 +267,10 @@ async def work_on(
         """Candidates made in code from the model's (graph.infra.compose), run like any other; none run twice."""
         top = best(scores) or scores[0]
         if change and k and not top.perfect(suspects(scores[1:], trusted_now)):
-            for label, files in code_repairs(scores[1:], top, change.uses(), change.expectations()):
-                if all(files != s.files for s in scores):
-                    await judge(label + after, files)
+            project = await ctx.io(package_sources, ctx.workspace, files)
+            for label, made in code_repairs(scores[1:], top, change.uses(), change.expectations(), project):
+                if all(made != s.files for s in scores):
+                    await judge(label + after, made)
 
     await mend_in_code()  # first: a slipped name mended in code saves a model's repair round
     expected = change.expectations() if change else {}

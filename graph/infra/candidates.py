@@ -58,6 +58,14 @@ def current_texts(workspace: Workspace, files: list[str]) -> dict[str, str | Non
     return {rel: workspace.read(rel) if workspace.exists(rel) else None for rel in files}
 
 
+def package_sources(workspace: Workspace, files: list[str], limit: int = 400) -> dict[str, str]:
+    """The Python files under the top-level folders of ``files`` (at most ``limit``): where a name a candidate
+    uses without importing it may be defined."""
+    tops = {rel.split("/")[0] + "/" for rel in files if "/" in rel}
+    found = [rel for rel in iter_files(workspace.root) if rel.endswith(".py") and rel.startswith(tuple(tops))]
+    return {rel: workspace.read(rel) for rel in found[:limit]}
+
+
 def merged_files(workspace: Workspace, reply: str, allowed: list[str], echo: str = "") -> tuple[dict[str, str], str]:
     """{file: new text} a reply means for the group's files, or '' plus the reason it cannot be used.
 

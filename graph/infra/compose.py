@@ -22,15 +22,19 @@ _DEFINITION = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 def code_repairs(
-    scores: list[Score], top: Score, uses: Mapping[str, set[str]], expectations: Mapping[str, tuple[str, str]]
+    scores: list[Score],
+    top: Score,
+    uses: Mapping[str, set[str]],
+    expectations: Mapping[str, tuple[str, str]],
+    project: Mapping[str, str] | None = None,
 ) -> list[tuple[str, dict[str, str]]]:
     """Candidates made in code from the model's, each to be run like any other: the composite, the best
     candidate without each of its own guards that stopped a call a scenario says returns a value, and the best
-    candidates with their undefined names mended."""
+    candidates with their undefined names mended (``project``: the package sources a missing import may name)."""
     variants = [
         ("composed", composed(scores, uses)),
         *unguarded(top.files, top.evidence, expectations),
-        *mended_candidates(ranked(scores)),
+        *mended_candidates(ranked(scores), project),
     ]
     return [(label, files) for label, files in variants if files]
 

@@ -1,10 +1,12 @@
 """A candidate's undefined names, mended in code: after a syntax error, the commonest slip of a small model.
 
 pyflakes finds each use of a name that nothing defines (``_units[-1]`` where the function bound ``units``;
-``re.sub`` without ``import re``). Two mends are safe to try: a standard-library module used as ``module.attr``
-gets its import, and a name that is one small slip (case, a leading underscore, one letter) away from exactly one
-name the file binds becomes that name. The mended candidate is only a proposal, run like any other: a wrong mend
-loses on its own test results.
+``re.sub`` without ``import re``; ``def push(self, item: Item)`` where ``Item`` lives in a sibling module).
+Four mends are safe to try, in this order: a name exactly one module of the project defines gets its import
+from there, and so does a typing or standard-library name spelt exactly (``List``, ``dataclass``, ``deque``); a
+name that is one small slip (case, a leading underscore, one letter) away from exactly one name the file binds
+becomes that name; a standard-library module used as ``module.attr`` gets its import. The mended candidate is
+only a proposal, run like any other: a wrong mend loses on its own test results.
 """
 
 from __future__ import annotations
@@ -12,25 +14,39 @@ from __future__ import annotations
 import ast
 import difflib
 import sys
+import typing
 from collections.abc import Mapping
 
-from sdd_harness.graph.infra.pycheck import undefined_uses, with_imports
+from sdd_harness.graph.infra.modulemap import is_test_path, own_names
+from sdd_harness.graph.infra.pycheck import module_of, undefined_uses, with_imports
 from sdd_harness.graph.infra.pyparse import parse_python
 from sdd_harness.graph.infra.selection import Score
 
 MAX_VARIANTS = 2
 CLOSE = 0.8  # difflib ratio: `_units`/`units` 0.91, `totl`/`total` 0.89, `size`/`sizes` 0.89, `max`/`min` 0.33
+STDLIB_NAMES: dict[str, str] = {
+    **{name: "typing" for name in typing.__all__ if name[:1].isupper()},  # List, Optional, Callable, ...
+    **dict.fromkeys(("dataclass", "field", "asdict"), "dataclasses"),
+    **dict.fromkeys(("deque", "defaultdict", "Counter", "OrderedDict", "namedtuple"), "collections"),
+    **dict.fromkeys(("Enum", "IntEnum"), "enum"),
+    **dict.fromkeys(("Decimal",), "decimal"),
+    **dict.fromkeys(("Fraction",), "fractions"),
+    **dict.fromkeys(("Path",), "pathlib"),
+}
 
 
-def mended_candidates(scores: list[Score]) -> list[tuple[str, dict[str, str]]]:
+def mended_candidates(
+    scores: list[Score], project: Mapping[str, str] | None = None
+) -> list[tuple[str, dict[str, str]]]:
     """(label, files) for each candidate whose undefined names could be mended, best-ranked first, at most
-    ``MAX_VARIANTS``; the same mended code twice is tried once."""
+    ``MAX_VARIANTS``; the same mended code twice is tried once. ``project``: the package sources as they are
+    (path -> text), where a name the candidate uses but does not import may be defined."""
     out: list[tuple[str, dict[str, str]]] = []
     seen: set[tuple[tuple[str, str], ...]] = set()
     for score in scores:
         if not score.files or score.error or len(out) >= MAX_VARIANTS:
             continue
-        files = mended_files(score.files)
+        files = mended_files(score.files, project)
         key = tuple(sorted(files.items()))
         if files != score.files and key not in seen:
             seen.add(key)
@@ -38,12 +54,24 @@ def mended_candidates(scores: list[Score]) -> list[tuple[str, dict[str, str]]]:
     return out
 
 
-def mended_files(files: Mapping[str, str]) -> dict[str, str]:
-    return {rel: mended(text) if rel.endswith(".py") else text for rel, text in files.items()}
+def mended_files(files: Mapping[str, str], project: Mapping[str, str] | None = None) -> dict[str, str]:
+    known = defining_modules({**(project or {}), **files})
+    return {rel: mended(text, known, module_of(rel)) if rel.endswith(".py") else text for rel, text in files.items()}
 
 
-def mended(source: str) -> str:
-    """``source`` with each mendable undefined name mended (unchanged when none is)."""
+def defining_modules(sources: Mapping[str, str]) -> dict[str, str]:
+    """name -> the one non-test module that defines it at top level (a name two modules define is left out)."""
+    found: dict[str, set[str]] = {}
+    for rel, text in sources.items():
+        if rel.endswith(".py") and not is_test_path(rel):
+            for name in own_names(text):
+                found.setdefault(name, set()).add(module_of(rel))
+    return {name: modules.pop() for name, modules in found.items() if len(modules) == 1}
+
+
+def mended(source: str, known: Mapping[str, str] | None = None, module: str = "") -> str:
+    """``source`` with each mendable undefined name mended (unchanged when none is). ``known``: name -> the
+    project module defining it; ``module``: the dotted name of ``source`` itself (it never imports itself)."""
     uses = undefined_uses(source)
     if not uses:
         return source
@@ -51,8 +79,10 @@ def mended(source: str) -> str:
     renames: dict[str, str] = {}
     imports: list[str] = []
     for name in dict.fromkeys(name for name, _, _ in uses):
-        target = _close_name(name, bound)
-        if target:
+        home = (known or {}).get(name) or STDLIB_NAMES.get(name)
+        if home and home != module:
+            imports.append(f"from {home} import {name}")
+        elif target := _close_name(name, bound):
             renames[name] = target
         elif name in sys.stdlib_module_names and _used_as_module(source, name):
             imports.append(f"import {name}")

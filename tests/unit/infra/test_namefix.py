@@ -40,3 +40,44 @@ def test_only_candidates_that_change_are_proposed_and_the_same_mend_once():
     variants = mended_candidates([clean, first, again, failed])
     assert [label for label, _ in variants] == ["sample 1, names mended"]
     assert variants[0][1]["pkg/fmt.py"].endswith("return formats\n")
+
+
+QUEUE = '''"""A queue of jobs."""
+
+
+class JobQueue:
+    def __init__(self) -> None:
+        self._jobs: List[Job] = []
+
+    def push(self, job: Job) -> None:
+        self._jobs.append(job)
+'''
+PROJECT = {
+    "jobs/__init__.py": "from jobs.model import Job\n\n__all__ = ['Job']\n",
+    "jobs/model.py": "from dataclasses import dataclass\n\n\n@dataclass\nclass Job:\n    name: str\n",
+    "tests/test_model.py": "class Job:\n    pass\n",  # a test's own helper is not where a name lives
+}
+
+
+def test_a_project_name_used_without_its_import_is_imported_from_the_one_module_that_defines_it():
+    variants = mended_candidates([Score(label="sample 1", files={"jobs/queue.py": QUEUE})], PROJECT)
+    fixed = variants[0][1]["jobs/queue.py"]
+    assert "from jobs.model import Job\nfrom typing import List\n" in fixed or (
+        "from typing import List\nfrom jobs.model import Job\n" in fixed
+    )
+    assert "job: Job" in fixed  # not "renamed" to the parameter `job`, one case away
+    namespace: dict = {}
+    exec(compile(PROJECT["jobs/model.py"], "jobs.model", "exec"), namespace)
+    body = fixed.replace("from jobs.model import Job\n", "")
+    exec(compile(body, "jobs.queue", "exec"), namespace)  # the class body's annotations now resolve
+    queue = namespace["JobQueue"]()
+    queue.push(namespace["Job"]("dishes"))
+    assert len(queue._jobs) == 1
+
+
+def test_a_name_two_modules_define_is_not_guessed_and_a_module_never_imports_itself():
+    twice = {**PROJECT, "jobs/other.py": "class Job:\n    pass\n"}
+    variants = mended_candidates([Score(label="sample 1", files={"jobs/queue.py": QUEUE})], twice)
+    assert "import Job" not in variants[0][1]["jobs/queue.py"]  # only List's import was added
+    own = "def make() -> Job:\n    return Job('x')\n"
+    assert mended(own, {"Job": "jobs.model"}, module="jobs.model") == own
