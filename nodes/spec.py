@@ -157,7 +157,7 @@ async def more_scenarios(
     cases = []
     existing = set().union(*modules.existing.values())
     for read in examples_from_tests(reply)[:8]:
-        if not_a_test(read.example, items, ctx.request, existing):
+        if not_a_test(read.example, items, ctx.request, existing, modules.members):
             continue  # the second ask is the last: a guess here would be a test every right candidate fails
         index = home(answer, read.called())
         cases.append(
@@ -202,7 +202,7 @@ def to_cases(
             )
             try:
                 example = Example.model_validate(as_raising(scenario.model_dump(exclude={"name"})))
-                message = not_a_test(example, items, request, existing)
+                message = not_a_test(example, items, request, existing, modules.members)
             except ValidationError as err:
                 message = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
             if message:

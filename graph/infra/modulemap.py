@@ -72,6 +72,31 @@ def _top_level_names(source: str) -> tuple[set[str], set[str]]:
     return names, imported - names
 
 
+def class_members(source: str) -> dict[str, set[str]]:
+    """Each top-level class whose bases are builtins (all it has is its own): the names its body defines."""
+    try:
+        tree = parse_python(source)
+    except SyntaxError:
+        return {}
+    out: dict[str, set[str]] = {}
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef) or node.keywords:
+            continue
+        if all(isinstance(b, ast.Name) and b.id in ("object", "Exception") for b in node.bases):
+            out[node.name] = {name for stmt in node.body for name in _bound_by(stmt)}
+    return out
+
+
+def _bound_by(stmt: ast.stmt) -> set[str]:
+    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return {stmt.name}
+    if isinstance(stmt, ast.Assign):
+        return {t.id for t in stmt.targets if isinstance(t, ast.Name)}
+    if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+        return {stmt.target.id}
+    return set()
+
+
 class ModuleMap(BaseModel):
     """What the repository and the request say about where names live."""
 
@@ -80,6 +105,9 @@ class ModuleMap(BaseModel):
     named_in: dict[str, str] = Field(default_factory=dict, description="name -> the module the request puts it in")
     packages: set[str] = Field(default_factory=set, description="existing packages (folders with __init__.py)")
     imported: dict[str, set[str]] = Field(default_factory=dict, description="module -> names it only imports")
+    members: dict[str, set[str]] = Field(
+        default_factory=dict, description="existing class -> its methods and class attributes (own bases only)"
+    )
 
     def known(self, module: str) -> bool:
         """A module that exists, that the request names, or a new module inside an existing package."""
@@ -130,6 +158,7 @@ def module_map(
     """Index the repository's modules and read, line by line, which module the request puts each name in."""
     existing: dict[str, set[str]] = {}
     imported: dict[str, set[str]] = {}
+    members: dict[str, set[str]] = {}
     packages: set[str] = set()
     for rel in files:
         if not rel.endswith(".py") or is_test_path(rel):
@@ -138,9 +167,11 @@ def module_map(
         if rel.endswith("__init__.py"):
             packages.add(module)
         try:
-            defined, imported[module] = _top_level_names((root / rel).read_text(encoding="utf-8", errors="replace"))
+            source = (root / rel).read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
+        defined, imported[module] = _top_level_names(source)
+        members.update(class_members(source))
         existing[module] = defined | imported[module]
     planned = [
         module_of_path(rel)
@@ -158,7 +189,9 @@ def module_map(
         for name in wanted:
             if name not in named_in and re.search(rf"\b{re.escape(name)}\b", line):
                 named_in[name] = module_of_path(paths[0].strip("./"))
-    return ModuleMap(existing=existing, planned=planned, named_in=named_in, packages=packages, imported=imported)
+    return ModuleMap(
+        existing=existing, planned=planned, named_in=named_in, packages=packages, imported=imported, members=members
+    )
 
 
 def contract_path(root: Path, request_paths: Iterable[str], capability: str, change: str = "") -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -192,27 +192,44 @@ def compares_new_object(example: Example, items: RequestItems) -> str:
     return ""
 
 
-def invented_method(example: Example, items: RequestItems, request: str, existing: set[str]) -> str:
-    """Why an example is not a test ('' if it is): it calls a method on a new instance of a class the request
-    creates, and the request never names that method (`cart.size()` where it names `add` and `total`). A small
-    model's guess at an API fails for every candidate that follows the request (seen in a real run). Classes
-    that already exist are left alone: their methods are in the code, not the request."""
-    classes = {c.name for c in items.callables if c.name[:1].isupper() and c.name not in existing}
+def invented_method(
+    example: Example,
+    items: RequestItems,
+    request: str,
+    existing: set[str],
+    members: Mapping[str, set[str]] | None = None,
+) -> str:
+    """Why an example is not a test ('' if it is): it calls a method on an instance of a class the request
+    creates and the request never names that method (`cart.size()` where it names `add` and `total`), or on a
+    class that exists already, which has no such method and the request adds none of that name
+    (``members``: an existing class -> its methods). A small model's guess at an API — or the prompt's own
+    example copied — fails for every candidate that follows the request (seen in real runs)."""
     methods = {c.name for c in items.callables if c.name[:1].islower()}
-    if not classes or not methods:  # a request that names no method describes its API in prose: no basis
-        return ""
-    instances: set[str] = set()
+    new = {c.name for c in items.callables if c.name[:1].isupper() and c.name not in existing}
+    allowed = {name: methods for name in new} if methods else {}  # a request that names no method: no basis
+    allowed |= {name: methods | have for name, have in (members or {}).items() if name in existing}
+    instances: dict[str, str] = {}
     for node in _steps(example):
-        if isinstance(node, ast.Assign) and _makes(node.value, classes):
-            instances |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        if isinstance(node, ast.Assign) and (made := _made(node.value, allowed)):
+            instances |= {t.id: made for t in node.targets if isinstance(t, ast.Name)}
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             owner, method = node.func.value, node.func.attr
-            ours = _makes(owner, classes) or (isinstance(owner, ast.Name) and owner.id in instances)
-            if ours and not method.startswith("_") and method not in methods and not _named(method, request):
-                return (
-                    f"`{method}()` is not a method the request names (it names {', '.join(sorted(methods))}): "
-                    "call only those"
-                )
+            cls = _made(owner, allowed) or (instances.get(owner.id, "") if isinstance(owner, ast.Name) else "")
+            if cls and not method.startswith("_") and method not in allowed[cls] and not _named(method, request):
+                if cls in new:
+                    return (
+                        f"`{method}()` is not a method the request names (it names {', '.join(sorted(methods))}): "
+                        "call only those"
+                    )
+                have = ", ".join(sorted(allowed[cls]))
+                return f"`{cls}` has no method `{method}()` and the request adds none: call {have}"
+    return ""
+
+
+def _made(node: ast.expr, classes: Mapping[str, set[str]]) -> str:
+    """The class ``node`` makes an instance of (``Cart()``), or ''."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in classes:
+        return node.func.id
     return ""
 
 
@@ -250,17 +267,19 @@ def invented_name(example: Example, items: RequestItems, request: str, existing:
     return ""
 
 
-def not_a_test(example: Example, items: RequestItems, request: str, existing: set[str]) -> str:
-    """Why a model's example is not a test of this request ('' if it is)."""
+def not_a_test(
+    example: Example,
+    items: RequestItems,
+    request: str,
+    existing: set[str],
+    members: Mapping[str, set[str]] | None = None,
+) -> str:
+    """Why a model's example is not a test of this request ('' if it is); ``members``: existing class -> methods."""
     return (
         compares_new_object(example, items)
-        or invented_method(example, items, request, existing)
+        or invented_method(example, items, request, existing, members)
         or invented_name(example, items, request, existing)
     )
-
-
-def _makes(node: ast.expr, classes: set[str]) -> bool:
-    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in classes
 
 
 def _named(name: str, request: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sdd_harness.graph.infra.contract import Example, render_test
-from sdd_harness.graph.infra.modulemap import ModuleMap
+from sdd_harness.graph.infra.modulemap import ModuleMap, class_members
 from sdd_harness.graph.infra.pytest_examples import kept_examples
 from sdd_harness.graph.infra.request_items import extract
 from sdd_harness.graph.infra.scenarios import (
@@ -206,3 +206,43 @@ def test_a_test_the_spec_re_checked_is_trusted_only_while_apply_works_on_it():
     kept.test, kept.confirmed = "t::kept", True
     assert trusted([users, models, kept]) == {"t::users"}  # settling a group: a re-checked test can be unsolved
     assert trusted([users, models, kept]) | rechecked([users, models, kept]) == {"t::users", "t::kept"}
+
+
+STOCK = (
+    "Tighten the `Inventory` class in `stock/inventory.py` and add one method:\n"
+    "- `remove(item, quantity)` raises `ValueError` for a quantity below 1;\n"
+    "- new method `low_stock(threshold: int) -> list[str]`: the sorted names with a count of at most `threshold`."
+)
+INVENTORY = '''
+class Inventory:
+    """Counts per item."""
+
+    unit: str = "pcs"
+
+    def __init__(self):
+        self._counts = {}
+
+    def add(self, item, quantity=1): ...
+
+    def remove(self, item, quantity=1): ...
+
+    def count(self, item): ...
+
+
+class Shelf(Inventory):
+    def label(self): ...
+'''
+
+
+def test_a_method_an_existing_class_lacks_and_the_request_does_not_add_is_not_a_test():
+    members = class_members(INVENTORY)
+    assert members == {"Inventory": {"unit", "__init__", "add", "remove", "count"}}  # Shelf inherits: unknown
+    items = extract(STOCK)
+    copied = Example(setup=["box = Inventory()", "box.put(1)"], call="box.size()", expect="1")
+    why = invented_method(copied, items, STOCK, {"Inventory"}, members)
+    assert why.startswith("`Inventory` has no method `put()` and the request adds none: call ")
+    assert "add" in why and "low_stock" in why
+    real = Example(setup=["box = Inventory()", "box.add('pen', 3)"], call="box.low_stock(3)", expect="['pen']")
+    assert invented_method(real, items, STOCK, {"Inventory"}, members) == ""
+    shelf = Example(setup=["s = Shelf()"], call="s.tidy()", expect="None")  # its methods are not all known
+    assert invented_method(shelf, items, STOCK, {"Inventory", "Shelf"}, members) == ""
