@@ -44,7 +44,7 @@ def mended_candidates(
     out: list[tuple[str, dict[str, str]]] = []
     seen: set[tuple[tuple[str, str], ...]] = set()
     for score in scores:
-        if not score.files or score.error or len(out) >= MAX_VARIANTS:
+        if not score.files or len(out) >= MAX_VARIANTS:  # one whose import failed is the one to mend
             continue
         files = mended_files(score.files, project)
         key = tuple(sorted(files.items()))

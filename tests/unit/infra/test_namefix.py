@@ -60,7 +60,8 @@ PROJECT = {
 
 
 def test_a_project_name_used_without_its_import_is_imported_from_the_one_module_that_defines_it():
-    variants = mended_candidates([Score(label="sample 1", files={"jobs/queue.py": QUEUE})], PROJECT)
+    failed = Score(label="sample 1", files={"jobs/queue.py": QUEUE}, error="collection failed: tests (NameError)")
+    variants = mended_candidates([failed], PROJECT)
     fixed = variants[0][1]["jobs/queue.py"]
     assert "from jobs.model import Job\nfrom typing import List\n" in fixed or (
         "from typing import List\nfrom jobs.model import Job\n" in fixed
