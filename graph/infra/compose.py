@@ -34,7 +34,7 @@ def code_repairs(
     variants = [
         ("composed", composed(scores, uses)),
         *unguarded(top.files, top.evidence, expectations),
-        *mended_candidates(ranked(scores), project),
+        *mended_candidates([*ranked(scores), *(s for s in scores if not s.usable)], project),
     ]
     return [(label, files) for label, files in variants if files]
 

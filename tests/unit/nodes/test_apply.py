@@ -207,6 +207,19 @@ def test_a_candidate_that_slipped_on_a_name_is_mended_in_code_and_run(
     assert '"-".join(words)' in (demo_repo / "textkit/strings.py").read_text()
 
 
+def test_a_candidate_that_cannot_even_be_imported_for_a_missing_import_is_mended_and_wins(
+    tmp_path: Path, demo_repo: Path, slugify_request: str
+):
+    unimported = SLUGIFY_OK.replace("max_length: int = 50) -> str:", "max_length: int = 50) -> Optional[str]:")
+    models = team(DemoScript(impl_versions=[unimported]))  # NameError while the module loads: nothing collects
+    settings = config(tmp_path, {"samples": 1}, {"fix_attempts": 0})
+    result = run_change(slugify_request, demo_repo, settings, models=models, auto_approve=True)
+    assert result.status == "done", result.reason
+    steps = [(e["step"], e["ok"], e["error"][:17]) for e in candidates(result)]
+    assert steps == [("sample 1", False, "collection failed"), ("sample 1, names mended", True, "")]
+    assert "from typing import Optional" in (demo_repo / "textkit/strings.py").read_text()
+
+
 def test_a_slip_mended_in_code_saves_the_models_repair_round(tmp_path: Path, demo_repo: Path, slugify_request: str):
     slipped = SLUGIFY_OK.replace('"-".join(words)', '"-".join(_words)')  # NameError: the local is `words`
     models = team(DemoScript(impl_versions=[slipped, SLUGIFY_OK]))
