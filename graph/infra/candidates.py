@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from sdd_harness.graph.infra.behaviour import Probe, answers
 from sdd_harness.graph.infra.declared import with_new_exceptions
 from sdd_harness.graph.infra.outline import outline
+from sdd_harness.graph.infra.pycheck import module_of, without_self_imports
 from sdd_harness.graph.infra.pyedit import diff_size, merge_python, read_blocks, without_echo
 from sdd_harness.graph.infra.reexports import with_reexports
 from sdd_harness.graph.infra.repomap import iter_files, signatures, slice_file
@@ -83,7 +84,7 @@ def merged_files(workspace: Workspace, reply: str, allowed: list[str], echo: str
             if merged.problems:
                 problems += [f"{block.path}: {p}" for p in merged.problems]
                 continue
-            files[block.path] = merged.text
+            files[block.path] = without_self_imports(merged.text, module_of(block.path))
         else:
             files[block.path] = block.code
     if not files:

@@ -113,3 +113,26 @@ def with_imports(source: str, lines: list[str]) -> str:
             anchor = node.end_lineno or anchor
     rows = source.split("\n")
     return "\n".join([*rows[:anchor], *lines, *rows[anchor:]])
+
+
+def without_self_imports(source: str, module: str) -> str:
+    """``source`` without top-level imports of ``module`` itself (``from pkg.mod import f`` inside
+    ``pkg/mod.py``): such an import fails while the module loads — the name is not defined yet — so the file
+    could never be imported (a small model wrote one at the top of the file it changed). Unchanged when the
+    code does not parse or has none."""
+    try:
+        tree = parse_python(source)
+    except (SyntaxError, ValueError):
+        return source
+    own = [
+        node
+        for node in tree.body
+        if (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == module)
+        or (isinstance(node, ast.Import) and all(alias.name == module for alias in node.names))
+    ]
+    if not module or not own:
+        return source
+    rows = source.split("\n")
+    for node in reversed(own):
+        del rows[node.lineno - 1 : node.end_lineno or node.lineno]
+    return "\n".join(rows)

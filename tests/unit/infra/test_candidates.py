@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
-from sdd_harness.graph.infra.candidates import candidate_timeout, stops_before_tests, with_declared_names, wrong_results
+from sdd_harness.graph.infra.candidates import (
+    candidate_timeout,
+    merged_files,
+    stops_before_tests,
+    with_declared_names,
+    wrong_results,
+)
 from sdd_harness.graph.infra.testrun import PytestRun
 from sdd_harness.graph.infra.workspace import CommandResult, Workspace
 
@@ -67,3 +75,21 @@ def test_a_candidate_may_take_a_few_times_the_unchanged_codes_test_run_not_the_w
     assert candidate_timeout(took(60), 120) == 120  # never more than the configured bound
     assert candidate_timeout(took(120, timed_out=True), 120) == 120  # no measure to go by: the bound
     assert candidate_timeout(None, 90) == 90
+
+
+def test_a_module_that_imports_itself_loses_that_import_so_it_can_be_loaded(tmp_path: Path) -> None:
+    (tmp_path / "net").mkdir()
+    (tmp_path / "net" / "__init__.py").write_text("from net.addr import parse\n", encoding="utf-8")
+    (tmp_path / "net" / "addr.py").write_text("def parse(text):\n    return text.split('.')\n", encoding="utf-8")
+    reply = (
+        "### net/addr.py\n```python\nfrom net.addr import parse\nimport re\n\n\n"
+        "def parse(text):\n    if not re.fullmatch(r'[0-9.]+', text):\n        raise ValueError(text)\n"
+        "    return text.split('.')\n```\n"
+    )
+    files, problem = merged_files(Workspace(tmp_path), reply, ["net/addr.py"])
+    assert problem == "" and "from net.addr import" not in files["net/addr.py"] and "import re" in files["net/addr.py"]
+    (tmp_path / "net" / "addr.py").write_text(files["net/addr.py"], encoding="utf-8")
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import net; print(net.parse('1.2'))"], cwd=tmp_path, text=True, capture_output=True
+    )
+    assert loaded.returncode == 0 and loaded.stdout.strip() == "['1', '2']", loaded.stderr
