@@ -263,11 +263,13 @@ async def work_on(
             if settled(await sample(i), scores[1:], suspects(scores[1:], trusted_now)):
                 break
 
+    project: dict[str, str] = {}  # the package sources, read once, the first time a mend may need them
+
     async def mend_in_code(after: str = "") -> None:
         """Candidates made in code from the model's (graph.infra.compose), run like any other; none run twice."""
         top = best(scores) or scores[0]
         if change and k and not top.perfect(suspects(scores[1:], trusted_now)):
-            project = await ctx.io(package_sources, ctx.workspace, files)
+            project.update(project or await ctx.io(package_sources, ctx.workspace, files))
             for label, made in code_repairs(scores[1:], top, change.uses(), change.expectations(), project):
                 if all(made != s.files for s in scores):
                     await judge(label + after, made)
