@@ -79,6 +79,13 @@ def schema_hint(schema: type[BaseModel]) -> str:
     )
 
 
+def closed_fences(text: str) -> str:
+    """A complete reply with its last code fence closed: a model that ends on code without the closing fence
+    did not run out of tokens, and an open fence is how a cut reply is told apart (see ``ask_text``)."""
+    fences = sum(1 for line in text.split("\n") if line.strip().startswith("```"))
+    return f"{text.rstrip()}\n```\n" if fences % 2 else text
+
+
 def extract_json(text: str) -> Any:
     """Parse a JSON object out of a reply, tolerating fences and chatter around it.
 

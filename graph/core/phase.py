@@ -31,13 +31,14 @@ from sdd_harness.graph.core.context import Context
 from sdd_harness.graph.core.llm import (
     ModelOutputError,
     ask_structured,
+    closed_fences,
     is_provider_fault,
     provider_error,
     transcribe_text,
 )
 from sdd_harness.graph.core.models import ModelRegistry
 from sdd_harness.graph.core.state import SDDState, phase_seconds
-from sdd_harness.graph.core.usage import CallRecorder, Pricer, effective_token_budget, spend_problem
+from sdd_harness.graph.core.usage import CallRecorder, Pricer, effective_token_budget, spend_problem, was_capped
 from sdd_harness.graph.infra.git import protected_paths
 from sdd_harness.graph.infra.openspec import ArchiveError
 from sdd_harness.graph.infra.workspace import Workspace, WorkspaceError, resolved
@@ -274,7 +275,8 @@ class PhaseContext(GateContext):
         stop: list[str] | None = None,
     ) -> str:
         """One plain-text call for this phase (code blocks, not JSON; ``system`` replaces its system prompt),
-        recorded; a reply cut at the output limit comes back as far as it got. Provider faults: ``ProviderError``."""
+        recorded. A reply cut at the output limit comes back as far as it got, its last code fence left open; a
+        complete reply has every fence closed, so an open fence means a cut. Provider faults: ``ProviderError``."""
         assert self.recorder is not None
         bind: dict[str, Any] = {
             k: v for k, v in dict(temperature=temperature, seed=seed, stop=stop).items() if v is not None
@@ -289,6 +291,7 @@ class PhaseContext(GateContext):
                 raise provider_error(err) from err
             raise
         text = reply.content if isinstance(reply.content, str) else str(reply.content)
+        text = text if was_capped(reply) else closed_fences(text)
         transcribe_text(self.phase, user, text)
         return text
 

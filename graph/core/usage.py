@@ -253,10 +253,16 @@ def _first_message(response: LLMResult) -> AIMessage | None:
     return None
 
 
+def was_capped(message: Any) -> bool:
+    """The reply stopped at max_tokens (OpenAI-style ``finish_reason`` or Anthropic-style ``stop_reason``)."""
+    meta = getattr(message, "response_metadata", None) or {}
+    return meta.get("finish_reason") == "length" or meta.get("stop_reason") == "max_tokens"
+
+
 def _fill_from_message(record: CallRecord, message: AIMessage) -> None:
     meta = message.response_metadata or {}
     record.served_model = meta.get("model_name") or meta.get("model")
-    record.capped = meta.get("finish_reason") == "length" or meta.get("stop_reason") == "max_tokens"
+    record.capped = was_capped(message)
     usage = message.usage_metadata or {}
     record.input_tokens = int(usage.get("input_tokens", 0) or 0)
     record.output_tokens = int(usage.get("output_tokens", 0) or 0)

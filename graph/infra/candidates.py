@@ -16,7 +16,7 @@ from sdd_harness.graph.infra.behaviour import Probe, answers
 from sdd_harness.graph.infra.declared import with_new_exceptions
 from sdd_harness.graph.infra.outline import outline
 from sdd_harness.graph.infra.pycheck import module_of, without_self_imports
-from sdd_harness.graph.infra.pyedit import diff_size, merge_python, read_blocks, without_echo
+from sdd_harness.graph.infra.pyedit import complete_part, diff_size, merge_python, read_blocks, without_echo
 from sdd_harness.graph.infra.reexports import with_reexports
 from sdd_harness.graph.infra.repomap import iter_files, signatures, slice_file
 from sdd_harness.graph.infra.request_items import extract as extract_items
@@ -80,7 +80,11 @@ def merged_files(workspace: Workspace, reply: str, allowed: list[str], echo: str
             continue
         current = files.get(block.path) or (workspace.read(block.path) if workspace.exists(block.path) else None)
         if block.path.endswith(".py"):
-            merged = merge_python(current, block.code)
+            code = complete_part(block.code) if block.cut else block.code
+            if not code:
+                problems.append(f"{block.path}: the reply was cut off before one whole definition")
+                continue
+            merged = merge_python(current, code)
             if merged.problems:
                 problems += [f"{block.path}: {p}" for p in merged.problems]
                 continue

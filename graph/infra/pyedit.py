@@ -28,6 +28,7 @@ _FENCE = re.compile(r"^```[\w+-]*\s*$")
 class FileBlock:
     path: str
     code: str
+    cut: bool = False  # its fence never closed: the reply stopped inside it (the output limit)
 
 
 @dataclass
@@ -62,13 +63,15 @@ def read_blocks(
             if wrapped and i < len(lines) and _FENCE.match(lines[i].strip()) and lines[i].strip() != "```":
                 pending = wrapped.group(1).removeprefix("./")  # a header fenced on its own, the code's fence next
                 continue
-            for index, (named, part) in enumerate(_sections(body)):
+            sections = _sections(body)
+            for index, (named, part) in enumerate(sections):
                 code = "\n".join(part).strip("\n")
                 path = (pending if index == 0 else None) or named or _owner(code, allowed, sources or {})
+                cut = i >= len(lines) and index == len(sections) - 1
                 if path is None:
                     problems.append("a code block does not say which file it is for (write `### path` above it)")
                 elif code.strip():
-                    blocks.append(FileBlock(_meant(path, allowed), code + "\n"))
+                    blocks.append(FileBlock(_meant(path, allowed), code + "\n", cut=cut))
             pending = None
         i += 1
     if not blocks and not problems:
@@ -77,6 +80,34 @@ def read_blocks(
 
 
 _PATH_COMMENT = re.compile(r"^#\s*(?:file:\s*)?([\w./-]+\.\w+)\s*$")
+
+
+def complete_part(code: str) -> str:
+    """What a block cut at the output limit got to that is whole: every statement before the one it was
+    writing — at the top level or, inside a class, method by method — or '' when none is whole.
+
+    The statement being written is dropped even when it happens to parse: a function cut after a complete line
+    is valid Python that returns the wrong thing. Without this, one cut function lost the whole file, and a
+    package whose ``__init__`` imports that file could not even be imported."""
+    lines = code.rstrip("\n").split("\n")
+    for cut in reversed([i for i, line in enumerate(lines) if i and _starts_statement(line)]):
+        whole = "\n".join(lines[:cut]).rstrip()
+        try:
+            parse_python(whole)
+        except (SyntaxError, ValueError):
+            continue
+        if whole.strip():
+            return whole + "\n"
+    return ""
+
+
+def _starts_statement(line: str) -> bool:
+    """A line where a top-level statement or a class's method (4-space indent) begins."""
+    if not line.strip() or line.lstrip().startswith("#"):
+        return False
+    if not line[0].isspace():
+        return not line.startswith((")", "]", "}"))
+    return line.startswith("    ") and not line[4].isspace() and line[4:].startswith(("def ", "async def ", "@"))
 
 
 def _sections(body: list[str]) -> list[tuple[str | None, list[str]]]:

@@ -23,6 +23,10 @@ from pydantic import ConfigDict, Field, PrivateAttr
 Responder = Callable[[list[BaseMessage], dict[str, Any]], str]
 
 
+class Cut(str):
+    """A scripted reply that stopped at max_tokens: the fake reports ``finish_reason: length`` for it."""
+
+
 def schema_of(kwargs: dict[str, Any]) -> dict[str, Any] | None:
     """The JSON schema a call asked for via ``response_format``, if any."""
     fmt = kwargs.get("response_format") or {}
@@ -130,11 +134,12 @@ class FakeChatModel(BaseChatModel):
         usage = {"input_tokens": max(1, prompt_chars // 4), "output_tokens": max(1, len(text) // 4)}
         usage["total_tokens"] = usage["input_tokens"] + usage["output_tokens"]
         tool_calls = _tool_calls(text) if tools else []
+        finish = "length" if isinstance(text, Cut) else "stop"
         message = AIMessage(
-            content="" if tool_calls else text,
+            content="" if tool_calls else str(text),
             tool_calls=tool_calls,
             usage_metadata=usage,
-            response_metadata={"model_name": self.served_model or self.model, "finish_reason": "stop"},
+            response_metadata={"model_name": self.served_model or self.model, "finish_reason": finish},
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
@@ -170,7 +175,9 @@ class FakeChatModel(BaseChatModel):
 
 def _stopped(text: str, stop: list[str] | None) -> str:
     cuts = [text.find(s) for s in stop or [] if s in text]
-    return text[: min(cuts)] if cuts else text
+    if not cuts:
+        return text
+    return Cut(text[: min(cuts)]) if isinstance(text, Cut) else text[: min(cuts)]
 
 
 def _tool_calls(text: str) -> list[dict[str, Any]]:

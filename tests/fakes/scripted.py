@@ -16,7 +16,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 
 from sdd_harness.graph.core.phases import BUILTIN_PHASES, ORCHESTRATOR
-from tests.fakes.chat import FakeChatModel
+from tests.fakes.chat import Cut, FakeChatModel
 
 # The change these scripted models answer (add slugify); `make demo` runs its own request on real models.
 SLUGIFY_REQUEST = (Path(__file__).parent / "slugify-request.md").read_text(encoding="utf-8")
@@ -185,7 +185,8 @@ class DemoScript:
     def sdd_apply(self, user: str) -> str:
         """The next implementation, written as a code block for textkit/strings.py (merged by name)."""
         impl = self.impl_versions.pop(0) if len(self.impl_versions) > 1 else self.impl_versions[0]
-        return f"### textkit/strings.py\n```python\nimport re\nimport unicodedata\n{impl}```\n"
+        block = f"### textkit/strings.py\n```python\nimport re\nimport unicodedata\n{impl}"
+        return Cut(block) if isinstance(impl, Cut) else f"{block}```\n"  # a Cut stops inside its block
 
     def sdd_verify(self, user: str) -> dict:
         tests = re.findall(r"^- (\S+::\S+)$", user, re.MULTILINE)

@@ -93,3 +93,23 @@ def test_a_module_that_imports_itself_loses_that_import_so_it_can_be_loaded(tmp_
         [sys.executable, "-c", "import net; print(net.parse('1.2'))"], cwd=tmp_path, text=True, capture_output=True
     )
     assert loaded.returncode == 0 and loaded.stdout.strip() == "['1', '2']", loaded.stderr
+
+
+def test_a_reply_cut_inside_a_new_module_still_gives_that_module_its_whole_definitions(tmp_path: Path) -> None:
+    workspace = Workspace(tmp_path)
+    workspace.write("shapes/__init__.py", "")
+    reply = (
+        "### shapes/__init__.py\n```python\nfrom shapes.round import area, perimeter\n```\n\n"
+        "### shapes/round.py\n```python\nimport math\n\n\ndef area(r):\n    return math.pi * r * r\n\n\n"
+        "def perimeter(r):\n    return 2 * math.pi * r\n\n\ndef diameter(r):\n    return 2 *"
+    )
+    files, problem = merged_files(workspace, reply, ["shapes/__init__.py", "shapes/round.py"])
+    assert problem == ""
+    assert "def perimeter(r):" in files["shapes/round.py"] and "diameter" not in files["shapes/round.py"]
+    assert "from shapes.round import area, perimeter" in files["shapes/__init__.py"]
+
+
+def test_a_reply_cut_before_one_whole_definition_of_a_file_names_the_cut(tmp_path: Path) -> None:
+    reply = "### shapes/round.py\n```python\ndef area(r):\n    return"
+    files, problem = merged_files(Workspace(tmp_path), reply, ["shapes/round.py"])
+    assert files == {} and "cut off before one whole definition" in problem

@@ -7,7 +7,7 @@ import ast
 
 import pytest
 
-from sdd_harness.graph.infra.pyedit import diff_size, merge_python, read_blocks, without_echo
+from sdd_harness.graph.infra.pyedit import complete_part, diff_size, merge_python, read_blocks, without_echo
 
 ALLOWED = ["shapes/geometry.py", "shapes/naming.py"]
 CODE = "```python\nSIDES = 4\n```"
@@ -254,3 +254,48 @@ def test_a_path_header_the_model_fenced_on_its_own_names_the_block_after_it() ->
     blocks, problems = read_blocks(reply, ALLOWED)
     assert [(b.path, b.code) for b in blocks] == [("shapes/naming.py", "def name():\n    return 'x'\n")]
     assert problems == []
+
+
+# ------------------------------------------------------------------------------------------ a reply cut off
+
+CUT_MODULE = """import math
+
+
+def area(r):
+    return math.pi * r * r
+
+
+def perimeter(r):
+    return 2 * math.pi * r
+
+
+def diameter(r):
+    return 2 *"""
+
+
+def test_a_block_whose_fence_never_closes_is_marked_cut_and_a_closed_one_is_not():
+    reply = f"### shapes/geometry.py\n{CODE}\n\n### shapes/naming.py\n```python\ndef name(s):\n    return s"
+    blocks, problems = read_blocks(reply, ALLOWED)
+    assert problems == [] and [(b.path, b.cut) for b in blocks] == [(ALLOWED[0], False), (ALLOWED[1], True)]
+
+
+def test_a_cut_block_keeps_its_whole_definitions_and_drops_the_one_it_was_writing():
+    kept = complete_part(CUT_MODULE)
+    tree = ast.parse(kept)
+    assert [getattr(n, "name", None) for n in tree.body] == [None, "area", "perimeter"]
+
+
+def test_the_definition_being_written_is_dropped_even_when_what_it_got_to_parses():
+    cut = "def area(r):\n    return r * r\n\n\ndef perimeter(r):\n    total = 2 * r\n"  # no return yet
+    assert complete_part(cut) == "def area(r):\n    return r * r\n"
+
+
+def test_inside_a_cut_class_the_whole_methods_stay():
+    cut = "class Circle:\n    def __init__(self, r):\n        self.r = r\n\n    def area(self):\n        return 3.1"
+    kept = complete_part(cut)
+    (cls,) = ast.parse(kept).body
+    assert isinstance(cls, ast.ClassDef) and [m.name for m in cls.body] == ["__init__"]
+
+
+def test_a_block_cut_before_one_whole_statement_keeps_nothing():
+    assert complete_part("def area(r):\n    return math.pi *") == ""

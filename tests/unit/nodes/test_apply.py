@@ -14,7 +14,7 @@ from sdd_harness.graph.core.config import CONFIGS_DIR
 from sdd_harness.graph.core.phases import APPLY
 from sdd_harness.graph.entry.api import run_change
 from sdd_harness.graph.infra import candidates as candidates_module
-from tests.fakes.chat import FakeChatModel
+from tests.fakes.chat import Cut, FakeChatModel
 from tests.fakes.scripted import SLUGIFY_BUGGY, SLUGIFY_BUGGY_ALT, SLUGIFY_OK, DemoScript, team
 
 SLUGIFY_UNDEFINED = SLUGIFY_OK.replace('.rstrip("-")', ".rstrip(suffix)")
@@ -218,6 +218,31 @@ def test_a_candidate_that_cannot_even_be_imported_for_a_missing_import_is_mended
     steps = [(e["step"], e["ok"], e["error"][:17]) for e in candidates(result)]
     assert steps == [("sample 1", False, "collection failed"), ("sample 1, names mended", True, "")]
     assert "from typing import Optional" in (demo_repo / "textkit/strings.py").read_text()
+
+
+def test_a_reply_cut_at_the_output_limit_keeps_its_whole_definitions_as_a_candidate(
+    tmp_path: Path, demo_repo: Path, slugify_request: str
+):
+    cut = Cut(f"{SLUGIFY_OK}\n\ndef _dashes(text: str) -> str:\n    return re.sub(")  # the limit hit mid-helper
+    models = team(DemoScript(impl_versions=[cut]))
+    settings = config(tmp_path, {"samples": 1}, {"fix_attempts": 0})
+    result = run_change(slugify_request, demo_repo, settings, models=models, auto_approve=True)
+    assert result.status == "done", result.reason
+    assert [(e["step"], e["ok"]) for e in candidates(result)] == [("sample 1", True)]
+    written = (demo_repo / "textkit/strings.py").read_text()
+    assert 'rstrip("-")' in written and "_dashes" not in written
+
+
+def test_a_complete_reply_that_forgot_its_closing_fence_loses_nothing(
+    tmp_path: Path, demo_repo: Path, slugify_request: str
+):
+    models = team(DemoScript())
+    models[APPLY].replies = [f"### textkit/strings.py\n```python\nimport re\nimport unicodedata\n{SLUGIFY_OK}"]
+    settings = config(tmp_path, {"samples": 1}, {"fix_attempts": 0})
+    result = run_change(slugify_request, demo_repo, settings, models=models, auto_approve=True)
+    assert result.status == "done", result.reason
+    assert [(e["step"], e["ok"]) for e in candidates(result)] == [("sample 1", True)]  # not read as cut
+    assert 'rstrip("-")' in (demo_repo / "textkit/strings.py").read_text()
 
 
 def test_a_slip_mended_in_code_saves_the_models_repair_round(tmp_path: Path, demo_repo: Path, slugify_request: str):
