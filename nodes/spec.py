@@ -157,7 +157,8 @@ async def more_scenarios(
     cases = []
     existing = set().union(*modules.existing.values())
     for read in examples_from_tests(reply)[:8]:
-        if not_a_test(read.example, items, ctx.request, existing, modules.members):
+        example = modules.instantiated(read.example)
+        if not_a_test(example, items, ctx.request, existing, modules.members):
             continue  # the second ask is the last: a guess here would be a test every right candidate fails
         index = home(answer, read.called())
         cases.append(
@@ -167,7 +168,7 @@ async def more_scenarios(
                 capability=answer.capability,
                 requirement=answer.requirements[index - 1].name,
                 name=read.name,
-                example=modules.place(read.example, reexported),
+                example=modules.place(example, reexported),
             )
         )
     return cases
@@ -201,7 +202,9 @@ def to_cases(
                 id="", requirement_id=f"R{r_index}", capability=capability, requirement=req.name, name=name
             )
             try:
-                example = Example.model_validate(as_raising(scenario.model_dump(exclude={"name"})))
+                example = modules.instantiated(
+                    Example.model_validate(as_raising(scenario.model_dump(exclude={"name"})))
+                )
                 message = not_a_test(example, items, request, existing, modules.members)
             except ValidationError as err:
                 message = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())

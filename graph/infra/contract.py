@@ -308,5 +308,5 @@ def uncreated(example: Example, request: str) -> str:
                 and not re.search(rf"\b{re.escape(name)}\s*\(", request)  # a function the request names
                 and not re.search(module_level, request)
             ):
-                return f"it uses `{name}` without creating it: put the statement that creates it in `setup`"
+                return f"it uses `{name}` without creating it: create it first, before the call (`{name} = ...`)"
     return ""

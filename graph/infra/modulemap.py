@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -87,6 +88,43 @@ def class_members(source: str) -> dict[str, set[str]]:
     return out
 
 
+def makeable_classes(source: str) -> dict[str, set[str]]:
+    """Each top-level class made with no arguments (no bases; no ``__init__`` or one whose parameters all have
+    defaults; a dataclass whose fields all have defaults): its instance methods."""
+    try:
+        tree = parse_python(source)
+    except SyntaxError:
+        return {}
+    out: dict[str, set[str]] = {}
+    for node in tree.body:
+        if (
+            not isinstance(node, ast.ClassDef)
+            or node.keywords
+            or any(not (isinstance(b, ast.Name) and b.id == "object") for b in node.bases)
+        ):
+            continue
+        functions = [f for f in node.body if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)]
+        init = next((f.args for f in functions if f.name == "__init__"), None)
+        if init and (len(init.posonlyargs) + len(init.args) - 1 > len(init.defaults) or None in init.kw_defaults):
+            continue
+        decorators = {ast.unparse(d).split("(")[0].rsplit(".", 1)[-1] for d in node.decorator_list}
+        fields = [f for f in node.body if isinstance(f, ast.AnnAssign) and "ClassVar" not in ast.unparse(f.annotation)]
+        if "dataclass" in decorators and any(f.value is None for f in fields):
+            continue
+        out[node.name] = {
+            f.name
+            for f in functions
+            if f.args.args
+            and f.args.args[0].arg == "self"
+            and not {ast.unparse(d) for d in f.decorator_list} & {"staticmethod", "classmethod", "property"}
+        }
+    return out
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
 def _bound_by(stmt: ast.stmt) -> set[str]:
     if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
         return {stmt.name}
@@ -108,15 +146,45 @@ class ModuleMap(BaseModel):
     members: dict[str, set[str]] = Field(
         default_factory=dict, description="existing class -> its methods and class attributes (own bases only)"
     )
+    makeable: dict[str, set[str]] = Field(
+        default_factory=dict,
+        description="class made with no arguments (the code's, or `Name()` in the request) -> its methods",
+    )
 
     def known(self, module: str) -> bool:
         """A module that exists, that the request names, or a new module inside an existing package."""
         parent = module.rsplit(".", 1)[0] if "." in module else ""
         return module in self.existing or module in self.planned or module in self.packages or parent in self.packages
 
+    def instantiated(self, example: Example) -> Example:
+        """``example`` with the object it uses but never makes made first (``book.add(1)``: setup ``book =
+        GradeBook()``), and a method called on its class (``GradeBook.add(1)``) called on a new instance instead —
+        for a class made with no arguments, and a name that can mean that class alone. A small model writes both
+        (seen in real runs); as written, either test fails for every candidate."""
+        defined = set().union(*self.existing.values()) if self.existing else set()
+        free = [n for n in example.names() if n[:1].islower() and n not in defined and n not in sys.stdlib_module_names]
+        made = []
+        for name in free:
+            if not re.search(
+                rf"\b{re.escape(name)}\.\w", " ".join([*example.setup, example.call, example.expect or ""])
+            ):
+                continue
+            classes = [c for c in self.makeable if name in (_snake(c), c.lower()) or _snake(c).endswith(f"_{name}")]
+            if len(classes) == 1:
+                made.append(f"{name} = {classes[0]}()")
+        mended = {
+            key: _on_instances(code, self.makeable)
+            for key, code in (("call", example.call), ("expect", example.expect))
+        }
+        setup = [*made, *(_on_instances(line, self.makeable) for line in example.setup)]
+        if not made and setup == example.setup and mended == {"call": example.call, "expect": example.expect}:
+            return example
+        return example.model_copy(update={"setup": setup, **mended})
+
     def place(self, example: Example, reexported: dict[str, set[str]]) -> Example:
         """The example with its imports decided: the module under test (``resolve``), and, for a name that module
         does not define and the request does not put there, the one existing module that defines it."""
+        example = self.instantiated(example)
         module = self.resolve(example, reexported)
         there = self.existing.get(module or "", set()) | reexported.get(module or "", set())
         imports = {}
@@ -152,6 +220,29 @@ class ModuleMap(BaseModel):
         return fresh[0] if len(fresh) == 1 else chosen if chosen and self.known(chosen) else None
 
 
+def _on_instances(code: str | None, makeable: dict[str, set[str]]) -> str | None:
+    """``code`` with ``Cls.method(args)`` — an instance method called on a class made with no arguments — as
+    ``Cls().method(args)``; unchanged when nothing is (or when the first argument could be the instance)."""
+    if not code or not any(f"{c}." in code for c in makeable):
+        return code
+    try:
+        tree = parse_python(code)
+    except SyntaxError:
+        return code
+    changed = False
+    for node in ast.walk(tree):
+        func = node.func if isinstance(node, ast.Call) else None
+        if (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Name)
+            and func.attr in makeable.get(func.value.id, set())
+            and not (node.args and isinstance(node.args[0], ast.Name) and node.args[0].id[:1].islower())
+        ):
+            func.value = ast.Call(func=func.value, args=[], keywords=[])
+            changed = True
+    return ast.unparse(tree) if changed else code
+
+
 def module_map(
     root: Path, files: Iterable[str], request: str, request_paths: Iterable[str], names: Iterable[str]
 ) -> ModuleMap:
@@ -159,6 +250,7 @@ def module_map(
     existing: dict[str, set[str]] = {}
     imported: dict[str, set[str]] = {}
     members: dict[str, set[str]] = {}
+    makeable: dict[str, set[str]] = {}
     packages: set[str] = set()
     for rel in files:
         if not rel.endswith(".py") or is_test_path(rel):
@@ -172,6 +264,7 @@ def module_map(
             continue
         defined, imported[module] = _top_level_names(source)
         members.update(class_members(source))
+        makeable.update(makeable_classes(source))
         existing[module] = defined | imported[module]
     planned = [
         module_of_path(rel)
@@ -189,8 +282,16 @@ def module_map(
         for name in wanted:
             if name not in named_in and re.search(rf"\b{re.escape(name)}\b", line):
                 named_in[name] = module_of_path(paths[0].strip("./"))
+    for cls in re.findall(r"\b([A-Z]\w*)\(\)", request):  # the request makes it with no arguments
+        makeable.setdefault(cls, set())
     return ModuleMap(
-        existing=existing, planned=planned, named_in=named_in, packages=packages, imported=imported, members=members
+        existing=existing,
+        planned=planned,
+        named_in=named_in,
+        packages=packages,
+        imported=imported,
+        members=members,
+        makeable=makeable,
     )
 
 

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from sdd_harness.graph.infra.contract import Example, contract_block, render_test
-from sdd_harness.graph.infra.modulemap import ModuleMap, contract_path, module_map, python_modules
+from sdd_harness.graph.infra.modulemap import (
+    ModuleMap,
+    contract_path,
+    makeable_classes,
+    module_map,
+    python_modules,
+)
 
 FILES = {
     "geo/__init__.py": "from .shapes import area\n",
@@ -174,3 +180,64 @@ def test_a_spec_retry_rewrites_the_file_that_holds_its_contract_instead_of_leavi
     (repo / "tests" / "test_other.py").write_text(contract_block("add-x-errors", []), encoding="utf-8")
     assert contract_path(repo, [], "ring buffer", "add-x") == "tests/test_rings.py"  # not a second file
     assert contract_path(repo, [], "ring buffer", "add-y") == "tests/test_ring_buffer.py"
+
+
+# ------------------------------------------------------------------------ objects a scenario forgets to make
+
+BOOK = """class GradeBook:
+    def __init__(self, name: str = "class"):
+        self.scores = {}
+
+    def add(self, student, score):
+        self.scores.setdefault(student, []).append(score)
+
+    @staticmethod
+    def scale(x):
+        return x
+
+
+class Ledger:
+    def __init__(self, owner):
+        self.owner = owner
+
+    def post(self, amount):
+        pass
+"""
+
+
+def test_classes_made_with_no_arguments_are_known_with_their_instance_methods() -> None:
+    assert makeable_classes(BOOK) == {"GradeBook": {"__init__", "add"}}  # Ledger needs an owner
+    dataclasses = "@dataclass\nclass A:\n    x: int = 0\n\n\n@dataclass\nclass B:\n    x: int\n"
+    assert makeable_classes(dataclasses) == {"A": set()}
+
+
+def test_an_object_the_scenario_uses_but_never_makes_is_made_first_when_one_class_can_mean_it() -> None:
+    modules = ModuleMap(existing={"school.grades": {"GradeBook"}}, makeable=makeable_classes(BOOK))
+    for name in ("grade_book", "book", "gradebook"):
+        mended = modules.instantiated(Example(call=f"{name}.add('Ada', -1)", raises="ValueError"))
+        assert mended.setup == [f"{name} = GradeBook()"] and mended.call == f"{name}.add('Ada', -1)"
+    test = render_test("test_t", "R", "S", modules.place(mended.model_copy(update={"module": "school.grades"}), {}))
+    assert "from school.grades import GradeBook" in test and "book = GradeBook()" in test
+
+
+def test_a_method_called_on_its_class_is_called_on_a_new_instance() -> None:
+    modules = ModuleMap(makeable=makeable_classes(BOOK))
+    mended = modules.instantiated(Example(call="GradeBook.add('Ada', 101)", raises="ValueError"))
+    assert mended.call == "GradeBook().add('Ada', 101)"
+    assert modules.instantiated(Example(call="GradeBook.scale(2)", expect="2")).call == "GradeBook.scale(2)"
+
+
+def test_an_object_is_left_alone_when_it_is_made_defined_or_needs_arguments() -> None:
+    modules = ModuleMap(existing={"pkg.store": {"book"}}, makeable=makeable_classes(BOOK))
+    made = Example(setup=["book = GradeBook('x')"], call="book.add('Ada', 5)", expect="None")
+    assert modules.instantiated(made) == made
+    assert modules.instantiated(Example(call="book.add('Ada', 5)", expect="None")).setup == []  # a module's `book`
+    assert (
+        ModuleMap(makeable=makeable_classes(BOOK)).instantiated(Example(call="ledger.post(5)", expect="None")).setup
+        == []
+    )
+
+
+def test_the_request_writing_a_class_with_empty_brackets_makes_it_makeable(repo: Path) -> None:
+    modules = mapped(repo, "Add a class `Stack` in `geo/stack.py`: `Stack()` starts empty; `push(x)` adds.", [], [])
+    assert modules.instantiated(Example(call="stack.push(1)", expect="None")).setup == ["stack = Stack()"]

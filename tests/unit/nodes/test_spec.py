@@ -43,6 +43,14 @@ def test_expect_written_as_raises_sentence_becomes_a_raising_case():
     assert problems == [] and cases[0].example.raises == "TypeError" and cases[0].example.expect is None
 
 
+def test_a_scenario_on_an_object_it_never_made_gets_the_object_made_first():
+    request = "Extend `Tally` in `pkg/tally.py`: `add(word)` now rejects an empty word with `ValueError`."
+    modules = ModuleMap(existing={"pkg.tally": {"Tally"}}, makeable={"Tally": {"add"}})
+    spec = answer([{"name": "empty", "call": "tally.add('')", "raises": "ValueError", "module": "pkg.tally"}])
+    cases, problems = to_cases(spec, modules, extract(request))
+    assert problems == [] and cases[0].example.setup == ["tally = Tally()"]
+
+
 def test_a_requirement_whose_scenarios_all_repeat_another_is_left_out_of_the_delta():
     same = [{"name": "s", "call": "shout('a')", "expect": "'A!'"}]
     spec = answer(same, same)
