@@ -158,7 +158,7 @@ async def more_scenarios(
     existing = set().union(*modules.existing.values())
     for read in examples_from_tests(reply)[:8]:
         example = modules.instantiated(read.example)
-        if not_a_test(example, items, ctx.request, existing, modules.members):
+        if not_a_test(example, items, ctx.request, existing, modules):
             continue  # the second ask is the last: a guess here would be a test every right candidate fails
         index = home(answer, read.called())
         cases.append(
@@ -205,7 +205,7 @@ def to_cases(
                 example = modules.instantiated(
                     Example.model_validate(as_raising(scenario.model_dump(exclude={"name"})))
                 )
-                message = not_a_test(example, items, request, existing, modules.members)
+                message = not_a_test(example, items, request, existing, modules)
             except ValidationError as err:
                 message = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
             if message:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from sdd_harness.graph.infra.contract import BEGIN, Example
 from sdd_harness.graph.infra.pyparse import parse_python
+from sdd_harness.graph.infra.returntypes import declared_returns
 
 
 def python_modules(root: Path, files: Iterable[str]) -> set[str]:
@@ -146,6 +147,12 @@ class ModuleMap(BaseModel):
     members: dict[str, set[str]] = Field(
         default_factory=dict, description="existing class -> its methods and class attributes (own bases only)"
     )
+    returns: dict[str, str] = Field(
+        default_factory=dict, description="function or method -> its return annotation in the code (one per name)"
+    )
+    plain: set[str] = Field(
+        default_factory=set, description="classes that never equal a plain value (no base, no __eq__)"
+    )
     makeable: dict[str, set[str]] = Field(
         default_factory=dict,
         description="class made with no arguments (the code's, or `Name()` in the request) -> its methods",
@@ -251,6 +258,8 @@ def module_map(
     imported: dict[str, set[str]] = {}
     members: dict[str, set[str]] = {}
     makeable: dict[str, set[str]] = {}
+    returns: dict[str, set[str]] = {}
+    plain: set[str] = set()
     packages: set[str] = set()
     for rel in files:
         if not rel.endswith(".py") or is_test_path(rel):
@@ -265,6 +274,10 @@ def module_map(
         defined, imported[module] = _top_level_names(source)
         members.update(class_members(source))
         makeable.update(makeable_classes(source))
+        declared, plain_here = declared_returns(source)
+        plain |= plain_here
+        for name, annotation in declared.items():
+            returns.setdefault(name, set()).add(annotation)
         existing[module] = defined | imported[module]
     planned = [
         module_of_path(rel)
@@ -291,6 +304,8 @@ def module_map(
         packages=packages,
         imported=imported,
         members=members,
+        returns={name: kinds.pop() for name, kinds in returns.items() if len(kinds) == 1},
+        plain=plain,
         makeable=makeable,
     )
 

@@ -21,6 +21,7 @@ from sdd_harness.graph.infra.modulemap import ModuleMap
 from sdd_harness.graph.infra.openspec.models import CapabilityDelta, Requirement, Scenario
 from sdd_harness.graph.infra.pyparse import parse_python
 from sdd_harness.graph.infra.request_items import RequestItems, written_calls
+from sdd_harness.graph.infra.returntypes import request_returns, wrong_shape
 
 RedStatus = Literal["new", "kept", "broken", "untested"]
 
@@ -268,17 +269,17 @@ def invented_name(example: Example, items: RequestItems, request: str, existing:
 
 
 def not_a_test(
-    example: Example,
-    items: RequestItems,
-    request: str,
-    existing: set[str],
-    members: Mapping[str, set[str]] | None = None,
+    example: Example, items: RequestItems, request: str, existing: set[str], modules: ModuleMap | None = None
 ) -> str:
-    """Why a model's example is not a test of this request ('' if it is); ``members``: existing class -> methods."""
+    """Why a model's example is not a test of this request ('' if it is); ``modules``: what the code declares
+    (its classes' methods, its return annotations; the request's signatures override the latter)."""
+    modules = modules or ModuleMap()
+    returns = {**modules.returns, **request_returns(c.signature for c in items.callables if c.signature)}
     return (
         compares_new_object(example, items)
-        or invented_method(example, items, request, existing, members)
+        or invented_method(example, items, request, existing, modules.members)
         or invented_name(example, items, request, existing)
+        or wrong_shape(example, returns, modules.plain)
     )
 
 
