@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import ast
 import re
+from collections import Counter
 
 from pydantic import BaseModel
 
 from sdd_harness.graph.infra.pyparse import parse_python
-from sdd_harness.graph.infra.request_items import SIGNATURE, RequestItems, parse_expression
+from sdd_harness.graph.infra.request_items import SIGNATURE, ErrorCase, RequestItems, parse_expression
 
 # --------------------------------------------------------------------------------------------------
 
@@ -157,10 +158,10 @@ def _call(name: str, params: dict[str, tuple[str, bool]], condition: Condition, 
     return f"{name}({', '.join([*args, *([keyword] if keyword else [])])})"
 
 
-def stated_raise(call: str, items: RequestItems) -> tuple[str | None, bool]:
+def stated_raise(call: str, items: RequestItems, only: ErrorCase | None = None) -> tuple[str | None, bool]:
     """What the request's own error bounds say about ``call``: (exception it must raise or None, whether the
     request decides it). Decided only when the called function's every bound for an exception is a simple
-    comparison on a parameter the call passes as a literal."""
+    comparison on a parameter the call passes as a literal. ``only``: that error case's bound alone."""
     node = parse_expression(call)
     if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
         return None, False
@@ -174,7 +175,7 @@ def stated_raise(call: str, items: RequestItems) -> tuple[str | None, bool]:
             bound[params[index]] = arg
     bound |= {k.arg: k.value for k in node.keywords if k.arg}
     decided = False
-    for error in items.errors:
+    for error in [only] if only else items.errors:
         if error.names and function.name not in error.names:
             continue
         stated = conditions(error.when)
@@ -196,6 +197,31 @@ def stated_raise(call: str, items: RequestItems) -> tuple[str | None, bool]:
             if _holds(float(literal), condition.op, float(condition.value)):
                 return error.exception, True
     return None, decided
+
+
+def error_gaps(items: RequestItems, raising: list[tuple[str, str]]) -> list[str]:
+    """The request's error cases no scenario raises for; ``raising``: (exception, call) of each distinct raising
+    scenario. A case is covered by a call that breaks its own readable bound, or else by a raising call that no
+    readable bound of the same exception explains — one such call for each such case, so "`lo` above `hi`
+    raises, and so does a negative `lo`" needs a scenario beside the ones with a negative `lo`."""
+    gaps, used = [], Counter[tuple[str, tuple[str, ...]]]()
+    for error in items.errors:
+        calls = [
+            call
+            for exception, call in raising
+            if exception == error.exception
+            and (not error.names or any(re.search(rf"\b{re.escape(n)}\b", call) for n in error.names))
+        ]
+        if any(stated_raise(call, items, error)[0] for call in calls):
+            continue
+        group = [e for e in items.errors if (e.exception, e.names) == (error.exception, error.names)]
+        unexplained = [c for c in calls if not any(stated_raise(c, items, e)[0] for e in group)]
+        key = (error.exception, tuple(error.names))
+        if len(unexplained) > used[key]:
+            used[key] += 1
+        else:
+            gaps.append(f"no scenario raises `{error.exception}` for: {error.when}")
+    return gaps
 
 
 _CLAUSE_END = re.compile(

@@ -302,9 +302,14 @@ def _errors(request: str, items: RequestItems) -> None:
         mentioned = [n for n in names if re.search(rf"\b{re.escape(n)}\b", sentence)]
         if re.search(r"\b(both|each|all of them|every one)\b", sentence, re.IGNORECASE):
             mentioned = [c.name for c in items.callables if not c.owner] or mentioned
-        items.errors.append(ErrorCase(exception=exception, when=" ".join(sentence.split()), names=mentioned))
+        first, *more = _ALSO.split(sentence)
+        items.errors.append(ErrorCase(exception=exception, when=" ".join(first.split()), names=mentioned))
+        for also in more:  # "…, and so does a negative `gap`": a second condition, with a scenario of its own
+            when = f"{' '.join(also.split()).rstrip('.;')} (raises `{exception}` too)"
+            items.errors.append(ErrorCase(exception=exception, when=when, names=mentioned))
 
 
+_ALSO = re.compile(r",?\s+(?:and\s+)?(?:so\s+(?:does|do)|as\s+(?:does|do))\s+(?=\S)", re.I)
 _NEW = re.compile(r"\b(?:new|defines?|defined|adds?|added|creates?|created)\b", re.I)
 _NOT_NEW = re.compile(r"\b(?:already|existing|exists|export(?:s|ed)?|re-export(?:s|ed)?)\b|__all__", re.I)
 _BASE_AFTER = re.compile(

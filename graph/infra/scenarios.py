@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from sdd_harness.graph.infra.contract import ContractTest, Example, normal_code, render_test, same_value, test_name
-from sdd_harness.graph.infra.error_bounds import error_calls, stated_raise, value_calls
+from sdd_harness.graph.infra.error_bounds import error_calls, error_gaps, stated_raise, value_calls
 from sdd_harness.graph.infra.modulemap import ModuleMap
 from sdd_harness.graph.infra.openspec.models import CapabilityDelta, Requirement, Scenario
 from sdd_harness.graph.infra.pyparse import parse_python
@@ -96,12 +96,7 @@ def coverage_gaps(items: RequestItems, cases: list[ScenarioCase]) -> list[str]:
         for span in items.protocols
         if not re.search(rf"\b{re.escape(span.split('(')[0])}\(", code)
     ]
-    for error in items.errors:
-        raising = [e for e in examples if e.raises == error.exception]
-        if error.names:
-            raising = [e for e in raising if any(re.search(rf"\b{re.escape(n)}\b", e.call) for n in error.names)]
-        if not raising:
-            gaps.append(f"no scenario raises `{error.exception}` for: {error.when}")
+    gaps += error_gaps(items, list(dict.fromkeys((e.raises, e.key()) for e in examples if e.raises)))
     for export in items.reexports:
         imported = {n for e in examples if e.module == export.package for n in e.names()}
         missing = [n for n in export.names if n not in imported]

@@ -106,6 +106,16 @@ def test_an_error_sentence_that_names_one_callable_is_tied_to_it() -> None:
     assert [(e.exception, e.names) for e in items.errors] == [("ValueError", ["area"])]
 
 
+def test_a_second_condition_joined_by_so_does_is_an_error_case_of_its_own() -> None:
+    request = (
+        "Change `clip(lo, hi)` in `pkg/span.py`: `lo` above `hi` raises `ValueError`, and so does a negative `lo`."
+    )
+    first, second = extract(request).errors
+    assert first.when.endswith("`lo` above `hi` raises `ValueError`")
+    assert second.when == "a negative `lo` (raises `ValueError` too)"
+    assert first.names == second.names == ["clip"]
+
+
 # ------------------------------------------------------------------------------------------ worked examples
 
 

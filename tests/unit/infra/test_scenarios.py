@@ -60,6 +60,19 @@ def test_a_reexport_a_scenario_already_imports_is_not_added_again():
     assert [c.example.call for c in cases if c.origin == "request"] == ["make_ring.__name__"]
 
 
+def test_two_error_cases_of_one_exception_need_two_different_raising_scenarios():
+    items = extract(
+        "Change `clip(lo, hi)` in `pkg/span.py`: `lo` above `hi` raises `ValueError`, as does a negative `lo`."
+    )
+    one = scenario(Example(call="clip(3, 1)", raises="ValueError", module="pkg.span"))
+    assert [g for g in coverage_gaps(items, [one]) if "raises" in g] == [
+        "no scenario raises `ValueError` for: a negative `lo` (raises `ValueError` too)"
+    ]
+    assert [g for g in coverage_gaps(items, [one, one]) if "raises" in g] != []  # the same call twice is one
+    other = scenario(Example(call="clip(-1, 2)", raises="ValueError", module="pkg.span"))
+    assert not [g for g in coverage_gaps(items, [one, other]) if "raises" in g]
+
+
 def test_a_builtin_the_request_applies_to_an_instance_must_be_checked_by_a_scenario():
     items = extract("Add a class `Ring` in `pkg/ring.py`: `push(value)` adds one; `len(ring)` is how many are held.")
     assert items.protocols == ["len(ring)"]
