@@ -22,7 +22,6 @@ from pydantic import BaseModel, Field
 
 from sdd_harness.graph.core.phase import GateContext, Phase, PhaseContext
 from sdd_harness.graph.core.phases import APPLY, TASKS
-from sdd_harness.graph.infra.behaviour import probes
 from sdd_harness.graph.infra.candidates import (
     candidate_timeout,
     current_texts,
@@ -168,12 +167,12 @@ async def work_on(
     contract = change.tests() if change else []
     weights = change.weights() if change else {}
     trusted_now = trusted(change.cases) | rechecked(change.cases) if change else set()  # re-checked ones too
-    calls = probes([c.example for c in change.cases if c.example and c.test in contract]) if change else []
+    examples = {c.test: c.example for c in change.cases if c.example and c.test in contract} if change else {}
     files = list(dict.fromkeys(plan.tasks[i - 1].file for i in group))
     originals = await ctx.io(current_texts, ctx.workspace, files)
     timeout = ctx.settings.command_timeout_s
     start, start_run = await evaluate(ctx.workspace, {}, contract, set(), "current code", timeout_s=timeout)
-    checks = {"timeout_s": candidate_timeout(start_run, timeout), "probes": calls}  # a loop costs seconds
+    checks = {"timeout_s": candidate_timeout(start_run, timeout), "examples": examples}  # a loop costs seconds
     passing = {t for t, o in (start_run.outcomes if start_run else {}).items() if o.status == "passed"}
     baseline = (passing | {t for e in ctx.state.get("apply_log") or [] for t in e.get("baseline", [])}) - set(contract)
     start.regressions = sorted(baseline - passing)  # an earlier visit's winner broke them: not perfect as it is

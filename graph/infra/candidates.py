@@ -12,7 +12,8 @@ import asyncio
 import re
 from collections.abc import Iterable
 
-from sdd_harness.graph.infra.behaviour import Probe, answers
+from sdd_harness.graph.infra.behaviour import answers, probes
+from sdd_harness.graph.infra.contract import Example
 from sdd_harness.graph.infra.declared import with_new_exceptions
 from sdd_harness.graph.infra.outline import outline
 from sdd_harness.graph.infra.pycheck import module_of, without_self_imports
@@ -22,9 +23,11 @@ from sdd_harness.graph.infra.repomap import iter_files, signatures, slice_file
 from sdd_harness.graph.infra.request_items import extract as extract_items
 from sdd_harness.graph.infra.sandbox import asandbox
 from sdd_harness.graph.infra.selection import Score
+from sdd_harness.graph.infra.specialcase import special_cased
 from sdd_harness.graph.infra.testrun import PytestRun, run_pytest
 from sdd_harness.graph.infra.workspace import Workspace, WorkspaceError
 
+SPECIAL_CASED = "passes only by returning the expected value for this exact input: write the general rule"
 FILE_BUDGET = 8_000  # characters of one file shown to the model (longer files are sliced around what matters)
 
 
@@ -192,11 +195,14 @@ async def evaluate(
     weights: dict[str, int] | None = None,
     *,
     timeout_s: float,
-    probes: list[Probe] | None = None,
+    examples: dict[str, Example] | None = None,
 ) -> tuple[Score, PytestRun | None]:
     """Run one candidate in its own copy of the repository: contract tests passed/failed, tests it broke
-    (``baseline``: tests that passed before). No contract: the whole suite passing is the one test."""
-    weights = weights or {}
+    (``baseline``: tests that passed before). No contract: the whole suite passing is the one test.
+    ``examples``: the contract's scenarios (test id -> example), for the probe calls and to tell a test passed
+    by special-casing its input (``specialcase``), which does not count as passed."""
+    weights, examples = weights or {}, examples or {}
+    calls = probes(list(examples.values()))
     before = await asyncio.to_thread(current_texts, workspace, list(files))
     diff = sum(diff_size(before[rel], text) for rel, text in files.items())
     try:
@@ -204,7 +210,7 @@ async def evaluate(
             for rel, text in files.items():
                 await asyncio.to_thread(copy.write, rel, text)
             run = await run_pytest(copy, [], timeout_s)
-            behaviour = await answers(copy, probes or [], timeout_s) if files else []
+            behaviour = await answers(copy, calls, timeout_s) if files else []
     except WorkspaceError as err:
         return Score(label=label, files=files, error=str(err), diff=diff), None
     outcomes = run.outcomes
@@ -212,6 +218,8 @@ async def evaluate(
     passed = [
         t for t in targets if (outcomes.get(t) and outcomes[t].status == "passed") or (t == "(suite)" and run.result.ok)
     ]
+    gamed = special_cased(files, {t: e for t, e in examples.items() if t in passed})
+    passed = [t for t in passed if t not in gamed]
     regressions = sorted(t for t in baseline if t not in contract and t in outcomes and outcomes[t].status != "passed")
     score = Score(
         label=label,
@@ -222,7 +230,7 @@ async def evaluate(
         regressions=regressions,
         diff=diff,
         error=run.collection_error if not outcomes and not run.result.ok and contract else "",
-        evidence=_evidence(run),
+        evidence=_evidence(run) + "".join(f"\n- {t.split('::')[-1]}: {SPECIAL_CASED}" for t in sorted(gamed)),
         behaviour=behaviour,
     )
     return score, run

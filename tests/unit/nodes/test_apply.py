@@ -245,6 +245,23 @@ def test_a_complete_reply_that_forgot_its_closing_fence_loses_nothing(
     assert 'rstrip("-")' in (demo_repo / "textkit/strings.py").read_text()
 
 
+def test_a_candidate_that_special_cases_a_tests_input_does_not_pass_that_test(
+    tmp_path: Path, demo_repo: Path, slugify_request: str
+):
+    lookup = 'if text == "hello world" and max_length == 6:\n        return "hello"\n    '
+    gamed = SLUGIFY_BUGGY.replace("ascii_text = ", lookup + "ascii_text = ", 1)  # the buggy code, the test looked up
+    models = team(DemoScript(impl_versions=[gamed, SLUGIFY_OK]))
+    settings = config(tmp_path, {"samples": 1}, {"fix_attempts": 1})
+    result = run_change(slugify_request, demo_repo, settings, models=models, auto_approve=True)
+    assert result.status == "done", result.reason
+    steps = [(e["step"], e["passed"], e["ok"]) for e in candidates(result)]
+    assert steps[0] == ("sample 1", 5, False) and steps[-1][2]  # 5/6 counted, not 6/6: repaired, not written
+    assert "special-cas" not in (demo_repo / "textkit/strings.py").read_text()
+    assert 'return "hello"' not in (demo_repo / "textkit/strings.py").read_text()
+    repair = str(models[APPLY].calls[1][-1].content)
+    assert "passes only by returning the expected value for this exact input" in repair
+
+
 def test_a_slip_mended_in_code_saves_the_models_repair_round(tmp_path: Path, demo_repo: Path, slugify_request: str):
     slipped = SLUGIFY_OK.replace('"-".join(words)', '"-".join(_words)')  # NameError: the local is `words`
     models = team(DemoScript(impl_versions=[slipped, SLUGIFY_OK]))
