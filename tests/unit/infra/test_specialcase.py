@@ -12,7 +12,7 @@ EXAMPLES = {
     "t::test_one": Example(call="from_roman('I')", expect="1"),
 }
 
-GAMED = '''def from_roman(text: str) -> int:
+GAMED = """def from_roman(text: str) -> int:
     if not text:
         raise ValueError("empty")
     if text.lower() == "mcmxciv":
@@ -22,9 +22,9 @@ GAMED = '''def from_roman(text: str) -> int:
     if text == "I":
         return 1
     raise ValueError(text)
-'''
+"""
 
-GENERAL = '''VALUES = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100, "D": 500, "M": 1000}
+GENERAL = """VALUES = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100, "D": 500, "M": 1000}
 
 
 def from_roman(text: str) -> int:
@@ -35,7 +35,7 @@ def from_roman(text: str) -> int:
         value = VALUES[char]
         total += -value if after != " " and VALUES[after] > value else value
     return total
-'''
+"""
 
 
 def test_a_lookup_of_the_scenarios_input_and_expected_value_is_found() -> None:
