@@ -183,10 +183,17 @@ def eval_cmd(
     ] = Path("eval-out"),
     task: Annotated[list[str], typer.Option("--task", "-t", help="Only these task names (repeat).")] = [],  # noqa: B006
     timeout: Annotated[float, typer.Option(help="Timeout in seconds for each acceptance pytest run.")] = 300.0,
-    run_timeout: Annotated[float | None, typer.Option(help="Timeout in seconds for each harness run.")] = None,
+    run_timeout: Annotated[
+        float | None,
+        typer.Option(help="Timeout in seconds for each harness run (pipeline runs stop themselves at 80 %)."),
+    ] = None,
     time_budget: Annotated[
         float | None,
-        typer.Option(min=1, metavar="SECONDS", help="Each pipeline run's phase-time cap; it stops with its best code."),
+        typer.Option(
+            min=1,
+            metavar="SECONDS",
+            help="Each pipeline run's phase-time cap; it stops with its best code (default: 80 % of --run-timeout).",
+        ),
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:

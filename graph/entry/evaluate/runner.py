@@ -105,6 +105,9 @@ def _usage_fields(phase_rows: list[dict[str, Any]], totals: Mapping[str, Any]) -
     }
 
 
+RUN_BUDGET_SHARE = 0.8  # with a hard run timeout and no time budget: stop cleanly at 80 %, keeping the code
+
+
 async def run_one(
     task: EvalTask,
     arm: Arm,
@@ -117,7 +120,9 @@ async def run_one(
     progress: Progress | None = None,
 ) -> RunRecord:
     """Fresh copy, the change (pipeline or one-shot), then the hidden acceptance tests. Never raises on a
-    crash of the run itself: the error is recorded and the acceptance tests still measure what was left."""
+    crash of the run itself: the error is recorded and the acceptance tests still measure what was left.
+    A pipeline run with ``run_timeout_s`` and no ``time_budget_s`` gets a budget of 80 % of it, so it stops
+    itself with its best code written instead of being killed with nothing written."""
     emit = progress or (lambda event: None)
     record = RunRecord(task=task.name, config=arm.label, mode=arm.mode, arm=arm.key, work_dir=str(work))
     run_id = f"eval-{_slug(task.name)[:24]}-{uuid.uuid4().hex[:8]}"
@@ -129,7 +134,8 @@ async def run_one(
     try:
         await asyncio.to_thread(fresh_copy, task, work)
         overrides = _models_for(models, task, arm, work)
-        change = _change(task, arm, work, overrides, run_id, emit, time_budget_s)
+        budget = time_budget_s if time_budget_s is not None else run_timeout_s and RUN_BUDGET_SHARE * run_timeout_s
+        change = _change(task, arm, work, overrides, run_id, emit, budget)
         fields = await (asyncio.wait_for(change, run_timeout_s) if run_timeout_s else change)
         for key, value in fields.items():
             setattr(record, key, value)

@@ -355,7 +355,8 @@ def test_run_timeout_is_recorded_and_finished_phases_still_count(tmp_path: Path)
     task = make_task(tmp_path / "tasks" / "slow")
     script = SolutionScript(files={"pkg/__init__.py": "def f():\n    return 1\n"}, repo_files={"pkg/__init__.py"})
     models = {**team(script), APPLY: FakeChatModel(model="slow", latency_s=30)}
-    run = run_eval(task, [CONFIG], baseline=True, out_dir=tmp_path / "out", run_timeout_s=2, models=models)
+    out = tmp_path / "out"
+    run = run_eval(task, [CONFIG], baseline=True, out_dir=out, run_timeout_s=2, time_budget_s=60, models=models)
     records = {r.mode: r for r in run.results}
     assert {mode: r.status for mode, r in records.items()} == {"pipeline": "timeout", "one-shot": "timeout"}
     assert all(not r.resolved and "within 2 s" in (r.error or "") for r in run.results)
@@ -375,6 +376,23 @@ def test_a_time_budget_stops_each_pipeline_run_itself_before_the_hard_timeout(tm
     record = run.results[0]
     assert record.status == "budget_exceeded" and "time budget of 1 s" in (record.reason or "")
     assert record.seconds < 30 and set(record.phases) == {"sdd-init"}
+
+
+def test_a_hard_run_timeout_alone_lets_each_run_stop_itself_at_80_percent(tmp_path: Path, monkeypatch) -> None:
+    """Killed at --run-timeout a run leaves its code unwritten; given 80 % of it as a budget it stops itself."""
+    from sdd_harness.graph.entry.evaluate import runner
+
+    budgets: list[float | None] = []
+
+    async def change(task, arm, work, overrides, run_id, emit, budget):  # noqa: ANN001, ANN202 - a stand-in
+        budgets.append(budget)
+        return {"status": "done"}
+
+    monkeypatch.setattr(runner, "_change", change)
+    task = make_task(tmp_path / "tasks" / "t")
+    for timeout, budget in ((600, None), (600, 100), (None, None)):
+        run_eval(task, [CONFIG], out_dir=tmp_path / "out", run_timeout_s=timeout, time_budget_s=budget)
+    assert budgets == [480.0, 100, None]
 
 
 # --------------------------------------------------------------------------------------------- Ctrl-C
