@@ -87,7 +87,11 @@ def merged_files(workspace: Workspace, reply: str, allowed: list[str], echo: str
             if not code:
                 problems.append(f"{block.path}: the reply was cut off before one whole definition")
                 continue
-            merged = merge_python(current, code)
+            try:
+                merged = merge_python(current, code)
+            except Exception as err:  # noqa: BLE001 - a fault merging one reply costs that candidate, not the run
+                problems.append(f"{block.path}: the block could not be merged ({type(err).__name__}: {err})")
+                continue
             if merged.problems:
                 problems += [f"{block.path}: {p}" for p in merged.problems]
                 continue

@@ -190,8 +190,9 @@ def _elided(node: ast.stmt) -> bool:
     if not body or len(body) > 2:
         return False
     rest = [s for s in body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    only = body[0] if len(body) == 1 else None
     return all(isinstance(s, ast.Pass) for s in rest) or (
-        len(body) == 1 and isinstance(body[0], ast.Expr) and body[0].value.value is Ellipsis  # type: ignore[attr-defined]
+        isinstance(only, ast.Expr) and isinstance(only.value, ast.Constant) and only.value.value is Ellipsis
     )
 
 

@@ -113,3 +113,14 @@ def test_a_reply_cut_before_one_whole_definition_of_a_file_names_the_cut(tmp_pat
     reply = "### shapes/round.py\n```python\ndef area(r):\n    return"
     files, problem = merged_files(Workspace(tmp_path), reply, ["shapes/round.py"])
     assert files == {} and "cut off before one whole definition" in problem
+
+
+def test_a_fault_while_merging_a_reply_costs_that_candidate_not_the_run(tmp_path: Path, monkeypatch) -> None:
+    from sdd_harness.graph.infra import candidates
+
+    def broken(current: str | None, block: str) -> None:
+        raise AttributeError("'Call' object has no attribute 'value'")
+
+    monkeypatch.setattr(candidates, "merge_python", broken)
+    files, problem = merged_files(Workspace(tmp_path), "### a.py\n```python\nX = 1\n```\n", ["a.py"])
+    assert files == {} and "a.py: the block could not be merged (AttributeError" in problem

@@ -299,3 +299,10 @@ def test_inside_a_cut_class_the_whole_methods_stay():
 
 def test_a_block_cut_before_one_whole_statement_keeps_nothing():
     assert complete_part("def area(r):\n    return math.pi *") == ""
+
+
+def test_a_definition_whose_whole_body_is_one_call_replaces_the_old_one():
+    current = "class LexError(ValueError):\n    def __init__(self, message):\n        self.message = message\n"
+    block = "class LexError(ValueError):\n    def __init__(self, message):\n        super().__init__(message)\n"
+    merged = merge_python(current, block)  # a one-call body once crashed the merge, and with it the run
+    assert merged.problems == [] and "super().__init__(message)" in merged.text and "self.message" not in merged.text
