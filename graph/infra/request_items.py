@@ -318,6 +318,7 @@ _BASE_AFTER = re.compile(
 )
 _BASE_BEFORE = re.compile(r"`([A-Z]\w*)`\s+subclass\b")
 _CLASS_SPAN = re.compile(r"`class\s+([A-Z]\w*)\s*(?:\(\s*([A-Z]\w*)\s*\))?\s*:?\s*`")
+_BASED_SPAN = re.compile(r"`([A-Z]\w*)\(\s*([A-Z]\w*(?:Error|Exception))\s*\)`")  # `E(ValueError)`: with its base
 _PY_PATH = re.compile(r"`([\w./-]+\.py)`")
 
 
@@ -330,7 +331,10 @@ def _new_exceptions(request: str, items: RequestItems) -> None:
         prose = _masked(sentence)
         if not _NEW.search(prose) or _NOT_NEW.search(prose):
             continue
-        declared = [(m.group(1), m.group(2) or "", m.end()) for m in _CLASS_SPAN.finditer(sentence)]
+        declared = [
+            (m.group(1), m.group(2) or "", m.end())
+            for m in [*_CLASS_SPAN.finditer(sentence), *_BASED_SPAN.finditer(sentence)]
+        ]
         declared += [
             (m.group(1), "", m.end())
             for m in _EXCEPTION_SPAN.finditer(sentence)

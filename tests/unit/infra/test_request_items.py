@@ -243,6 +243,11 @@ def test_a_new_exception_class_is_read_with_its_base_and_file() -> None:
     assert items.new_exceptions[0].raised_for == "parse_date(text)"
 
 
+def test_a_new_exception_written_with_its_base_in_brackets_is_read() -> None:
+    items = extract("- add an exception class `OutOfStock(LookupError)` in `shop/stock.py` with an attribute `sku`.")
+    assert [(e.name, e.base, e.path) for e in items.new_exceptions] == [("OutOfStock", "LookupError", "shop/stock.py")]
+
+
 def test_new_exception_classes_in_other_words() -> None:
     both = extract("Define `TooBigError` and `TooSmallError` in `pkg/limits.py`, both subclasses of `ValueError`.")
     assert [(e.name, e.base) for e in both.new_exceptions] == [
