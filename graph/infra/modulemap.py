@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from sdd_harness.graph.infra.contract import BEGIN, Example
-from sdd_harness.graph.infra.pyparse import parse_python
+from sdd_harness.graph.infra.pyparse import parse_python, parsed_module
 from sdd_harness.graph.infra.returntypes import declared_returns
 
 
@@ -58,9 +58,8 @@ def own_names(source: str) -> set[str]:
 
 def _top_level_names(source: str) -> tuple[set[str], set[str]]:
     """(names the module defines, names it imports with ``from … import``)."""
-    try:
-        tree = parse_python(source)
-    except SyntaxError:
+    tree = parsed_module(source)
+    if tree is None:
         return set(), set()
     names: set[str] = set()
     imported: set[str] = set()
@@ -76,9 +75,8 @@ def _top_level_names(source: str) -> tuple[set[str], set[str]]:
 
 def class_members(source: str) -> dict[str, set[str]]:
     """Each top-level class whose bases are builtins (all it has is its own): the names its body defines."""
-    try:
-        tree = parse_python(source)
-    except SyntaxError:
+    tree = parsed_module(source)
+    if tree is None:
         return {}
     out: dict[str, set[str]] = {}
     for node in tree.body:
@@ -92,9 +90,8 @@ def class_members(source: str) -> dict[str, set[str]]:
 def makeable_classes(source: str) -> dict[str, set[str]]:
     """Each top-level class made with no arguments (no bases; no ``__init__`` or one whose parameters all have
     defaults; a dataclass whose fields all have defaults): its instance methods."""
-    try:
-        tree = parse_python(source)
-    except SyntaxError:
+    tree = parsed_module(source)
+    if tree is None:
         return {}
     out: dict[str, set[str]] = {}
     for node in tree.body:

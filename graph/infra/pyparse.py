@@ -9,6 +9,7 @@ harness goes through here.
 from __future__ import annotations
 
 import ast
+import functools
 import threading
 from typing import Any
 
@@ -18,3 +19,13 @@ PARSING = threading.RLock()  # also held around library calls that parse (pyflak
 def parse_python(source: str | bytes, *args: Any, **kwargs: Any) -> ast.Module:
     with PARSING:
         return ast.parse(source, *args, **kwargs)
+
+
+@functools.lru_cache(maxsize=256)
+def parsed_module(source: str) -> ast.Module | None:
+    """A module's tree, parsed once per text however many readers index it (None: it does not parse).
+    Shared between callers: read it, never change it."""
+    try:
+        return parse_python(source)
+    except (SyntaxError, ValueError):
+        return None

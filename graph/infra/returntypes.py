@@ -13,15 +13,14 @@ import ast
 from collections.abc import Iterable, Mapping
 
 from sdd_harness.graph.infra.contract import Example
-from sdd_harness.graph.infra.pyparse import parse_python
+from sdd_harness.graph.infra.pyparse import parse_python, parsed_module
 
 
 def declared_returns(source: str) -> tuple[dict[str, str], set[str]]:
     """(function or method name -> its return annotation, the classes that never equal a plain value: no base
     class, no ``__eq__``). A name declared twice with different annotations is left out."""
-    try:
-        tree = parse_python(source)
-    except SyntaxError:
+    tree = parsed_module(source)
+    if tree is None:
         return {}, set()
     found: dict[str, set[str]] = {}
     plain: set[str] = set()
